@@ -1,0 +1,38 @@
+"""Install buildmaster: the master daemon of a Debian package build farm."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="buildmaster",
+    version="0.1.0",
+    description="Master daemon of a Debian package build farm",
+    long_description=open("README.rst", encoding="utf-8").read(),
+    long_description_content_type="text/x-rst",
+    python_requires=">=3.11",
+    packages=find_packages(include=["buildmaster*", "slave*", "sequencer*"]),
+    include_package_data=True,
+    package_data={"buildmaster": ["alembic.ini", "templates/*"]},
+    install_requires=[
+        "Twisted>=23.10,<27",
+        "SQLAlchemy>=2.0,<2.1",
+        "alembic>=1.12,<2",
+        "psycopg2-binary>=2.9,<3",
+        "pytz>=2023.3",
+        "zope.interface>=6,<9",
+        "python-debian>=0.1.49",
+        "treq>=23.11",
+        "Jinja2>=3.1,<4",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "pytest-twisted>=1.14,<2",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "buildmaster = buildmaster.cli:main",
+            "buildmaster-slave = slave.cli:main",
+        ],
+    },
+)
