@@ -1,0 +1,254 @@
+"""The buildmaster configuration: one ini file, checked whole at start-up.
+
+The file is named by ``--config`` or ``BUILDMASTER_CONFIG``; with neither,
+every key takes its default, which is an embedded SQLite database and
+working directories under ``./var/``.  Every problem is reported as a
+ConfigError naming the file, the section and the key.
+"""
+
+import configparser
+import dataclasses
+import os
+import re
+from urllib.parse import urlsplit
+
+DEFAULT_JOBS = {
+    "slave_scanner": {"callable": "buildmaster.jobs:scan", "mindelay": "5"},
+    "queue_builder": {"callable": "buildmaster.jobs:build_queue", "mindelay": "60"},
+    "dispatcher": {"callable": "buildmaster.jobs:dispatch", "mindelay": "5"},
+}
+
+
+class ConfigError(Exception):
+    """A configuration problem, printable as one line for the operator."""
+
+    def __init__(self, path, section, key, problem):
+        self.path, self.section, self.key = path, section, key
+        where = f"[{section}]" + (f" {key}" if key else "")
+        super().__init__(f"{path or '<defaults>'}: {where}: {problem}")
+
+
+def _int(value):
+    number = int(value)
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _float(value):
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be greater than 0")
+    return number
+
+
+def _bool(value):
+    lowered = value.strip().lower()
+    if lowered in ("1", "yes", "true", "on"):
+        return True
+    if lowered in ("0", "no", "false", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _http_url(value):
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http URL: {value!r}")
+    return value.rstrip("/")
+
+
+def _db_url(value):
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+        raise ValueError(f"not a sqlite:// or postgresql:// URL: {value!r}")
+    return value
+
+
+def _addresses(value):
+    return [address.strip() for address in value.split(",") if address.strip()]
+
+
+def _text(value):
+    return value
+
+
+# section -> key -> (parser, default); a default of None means required.
+SCHEMA = {
+    "database": {"url": (_db_url, "sqlite:///var/buildmaster.db")},
+    "builddmaster": {
+        "root": (_text, "var/builddmaster"),
+        "socket_timeout": (_float, "30"),
+        "download_timeout": (_float, "600"),
+        "max_concurrent_calls": (_int, "50"),
+        "scan_failure_threshold": (_int, "5"),
+        "builder_failure_threshold": (_int, "5"),
+        "job_failure_threshold": (_int, "3"),
+    },
+    "librarian": {
+        "storage": (_text, "var/librarian"),
+        "public_host": (_text, "127.0.0.1"),
+        "public_port": (_int, "58000"),
+        "restricted_port": (_int, "58005"),
+        "public_url": (_http_url, "http://localhost:58000"),
+        "restricted_url": (_http_url, "http://localhost:58005"),
+        "token_lifetime": (_int, "3600"),
+    },
+    "archives": {
+        "primary_url": (_http_url, "http://ftpmaster.internal"),
+        "ppa_url": (_http_url, "http://ppa.launchpad.dev"),
+        "private_ppa_url": (_http_url, "http://private-ppa.launchpad.dev"),
+    },
+    "mail": {
+        "smtp_host": (_text, "localhost"),
+        "smtp_port": (_int, "25"),
+        "from_address": (_text, "buildmaster@localhost"),
+        "buildd_admins": (_addresses, ""),
+        "retry_delay": (_int, "300"),
+    },
+    "sequencer": {
+        "mailer_targets": (_addresses, "-"),
+        "shutdown_timeout": (_int, "60"),
+    },
+}
+
+JOB_SCHEMA = {
+    "command": (_text, ""),
+    "callable": (_text, ""),
+    "mindelay": (_int, None),
+    "alwayslog": (_bool, "false"),
+    "timeout": (_int, "3600"),
+}
+
+
+@dataclasses.dataclass
+class JobConfig:
+    """One ``[sequencer.job.NAME]`` section."""
+
+    name: str
+    command: str
+    callable: str
+    mindelay: int
+    alwayslog: bool
+    timeout: int
+
+    def getSectionName(self):
+        return self.name
+
+
+class Section:
+    """The parsed keys of one section, as attributes."""
+
+    def __init__(self, name, values):
+        self._name = name
+        self.__dict__.update(values)
+
+    def __repr__(self):
+        return f"<Section {self._name}>"
+
+
+class Config:
+    """The whole configuration: ``config.database.url``, ``config.jobs``..."""
+
+    def __init__(self, path, sections, jobs, base_dir):
+        self.path = path
+        self.base_dir = base_dir
+        for name, values in sections.items():
+            setattr(self, name, Section(name, values))
+        self.jobs = jobs
+
+    def resolve(self, path):
+        """A configured relative path, taken relative to the config's directory."""
+        return os.path.normpath(os.path.join(self.base_dir, path))
+
+
+def _parse_section(path, name, schema, given):
+    values = {}
+    for key in given:
+        if key not in schema:
+            raise ConfigError(path, name, key, "unknown key")
+    for key, (parser, default) in schema.items():
+        raw = given.get(key, default)
+        if raw is None:
+            raise ConfigError(path, name, key, "missing key")
+        try:
+            values[key] = parser(raw)
+        except ValueError as error:
+            raise ConfigError(path, name, key, str(error)) from None
+    return values
+
+
+def _parse_jobs(path, parser):
+    named = {s[len("sequencer.job."):]: dict(parser[s]) for s in parser.sections()
+             if s.startswith("sequencer.job.")}
+    raw_jobs = named or DEFAULT_JOBS
+    jobs = []
+    for name, given in raw_jobs.items():
+        section = f"sequencer.job.{name}"
+        values = _parse_section(path, section, JOB_SCHEMA, given)
+        if bool(values["command"]) == bool(values["callable"]):
+            raise ConfigError(path, section, "command",
+                              "give exactly one of 'command' or 'callable'")
+        jobs.append(JobConfig(name=name, **values))
+    return jobs
+
+
+def _read(path):
+    parser = configparser.ConfigParser(interpolation=None)
+    if path is None:
+        return parser
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as error:
+        raise ConfigError(path, "-", None, f"cannot read: {error.strerror}") from None
+    except configparser.Error as error:
+        message = str(error).splitlines()[0]
+        raise ConfigError(path, "-", None, f"not an ini file: {message}") from None
+    return parser
+
+
+def load(path=None, check_dirs=True):
+    """Read and check the configuration; ``path`` None means defaults only."""
+    parser = _read(path)
+    for section in parser.sections():
+        if section not in SCHEMA and not section.startswith("sequencer.job."):
+            raise ConfigError(path, section, None, "unknown section")
+    sections = {
+        name: _parse_section(path, name, schema,
+                             dict(parser[name]) if parser.has_section(name) else {})
+        for name, schema in SCHEMA.items()
+    }
+    base_dir = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+    config = Config(path, sections, _parse_jobs(path, parser), base_dir)
+    config.builddmaster.root = config.resolve(config.builddmaster.root)
+    config.librarian.storage = config.resolve(config.librarian.storage)
+    config.database.url = _absolute_sqlite(config, config.database.url)
+    if check_dirs:
+        _check_writable(config, "builddmaster", "root")
+        _check_writable(config, "librarian", "storage")
+    return config
+
+
+def _absolute_sqlite(config, url):
+    """Relative SQLite paths are taken relative to the config file."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") \
+            and url != "sqlite://" and ":memory:" not in url:
+        return prefix + config.resolve(url[len(prefix):])
+    return url
+
+
+def _check_writable(config, section, key):
+    directory = getattr(getattr(config, section), key)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(config.path, section, key,
+                          f"cannot create {directory}: {error.strerror}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(config.path, section, key, f"{directory} is not writable")
+
+
+def config_path_from_environment(explicit=None):
+    """The config file to use: ``--config``, else BUILDMASTER_CONFIG, else none."""
+    return explicit or os.environ.get("BUILDMASTER_CONFIG") or None

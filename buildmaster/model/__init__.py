@@ -1,0 +1,32 @@
+"""The data model: one module per aggregate, all re-exported here."""
+
+from buildmaster.model.archive import Archive, ArchiveDependency
+from buildmaster.model.base import UTC, Base, utcnow
+from buildmaster.model.build import Build
+from buildmaster.model.builder import Builder
+from buildmaster.model.buildqueue import BuildQueue
+from buildmaster.model.distribution import (
+    Component, Distribution, DistroArchSeries, DistroSeries, Processor)
+from buildmaster.model.enums import (
+    ArchivePurpose, BinaryPackageFileType, BuildStatus, DistroSeriesStatus,
+    PackagePublishingPocket, PackagePublishingStatus, SourcePackageFileType,
+    SourcePackageUrgency)
+from buildmaster.model.librarian import LibraryFileAlias, LibraryFileContent
+from buildmaster.model.package import (
+    BinaryPackageFile, BinaryPackageName, BinaryPackageRelease, SourcePackageName,
+    SourcePackageRelease, SourcePackageReleaseFile)
+from buildmaster.model.person import Person
+from buildmaster.model.publishing import (
+    BinaryPackagePublishingHistory, SourcePackagePublishingHistory)
+
+__all__ = [
+    "Archive", "ArchiveDependency", "ArchivePurpose", "Base", "BinaryPackageFile",
+    "BinaryPackageFileType", "BinaryPackageName", "BinaryPackagePublishingHistory",
+    "BinaryPackageRelease", "Build", "BuildQueue", "BuildStatus", "Builder",
+    "Component", "Distribution", "DistroArchSeries", "DistroSeries",
+    "DistroSeriesStatus", "LibraryFileAlias", "LibraryFileContent",
+    "PackagePublishingPocket", "PackagePublishingStatus", "Person", "Processor",
+    "SourcePackageFileType", "SourcePackageName", "SourcePackagePublishingHistory",
+    "SourcePackageRelease", "SourcePackageReleaseFile", "SourcePackageUrgency",
+    "UTC", "utcnow",
+]

@@ -1,0 +1,61 @@
+"""BuildQueue: a build waiting for, or running on, a builder."""
+
+import datetime
+from typing import Optional
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
+
+from buildmaster.model.base import Base, utcnow
+from buildmaster.model.build import Build
+
+
+class BuildQueue(Base):
+    """A queue entry.  ``processor_id`` and ``virtualized`` copy the build's
+    so that finding a candidate for a builder reads one indexed table."""
+
+    __tablename__ = "buildqueue"
+    __table_args__ = (
+        sa.Index("buildqueue__pending__score",
+                 "processor_id", "virtualized", "builder_id", "lastscore", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    build_id: Mapped[int] = mapped_column(sa.ForeignKey("build.id"), unique=True)
+    builder_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("builder.id"), index=True)
+    processor_id: Mapped[int] = mapped_column(sa.ForeignKey("processor.id"))
+    virtualized: Mapped[bool] = mapped_column(default=False)
+    logtail: Mapped[Optional[str]] = mapped_column(sa.Text)
+    created: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    date_started: Mapped[Optional[datetime.datetime]]
+    lastscore: Mapped[int] = mapped_column(default=0)
+    manual: Mapped[bool] = mapped_column(default=False)
+
+    build: Mapped[Build] = relationship(back_populates="buildqueue_record")
+    builder: Mapped[Optional["Builder"]] = relationship(  # noqa: F821
+        back_populates="currentjob")
+
+    @property
+    def buildstart(self):
+        return self.date_started
+
+    def setDateStarted(self, when):
+        self.date_started = when
+
+    def markAsBuilding(self, builder, when=None):
+        """Record that ``builder`` took this job."""
+        self.builder = builder
+        self.date_started = when or utcnow()
+        self.logtail = None
+
+    def reset(self):
+        """Back to the queue: no builder, no start, no log tail, score 0."""
+        self.builder = None
+        self.date_started = None
+        self.logtail = None
+        self.lastscore = 0
+
+    def destroySelf(self):
+        object_session(self).delete(self)
+        object_session(self).flush()

@@ -1,0 +1,1 @@
+"""Alembic migrations: the only way the buildmaster schema changes."""
