@@ -1,0 +1,158 @@
+"""The slave's state machine: IDLE -> BUILDING [-> ABORTING] -> WAITING.
+
+WAITING is persisted to a small JSON file in the work dir, so a slave
+restarted before the master collected the results still offers them.
+"""
+
+import json
+import os
+import shutil
+from xmlrpc.client import Binary
+
+from twisted.logger import Logger
+
+from slave.buildlog import BuildLog
+from slave.states import BuilderStatus, BuildStatus
+
+STATE_FILE = "waiting-state.json"
+BUILD_DIR = "build"
+
+log = Logger()
+
+
+class WrongState(Exception):
+    """A request that the current builder state does not allow."""
+
+
+class Builder:
+    """Holds the state the XML-RPC status() reports; one build at a time."""
+
+    def __init__(self, config, cache):
+        self.config = config
+        self.cache = cache
+        self.buildlog = BuildLog(os.path.join(config.workdir, "buildlog"))
+        self.state = BuilderStatus.IDLE
+        self.build_id = ""
+        self.build_status = None
+        self.filemap = {}
+        self.dependencies = None
+        self.manager = None
+
+    @property
+    def build_dir(self):
+        return os.path.join(self.config.workdir, BUILD_DIR)
+
+    @property
+    def _state_path(self):
+        return os.path.join(self.config.workdir, STATE_FILE)
+
+    def status(self):
+        """The protocol '1.0' status dict for the current state."""
+        result = {"builder_status": self.state}
+        if self.state == BuilderStatus.IDLE:
+            return result
+        result["build_id"] = self.build_id
+        if self.state == BuilderStatus.BUILDING:
+            result["logtail"] = Binary(self.buildlog.tail())
+        elif self.state == BuilderStatus.WAITING:
+            result["build_status"] = self.build_status
+            result["filemap"] = dict(self.filemap)
+            result["dependencies"] = self.dependencies
+        return result
+
+    def start(self, build_id, manager):
+        """IDLE -> BUILDING with ``manager`` running the build."""
+        self._require(BuilderStatus.IDLE, "build")
+        self.buildlog.reset()
+        self.build_id = build_id
+        self.manager = manager
+        self._change(BuilderStatus.BUILDING)
+
+    def abort(self):
+        """BUILDING -> ABORTING; the manager reports back via finish()."""
+        if self.state == BuilderStatus.ABORTING:
+            return
+        self._require(BuilderStatus.BUILDING, "abort")
+        self._change(BuilderStatus.ABORTING)
+        self.manager.abort()
+
+    def finish(self, build_status, filemap=None, dependencies=None):
+        """BUILDING/ABORTING -> WAITING with the build's outcome."""
+        if self.state not in (BuilderStatus.BUILDING, BuilderStatus.ABORTING):
+            return
+        if self.state == BuilderStatus.ABORTING:
+            build_status = BuildStatus.ABORTED
+        self.build_status = build_status
+        self.filemap = dict(filemap or {})
+        self.dependencies = dependencies
+        self.manager = None
+        self._save()
+        self._change(BuilderStatus.WAITING, build_status)
+
+    def clean(self):
+        """WAITING -> IDLE: drop the build dir, results and log."""
+        self._require(BuilderStatus.WAITING, "clean")
+        shutil.rmtree(self.build_dir, ignore_errors=True)
+        for sha1 in set(self.filemap.values()):
+            self.cache.remove(sha1)
+        self.buildlog.remove()
+        try:
+            os.unlink(self._state_path)
+        except FileNotFoundError:
+            pass
+        self.build_id = ""
+        self.build_status = None
+        self.filemap = {}
+        self.dependencies = None
+        self._change(BuilderStatus.IDLE)
+
+    def shutdown(self):
+        """The slave is stopping: a running build is given back.
+
+        (An aborting one still ends ABORTED, as finish() decides.)
+        """
+        if self.manager is None:
+            return
+        self.buildlog.note("slave shutting down, giving the build back")
+        self.manager.kill()
+        self.finish(BuildStatus.GIVENBACK)
+
+    def restore(self):
+        """Come back WAITING if a saved state file says so."""
+        try:
+            with open(self._state_path, encoding="utf-8") as f:
+                saved = json.load(f)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            log.warn("ignoring unreadable {path}: {e}",
+                     path=self._state_path, e=e)
+            return
+        self.build_id = saved["build_id"]
+        self.build_status = saved["build_status"]
+        self.filemap = saved["filemap"]
+        self.dependencies = saved["dependencies"]
+        self._change(BuilderStatus.WAITING, "restored from " + STATE_FILE)
+
+    def _save(self):
+        """Write the WAITING state atomically; a failure is only logged."""
+        saved = {"build_id": self.build_id, "build_status": self.build_status,
+                 "filemap": self.filemap, "dependencies": self.dependencies}
+        tmp = self._state_path + ".tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(saved, f)
+            os.replace(tmp, self._state_path)
+        except OSError as e:
+            log.error("cannot save {path}: {e}", path=self._state_path, e=e)
+
+    def _require(self, state, action):
+        if self.state != state:
+            raise WrongState(
+                f"cannot {action}: builder is {self.state}, not {state}")
+
+    def _change(self, state, detail=""):
+        log.info("builder state {old} -> {new} (build {build_id}) {detail}",
+                 old=self.state, new=state, build_id=self.build_id or "-",
+                 detail=detail)
+        self.state = state
