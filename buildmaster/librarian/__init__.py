@@ -1,0 +1,1 @@
+"""The librarian: content-addressed file storage with HTTP front ends."""

@@ -1,0 +1,101 @@
+"""pytest fixtures shared by the unit tests and the doctests.
+
+``session`` gives a SQLAlchemy session on a clean database; ``sample``
+loads the seeds' world into it; ``farm_config`` is a configuration whose
+directories live in the test's temporary directory.
+"""
+
+import logging
+import sys
+
+import pytest
+
+from buildmaster import config as configmodule
+from buildmaster import sampledata
+from buildmaster.database import Transaction, make_session_factory
+from buildmaster.librarian.storage import LibrarianStorage
+from buildmaster.testing.database import TestDatabase
+
+
+@pytest.fixture(scope="session")
+def test_database():
+    database = TestDatabase()
+    print(f"\nbuildmaster test database: {database.dialect}", file=sys.stderr)
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def db(test_database):
+    """A clean database for this test."""
+    test_database.empty()
+    yield test_database
+    test_database.engine.dispose()
+
+
+@pytest.fixture
+def farm_config(db, tmp_path):
+    """A checked configuration using this test's database and directories."""
+    path = tmp_path / "buildmaster.conf"
+    path.write_text(
+        "[database]\n"
+        f"url = {db.url}\n"
+        "[builddmaster]\n"
+        f"root = {tmp_path / 'builddmaster'}\n"
+        "[librarian]\n"
+        f"storage = {tmp_path / 'librarian'}\n"
+        "[mail]\n"
+        f"buildd_admins = {', '.join(sampledata.BUILDD_ADMINS)}\n")
+    return configmodule.load(str(path))
+
+
+@pytest.fixture
+def session(db):
+    session = make_session_factory(db.engine)()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def transaction(session):
+    return Transaction(session)
+
+
+@pytest.fixture
+def librarian(farm_config):
+    return LibrarianStorage(farm_config.librarian.storage)
+
+
+@pytest.fixture
+def sample(session, librarian):
+    """The seeds' sample world, committed."""
+    world = sampledata.load(session, librarian)
+    session.commit()
+    return world
+
+
+class CurrentStdoutHandler(logging.Handler):
+    """Writes records to whatever ``sys.stdout`` is at the time.
+
+    doctest swaps sys.stdout per example; a plain StreamHandler would keep
+    writing to the stream it was created with.
+    """
+
+    def emit(self, record):
+        sys.stdout.write(self.format(record) + "\n")
+
+
+@pytest.fixture
+def printed_log():
+    """Root logger records at WARNING and above, printed as the seeds show them:
+    ``WARNING:root:Builder 'x' rescued from ...``."""
+    root = logging.getLogger()
+    handler = CurrentStdoutHandler(level=logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    yield root
+    root.removeHandler(handler)
+    root.setLevel(old_level)

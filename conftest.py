@@ -1,0 +1,3 @@
+"""Shared pytest set-up for tests/ and doctests/."""
+
+pytest_plugins = ["buildmaster.testing.fixtures"]

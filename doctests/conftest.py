@@ -1,0 +1,26 @@
+"""Doctests read like the seeds: the sample world is already loaded.
+
+Each doctest file finds in its namespace ``session`` and ``transaction``
+(on a clean database holding the sample data), ``sample`` (the objects
+sampledata created, e.g. ``sample.bob``), ``librarian``, ``config``, and
+``wait(deferred)`` to take the result of a Deferred.  Log records at
+WARNING and above print as ``LEVEL:name:message``.
+
+A doctest that needs none of this (one that starts its own slave, say)
+says so by naming itself ``*-standalone.txt`` or simply ignoring them.
+"""
+
+import pytest
+
+from buildmaster.testing.deferreds import wait
+
+
+@pytest.fixture(autouse=True)
+def doctest_world(request, doctest_namespace):
+    if request.node.name.endswith("standalone.txt"):
+        return
+    for name in ("session", "transaction", "sample", "librarian", "farm_config",
+                 "printed_log"):
+        doctest_namespace[name] = request.getfixturevalue(name)
+    doctest_namespace["config"] = doctest_namespace.pop("farm_config")
+    doctest_namespace["wait"] = wait
