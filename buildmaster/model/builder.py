@@ -34,3 +34,31 @@ class Builder(Base):
     owner: Mapped[Optional[Person]] = relationship()
     currentjob: Mapped[Optional["BuildQueue"]] = relationship(  # noqa: F821
         back_populates="builder", uselist=False)
+
+    @property
+    def slave(self):
+        """The SlaveClient for this builder (a mock's, under test)."""
+        from buildmaster.builderslave import slave_for
+        return slave_for(self)
+
+    def setSlaveForTesting(self, proxy):
+        from buildmaster.builderslave import override
+        override(self, proxy)
+
+    def slaveStatus(self):
+        """A Deferred firing with the slave's normalised status dict."""
+        return self.slave.status()
+
+    def failBuilder(self, reason):
+        """Take this builder out of use until an operator enables it."""
+        self.builderok = False
+        self.failnotes = reason
+
+    def enable(self):
+        self.builderok = True
+        self.failnotes = None
+        self.failure_count = 0
+
+    @property
+    def displayname(self):
+        return f"{self.name} ({self.url})"
