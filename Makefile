@@ -4,10 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test install clean
 
 $(STAMP): setup.py
+	@command -v dpkg-buildpackage >/dev/null && command -v fakeroot >/dev/null || \
+	  { echo "Installing the Debian build tools (dpkg-dev, fakeroot)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dpkg-dev fakeroot; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
