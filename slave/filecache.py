@@ -1,5 +1,6 @@
 """The content-addressed file cache: files named by their sha1."""
 
+import base64
 import hashlib
 import os
 import re
@@ -9,6 +10,8 @@ from urllib.parse import urlsplit
 import treq
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.http_headers import Headers
 
 SHA1_PATTERN = re.compile(r"\A[0-9a-f]{40}\Z")
 CHUNK_SIZE = 256 * 1024
@@ -84,17 +87,24 @@ class FileCache:
     @defer.inlineCallbacks
     def _download(self, sha1, url, user, password):
         """Stream ``url`` into the cache; return the sha1 of what came."""
-        auth = (user, password or "") if user else None
+        headers = Headers()
+        if user:
+            token = base64.b64encode(f"{user}:{password or ''}".encode())
+            headers.addRawHeader(b"Authorization", b"Basic " + token)
         digest = hashlib.sha1()
         with self._tempfile() as (target, tmp):
             def write(chunk):
                 digest.update(chunk)
                 target.write(chunk)
-            d = treq.get(url, auth=auth, reactor=self.reactor,
-                         unbuffered=True)
+            # A plain Agent: the cache must hold the bytes exactly as served,
+            # never a transparently decompressed copy.
+            agent = Agent(self.reactor, pool=HTTPConnectionPool(
+                self.reactor, persistent=False))
+            d = agent.request(b"GET", url.encode("utf-8"), headers)
             d.addTimeout(DOWNLOAD_TIMEOUT, self.reactor)
             response = yield d
             if response.code != 200:
+                yield treq.collect(response, lambda _chunk: None)
                 raise OSError(f"HTTP status {response.code}")
             yield treq.collect(response, write)
         if digest.hexdigest() == sha1:

@@ -1,0 +1,298 @@
+"""The master's client for build slaves speaking launchpad-buildd's protocol.
+
+Every call has a timeout and every failure names the slave's URL, so one
+hung or broken builder is a failed Deferred, never a stuck scan. status()
+accepts the protocol '1.0' dict and the older tuple forms (the seeds' mock
+slaves answer those) and always returns the same dict shape.
+"""
+
+import os
+import xmlrpc.client
+from urllib.parse import quote
+
+import treq
+from twisted.internet import defer, error, protocol
+from twisted.web import xmlrpc as twisted_xmlrpc
+from twisted.web.client import (
+    Agent, HTTPConnectionPool, ResponseDone, ResponseFailed)
+
+from slave.states import BuilderStatus, BuildStatus
+
+STATUS_KEYS = ("builder_status", "build_id", "build_status", "logtail",
+               "filemap", "dependencies")
+BUILDER_STATES = frozenset({
+    BuilderStatus.IDLE, BuilderStatus.BUILDING, BuilderStatus.WAITING,
+    BuilderStatus.ABORTING, BuilderStatus.ABORTED})
+BUILD_STATES = frozenset(
+    value for name, value in vars(BuildStatus).items() if name.isupper())
+CHUNK_SIZE = 64 * 1024
+
+
+class SlaveError(Exception):
+    """Base of the client's errors; the message names the slave's URL."""
+
+
+class SlaveTimeout(SlaveError):
+    """The slave did not answer within the timeout."""
+
+
+class SlaveConnectionError(SlaveError):
+    """The slave could not be reached or dropped the connection."""
+
+
+class SlaveProtocolError(SlaveError):
+    """The slave answered something this protocol does not allow."""
+
+
+def normalize_status(raw, url="<slave>"):
+    """Return the status dict of STATUS_KEYS for a dict or tuple answer.
+
+    Raise SlaveProtocolError for anything else or an unknown state.
+    """
+    if isinstance(raw, dict):
+        status = {key: raw.get(key) for key in STATUS_KEYS}
+    elif isinstance(raw, (tuple, list)) and raw:
+        status = _status_from_tuple(tuple(raw), url)
+    else:
+        raise SlaveProtocolError(f"{url}: status() answered {raw!r}")
+    state = status["builder_status"]
+    if state not in BUILDER_STATES:
+        raise SlaveProtocolError(
+            f"{url}: status() gave unknown builder_status {state!r}"
+            f" in {raw!r}")
+    if state == BuilderStatus.WAITING:
+        _check_waiting(status, raw, url)
+    if state == BuilderStatus.IDLE and status["build_id"] is None:
+        status["build_id"] = ""
+    status["logtail"] = _as_binary(status["logtail"], raw, url)
+    return status
+
+
+def _status_from_tuple(raw, url):
+    """Map the pre-1.0 tuple forms onto the status dict."""
+    state = raw[0]
+    fields = {
+        BuilderStatus.IDLE: ((), ("build_id",)),
+        BuilderStatus.BUILDING: (("build_id", "logtail"), ()),
+        BuilderStatus.WAITING: (("build_status", "build_id"),
+                                ("filemap", "dependencies")),
+        BuilderStatus.ABORTING: (("build_id",), ()),
+        BuilderStatus.ABORTED: (("build_id",), ()),
+    }.get(state)
+    if fields is None:
+        raise SlaveProtocolError(
+            f"{url}: status() gave unknown builder_status {state!r}"
+            f" in {raw!r}")
+    required, optional = fields
+    values = raw[1:]
+    if not len(required) <= len(values) <= len(required) + len(optional):
+        raise SlaveProtocolError(
+            f"{url}: status() gave a malformed {state} tuple {raw!r}")
+    status = dict.fromkeys(STATUS_KEYS)
+    status["builder_status"] = state
+    status.update(zip(required + optional, values))
+    return status
+
+
+def _check_waiting(status, raw, url):
+    if status["build_status"] not in BUILD_STATES:
+        raise SlaveProtocolError(
+            f"{url}: status() gave WAITING with unknown build_status"
+            f" {status['build_status']!r} in {raw!r}")
+    if status["filemap"] is None and status["build_status"] == BuildStatus.OK:
+        status["filemap"] = {}
+    if not isinstance(status["filemap"], (dict, type(None))):
+        raise SlaveProtocolError(
+            f"{url}: status() gave a filemap that is not a dict: {raw!r}")
+
+
+def _as_binary(logtail, raw, url):
+    if logtail is None or isinstance(logtail, xmlrpc.client.Binary):
+        return logtail
+    if isinstance(logtail, str):
+        return xmlrpc.client.Binary(logtail.encode("utf-8"))
+    if isinstance(logtail, bytes):
+        return xmlrpc.client.Binary(logtail)
+    raise SlaveProtocolError(f"{url}: status() gave a bad logtail in {raw!r}")
+
+
+class SlaveClient:
+    """Talks to one slave at ``url`` (e.g. 'http://127.0.0.1:8221/').
+
+    With ``proxy`` (mock slaves in tests) each call goes to the proxy's
+    method of the same name instead of the network, with the same
+    timeouts, normalisation and errors. ``download_timeout`` caps a whole
+    getFile(); ``timeout`` always bounds each wait for bytes.
+    """
+
+    def __init__(self, url, timeout=30.0, reactor=None, proxy=None,
+                 download_timeout=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.url = url if url.endswith("/") else url + "/"
+        self.rpc_url = self.url + "rpc"
+        self.timeout = timeout
+        self.reactor = reactor
+        self.proxy = proxy
+        self.download_timeout = download_timeout
+
+    def __repr__(self):
+        return f"<SlaveClient {self.url}>"
+
+    def echo(self, *args):
+        return self._call("echo", *args).addCallback(list)
+
+    def info(self):
+        return self._call("info")
+
+    def status(self):
+        d = self._call("status")
+        return d.addCallback(normalize_status, self.url)
+
+    def ensurepresent(self, sha1, url, user=None, password=None):
+        d = self._call("ensurepresent", sha1, url, user, password)
+        return d.addCallback(self._pair, "ensurepresent", bool)
+
+    def build(self, build_id, manager, chroot_sha1, filemap, args):
+        d = self._call("build", build_id, manager, chroot_sha1, filemap, args)
+        return d.addCallback(self._pair, "build", str)
+
+    def abort(self):
+        return self._call("abort")
+
+    def clean(self):
+        return self._call("clean")
+
+    def fileURL(self, name):
+        """The URL of ``name`` (a sha1 or 'buildlog') in the file cache."""
+        return self.url + "filecache/" + quote(name, safe="")
+
+    def getFile(self, name, dest):
+        """Stream file ``name`` into ``dest`` (a path or a binary file).
+
+        A path that gets no complete file is removed again.
+        """
+        if isinstance(dest, (str, os.PathLike)):
+            return self._getFileToPath(name, dest)
+        return self._getFileInto(name, dest)
+
+    @defer.inlineCallbacks
+    def _getFileToPath(self, name, path):
+        with open(path, "wb") as target:
+            try:
+                yield self._getFileInto(name, target)
+            except BaseException:
+                os.unlink(path)
+                raise
+
+    def _getFileInto(self, name, target):
+        if self.proxy is not None:
+            d = self._call("getFile", name)
+            return d.addCallback(_copy_file, target)
+        d = defer.ensureDeferred(self._download(self.fileURL(name), target))
+        return d.addErrback(self._translate, f"getFile({name!r})")
+
+    async def _download(self, url, target):
+        pool = HTTPConnectionPool(self.reactor, persistent=False)
+        agent = Agent(self.reactor, connectTimeout=self.timeout, pool=pool)
+        d = agent.request(b"GET", url.encode("ascii"))
+        d.addTimeout(self.timeout, self.reactor,
+                     onTimeoutCancel=self._timed_out("getFile"))
+        response = await d
+        if response.code != 200:
+            await treq.collect(response, lambda _chunk: None)
+            raise SlaveProtocolError(f"{url}: HTTP status {response.code}")
+        writer = _BodyWriter(target, self.reactor, self.timeout,
+                             self.download_timeout, url)
+        response.deliverBody(writer)
+        await writer.finished
+
+    def _call(self, method, *args):
+        if self.proxy is not None:
+            d = defer.maybeDeferred(getattr(self.proxy, method), *args)
+        else:
+            rpc = twisted_xmlrpc.Proxy(
+                self.rpc_url.encode("ascii"), allowNone=True,
+                connectTimeout=self.timeout, reactor=self.reactor)
+            d = rpc.callRemote(method, *args)
+        d.addTimeout(self.timeout, self.reactor,
+                     onTimeoutCancel=self._timed_out(f"{method}()"))
+        return d.addErrback(self._translate, f"{method}()")
+
+    def _timed_out(self, what):
+        """An onTimeoutCancel for addTimeout raising SlaveTimeout."""
+        def raise_timeout(result, timeout):
+            raise SlaveTimeout(f"{self.url}: {what} timed out after"
+                               f" {timeout:g}s")
+        return raise_timeout
+
+    def _translate(self, failure, what):
+        """Turn transport failures into SlaveErrors naming URL and call."""
+        if failure.check(xmlrpc.client.Fault, SlaveError):
+            return failure
+        if failure.check(error.ConnectError, error.ConnectionLost,
+                         error.ConnectionDone, ResponseFailed, OSError):
+            raise SlaveConnectionError(
+                f"{self.url}: {what} failed: {failure.getErrorMessage()}")
+        raise SlaveProtocolError(
+            f"{self.url}: {what} failed: {failure.type.__name__}:"
+            f" {failure.getErrorMessage()}")
+
+    def _pair(self, result, method, first_type):
+        """Check a two-item answer and return it as a typed tuple."""
+        if not isinstance(result, (list, tuple)) or len(result) != 2:
+            raise SlaveProtocolError(
+                f"{self.url}: {method}() answered {result!r}")
+        return first_type(result[0]), str(result[1])
+
+
+def _copy_file(source, target):
+    """Copy a mock slave's file object in chunks, then close it."""
+    try:
+        for chunk in iter(lambda: source.read(CHUNK_SIZE), b""):
+            target.write(chunk)
+    finally:
+        source.close()
+
+
+class _BodyWriter(protocol.Protocol):
+    """Writes a response body to a file; gives up when the slave stalls.
+
+    The idle timer restarts with every chunk, so a big file from a live
+    slave is never cut short unless ``total_timeout`` is set.
+    """
+
+    def __init__(self, target, reactor, idle_timeout, total_timeout, url):
+        self.target = target
+        self.reactor = reactor
+        self.idle_timeout = idle_timeout
+        self.url = url
+        self.finished = defer.Deferred()
+        self._error = None
+        self._idle = reactor.callLater(idle_timeout, self._give_up,
+                                       f"no data for {idle_timeout:g}s")
+        self._total = None
+        if total_timeout is not None:
+            self._total = reactor.callLater(
+                total_timeout, self._give_up,
+                f"download not done after {total_timeout:g}s")
+
+    def dataReceived(self, data):
+        self.target.write(data)
+        if self._idle.active():
+            self._idle.reset(self.idle_timeout)
+
+    def connectionLost(self, reason):
+        for call in (self._idle, self._total):
+            if call is not None and call.active():
+                call.cancel()
+        if self._error is not None:
+            self.finished.errback(self._error)
+        elif reason.check(ResponseDone):
+            self.finished.callback(None)
+        else:
+            self.finished.errback(reason)
+
+    def _give_up(self, why):
+        self._error = SlaveTimeout(f"{self.url}: {why}")
+        self.transport.stopProducing()

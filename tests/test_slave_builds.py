@@ -1,0 +1,276 @@
+"""Real slave processes doing real Debian builds, driven by SlaveClient."""
+
+import os
+import signal
+import xmlrpc.client
+
+import pytest
+import pytest_twisted
+
+from buildmaster.slaveclient import (
+    SlaveClient, SlaveConnectionError, SlaveProtocolError, SlaveTimeout)
+from buildmaster.testing.debpackages import (
+    make_chroot_tarball, make_source_package, source_files)
+from buildmaster.testing.slaveprocess import (
+    SlaveProcess, processes_in, send_files, serve_directory, sha1_of,
+    wait_for_state)
+
+IDLE = "BuilderStatus.IDLE"
+BUILDING = "BuilderStatus.BUILDING"
+WAITING = "BuilderStatus.WAITING"
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A directory of test files served over HTTP: (directory, base URL)."""
+    directory = tmp_path / "served"
+    directory.mkdir()
+    port, url = serve_directory(directory)
+    yield directory, url
+    port.stopListening()
+
+
+@pytest.fixture
+def slave_proc(tmp_path):
+    process = SlaveProcess(tmp_path / "slave").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def client(slave_proc):
+    return SlaveClient(slave_proc.url, timeout=20)
+
+
+async def start_build(client, files, kind, build_id="1-1"):
+    """Send a `kind` package and a chroot to the slave; start the build."""
+    directory, url = files
+    dsc = make_source_package(str(directory), kind=kind)
+    chroot = make_chroot_tarball(str(directory / "chroot.tar.gz"))
+    filemap = await send_files(client, url, source_files(dsc))
+    (chroot_sha1,) = (await send_files(client, url, [chroot])).values()
+    answer = await client.build(build_id, "binarypackage", chroot_sha1,
+                                filemap, {"arch_tag": "amd64"})
+    assert answer == ("BuilderStatus.BUILDING", build_id)
+    return chroot_sha1, filemap
+
+
+async def log_text(client, tmp_path):
+    path = tmp_path / "buildlog.txt"
+    await client.getFile("buildlog", str(path))
+    return path.read_text()
+
+
+@pytest_twisted.ensureDeferred
+async def test_good_build_offers_its_deb(client, files, tmp_path):
+    await start_build(client, files, "good", build_id="7-3")
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.OK"
+    assert status["build_id"] == "7-3"
+    debs = [name for name in status["filemap"] if name.endswith(".deb")]
+    assert debs == ["hello-bm_1.0_amd64.deb"]
+    assert "hello-bm_1.0_amd64.changes" in status["filemap"]
+    sha1 = status["filemap"][debs[0]]
+    target = tmp_path / debs[0]
+    await client.getFile(sha1, str(target))
+    assert sha1_of(target) == sha1
+    assert "building the good package" in await log_text(client, tmp_path)
+    assert await client.clean() == IDLE
+    assert (await client.status())["builder_status"] == IDLE
+
+
+@pytest_twisted.ensureDeferred
+async def test_failing_build_is_packagefail_with_log(client, files, tmp_path):
+    await start_build(client, files, "fail")
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.PACKAGEFAIL"
+    assert "this build is going to fail" in await log_text(client, tmp_path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_missing_build_dependency_is_depfail(client, files):
+    await start_build(client, files, "depwait")
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.DEPFAIL"
+    assert status["dependencies"] == "baz (>= 1.0.1)"
+
+
+@pytest_twisted.ensureDeferred
+async def test_corrupt_chroot_is_chrootfail(client, files):
+    directory, url = files
+    dsc = make_source_package(str(directory), kind="good")
+    (directory / "chroot.tar.gz").write_bytes(b"not a tarball at all")
+    filemap = await send_files(client, url, source_files(dsc))
+    chroot = await send_files(client, url, [directory / "chroot.tar.gz"])
+    await client.build("1-1", "binarypackage", chroot["chroot.tar.gz"],
+                       filemap, {})
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.CHROOTFAIL"
+
+
+@pytest_twisted.ensureDeferred
+async def test_unusable_work_dir_is_builderfail(client, files, slave_proc):
+    with open(os.path.join(slave_proc.workdir, "build"), "w") as f:
+        f.write("a file where the build dir should be")
+    await start_build(client, files, "good")
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.BUILDERFAIL"
+
+
+@pytest_twisted.ensureDeferred
+async def test_abort_kills_the_build(client, files, slave_proc):
+    await start_build(client, files, "slow")
+    building = await wait_for_state(client, BUILDING)
+    while b"a slow build starts" not in building["logtail"].data:
+        building = await wait_for_state(client, BUILDING)
+    assert processes_in(slave_proc.workdir)
+    assert await client.abort() == "BuilderStatus.ABORTING"
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.ABORTED"
+    assert processes_in(slave_proc.workdir) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_build_past_its_timeout_is_aborted(tmp_path, files):
+    process = SlaveProcess(tmp_path / "quick", build_timeout=2).start()
+    try:
+        client = SlaveClient(process.url, timeout=20)
+        await start_build(client, files, "slow")
+        status = await wait_for_state(client, WAITING)
+        assert status["build_status"] == "BuildStatus.ABORTED"
+        assert "timed out after 2 seconds" in await log_text(client, tmp_path)
+        assert processes_in(process.workdir) == []
+    finally:
+        process.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_waiting_state_survives_a_restart(client, files, slave_proc):
+    await start_build(client, files, "good", build_id="5-6")
+    before = await wait_for_state(client, WAITING)
+    slave_proc.stop()
+    slave_proc.start()
+    after = await client.status()
+    assert after == before
+    sha1 = after["filemap"]["hello-bm_1.0_amd64.deb"]
+    assert (await client.ensurepresent(sha1, None)) == (True, "No URL")
+
+
+@pytest_twisted.ensureDeferred
+async def test_shutdown_mid_build_gives_it_back(client, files, slave_proc):
+    await start_build(client, files, "slow")
+    await wait_for_state(client, BUILDING)
+    slave_proc.stop()
+    assert processes_in(slave_proc.workdir) == []
+    slave_proc.start()
+    status = await client.status()
+    assert status["builder_status"] == WAITING
+    assert status["build_status"] == "BuildStatus.GIVENBACK"
+
+
+@pytest_twisted.ensureDeferred
+async def test_corrupt_download_is_refused_and_removed(client, files,
+                                                        slave_proc):
+    directory, url = files
+    (directory / "data").write_bytes(b"the real content")
+    wrong = "0" * 40
+    present, info = await client.ensurepresent(wrong, url + "data")
+    assert present is False
+    assert "did not match" in info
+    assert os.listdir(slave_proc.filecache) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_download_with_basic_auth_url_and_cache_answers(client, files):
+    directory, url = files
+    (directory / "data").write_bytes(b"some bytes")
+    sha1 = sha1_of(directory / "data")
+    assert await client.ensurepresent(sha1, url + "data", "user", "pw") == (
+        True, "Download")
+    assert await client.ensurepresent(sha1, url + "data") == (True, "Cache")
+    assert await client.ensurepresent(sha1, None) == (True, "No URL")
+    missing = await client.ensurepresent("1" * 40, url + "nothing")
+    assert missing[0] is False and "404" in missing[1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_requests_are_refused_and_slave_keeps_serving(client):
+    chroot = "a" * 40
+    for name in ("../x", "/etc/passwd", ".."):
+        with pytest.raises(xmlrpc.client.Fault, match="bad file name"):
+            await client.build("1-1", "binarypackage", chroot,
+                               {name: "b" * 40}, {})
+    with pytest.raises(xmlrpc.client.Fault, match="wrong type"):
+        await client.build(1, "binarypackage", chroot, {}, {})
+    with pytest.raises(xmlrpc.client.Fault, match="not a sha1"):
+        await client.ensurepresent("../../etc/passwd", None)
+    with pytest.raises(xmlrpc.client.Fault, match="arguments"):
+        await client._call("info", 1, 2)
+    with pytest.raises(xmlrpc.client.Fault, match="not BuilderStatus"):
+        await client.clean()
+    with pytest.raises(xmlrpc.client.Fault, match="not BuilderStatus"):
+        await client.abort()
+    present, info = await client.ensurepresent(chroot, "file:///etc/passwd")
+    assert present is False and "non-HTTP" in info
+    state, info = await client.build("1-1", "binarypackage", chroot, {}, {})
+    assert state == "BuilderStatus.UNKNOWNSUM" and chroot in info
+    state, info = await client.build("1-1", "sourcepackagerecipe", chroot,
+                                     {}, {})
+    assert state == "BuilderStatus.UNKNOWNBUILDER"
+    assert await client.echo("still", "here") == ["still", "here"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_build_while_building_is_a_fault(client, files):
+    chroot_sha1, filemap = await start_build(client, files, "slow")
+    with pytest.raises(xmlrpc.client.Fault, match="cannot build"):
+        await client.build("2-2", "binarypackage", chroot_sha1, filemap, {})
+    await client.abort()
+    await wait_for_state(client, WAITING)
+
+
+@pytest_twisted.ensureDeferred
+async def test_filecache_serves_only_known_names(client, slave_proc,
+                                                 tmp_path):
+    for name in ("../slave.ini", "slave.ini", "0" * 40, "buildlog"):
+        with pytest.raises(SlaveProtocolError, match="404"):
+            await client.getFile(name, str(tmp_path / "x"))
+        assert not (tmp_path / "x").exists()
+
+
+@pytest_twisted.ensureDeferred
+async def test_info_and_echo(client):
+    assert await client.info() == ["1.0", "amd64", ["binarypackage"]]
+    assert await client.echo(1, "two") == [1, "two"]
+    assert await client.status() == {
+        "builder_status": IDLE, "build_id": "", "build_status": None,
+        "logtail": None, "filemap": None, "dependencies": None}
+
+
+@pytest_twisted.ensureDeferred
+async def test_stopped_slave_is_a_timeout_not_a_hang(slave_proc):
+    client = SlaveClient(slave_proc.url, timeout=1)
+    assert await client.echo("up") == ["up"]
+    slave_proc.signal(signal.SIGSTOP)
+    with pytest.raises(SlaveTimeout, match=r"status\(\) timed out"):
+        await client.status()
+    with pytest.raises(SlaveTimeout, match="filecache|getFile"):
+        await client.getFile("buildlog", str(slave_proc.directory + "/x"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_killed_slave_is_a_connection_error(slave_proc):
+    client = SlaveClient(slave_proc.url, timeout=5)
+    slave_proc.signal(signal.SIGKILL)
+    with pytest.raises(SlaveConnectionError, match=slave_proc.url):
+        await client.status()
+
+
+@pytest_twisted.ensureDeferred
+async def test_console_script_runs_the_same_slave(tmp_path):
+    process = SlaveProcess(tmp_path / "cli", runner="cli").start()
+    try:
+        client = SlaveClient(process.url, timeout=20)
+        assert (await client.info())[0] == "1.0"
+    finally:
+        process.stop()
