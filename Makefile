@@ -21,7 +21,7 @@ install: $(STAMP)
 
 # Run the whole suite; on PostgreSQL when BUILDMASTER_TEST_DB_URL is set.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest
 
 # Create the SQLite database with sample data and start the farm.
 run: $(STAMP)

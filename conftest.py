@@ -1,3 +1,15 @@
 """Shared pytest set-up for tests/ and doctests/."""
 
+import os
+
+from sqlalchemy.engine import make_url
+
 pytest_plugins = ["buildmaster.testing.fixtures"]
+
+
+def pytest_report_header(config):
+    url = os.environ.get("BUILDMASTER_TEST_DB_URL")
+    if url:
+        shown = make_url(url).render_as_string(hide_password=True)
+        return f"buildmaster test database: PostgreSQL, fresh database on {shown}"
+    return "buildmaster test database: SQLite (set BUILDMASTER_TEST_DB_URL for PostgreSQL)"

@@ -20,7 +20,6 @@ from buildmaster.testing.database import TestDatabase
 @pytest.fixture(scope="session")
 def test_database():
     database = TestDatabase()
-    print(f"\nbuildmaster test database: {database.dialect}", file=sys.stderr)
     yield database
     database.drop()
 
