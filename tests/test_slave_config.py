@@ -1,0 +1,78 @@
+"""Slave configuration: good files load, bad ones give one clear line."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import slave
+from slave.config import ConfigError, load_config
+
+GOOD = {
+    "bindhost": "127.0.0.1", "bindport": "8221", "architecturetag": "amd64",
+    "filecache": "/srv/cache", "workdir": "/srv/work", "build_timeout": "60",
+}
+
+
+def write_config(tmp_path, values, section="slave"):
+    path = tmp_path / "slave.ini"
+    lines = [f"[{section}]"] + [f"{key} = {value}"
+                                for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_good_config_loads(tmp_path):
+    config = load_config(write_config(tmp_path, GOOD))
+    assert config.bindport == 8221
+    assert config.build_timeout == 60.0
+    assert config.architecturetag == "amd64"
+
+
+@pytest.mark.parametrize("key", sorted(GOOD))
+def test_missing_key_names_file_section_and_key(tmp_path, key):
+    path = write_config(tmp_path, {k: v for k, v in GOOD.items() if k != key})
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: [slave] {key}:")
+
+
+@pytest.mark.parametrize("key,value", [
+    ("bindport", "eighty"), ("bindport", "70000"), ("build_timeout", "0"),
+    ("build_timeout", "soon")])
+def test_bad_numbers(tmp_path, key, value):
+    path = write_config(tmp_path, dict(GOOD, **{key: value}))
+    with pytest.raises(ConfigError, match=f"\\[slave\\] {key}:.*{value}"):
+        load_config(path)
+
+
+def test_missing_section_and_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"missing section \[slave\]"):
+        load_config(write_config(tmp_path, GOOD, section="other"))
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(str(tmp_path / "absent.ini"))
+
+
+def run(command, config_path):
+    env = dict(os.environ, BUILDMASTER_SLAVE_CONFIG=config_path)
+    return subprocess.run(command, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def script(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+@pytest.mark.parametrize("runner", ["cli", "twistd"])
+def test_bad_config_exits_2_with_one_line(tmp_path, runner):
+    path = write_config(tmp_path, {k: v for k, v in GOOD.items()
+                                   if k != "workdir"})
+    tac = os.path.join(os.path.dirname(slave.__file__), "slave.tac")
+    command = ([script("buildmaster-slave"), "--config", path]
+               if runner == "cli" else
+               [script("twistd"), "-n", "--pidfile=", "-y", tac])
+    result = run(command, path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert f"{path}: [slave] workdir: missing or empty" in result.stderr
