@@ -61,10 +61,18 @@ class SlaveProcess:
         self.log_path = os.path.join(self.directory, "slave.log")
         self.popen = None
         os.makedirs(self.directory, exist_ok=True)
+        self.arch = arch
+        self.build_timeout = build_timeout
         with open(self.config_path, "w", encoding="utf-8") as f:
-            f.write(CONFIG_TEMPLATE.format(
-                port=self.port, arch=arch, filecache=self.filecache,
-                workdir=self.workdir, build_timeout=build_timeout))
+            f.write(self.config_text())
+
+    def config_text(self):
+        return CONFIG_TEMPLATE.format(
+            port=self.port, arch=self.arch, filecache=self.filecache,
+            workdir=self.workdir, build_timeout=self.build_timeout)
+
+    def environment(self):
+        return dict(os.environ, BUILDMASTER_SLAVE_CONFIG=self.config_path)
 
     def command(self):
         if self.runner == "cli":
@@ -74,10 +82,10 @@ class SlaveProcess:
 
     def start(self):
         """Start the slave and wait until its port accepts connections."""
-        env = dict(os.environ, BUILDMASTER_SLAVE_CONFIG=self.config_path)
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(
-                self.command(), cwd=self.directory, env=env, stdout=log,
+                self.command(), cwd=self.directory, env=self.environment(),
+                stdout=log,
                 stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT
         while not self._accepting():

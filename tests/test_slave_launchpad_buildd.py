@@ -1,0 +1,146 @@
+"""SlaveClient against launchpad-buildd 206, the protocol's reference peer.
+
+Set LAUNCHPAD_BUILDD_PYTHON to an interpreter that can import lpbuildd
+(and apt, from Debian's python3-apt); without it these tests skip.
+
+No real build runs (that needs sbuild and a chroot): a fake ``in-target``
+in the buildd's share dir makes the chroot unpack step a long sleep, so
+the buildd is BUILDING and abort() has something to kill.
+"""
+
+import os
+import subprocess
+
+import pytest
+import pytest_twisted
+
+from buildmaster.slaveclient import SlaveClient
+from buildmaster.testing.debpackages import (
+    make_chroot_tarball, make_source_package, source_files)
+from buildmaster.testing.slaveprocess import (
+    SlaveProcess, send_files, serve_directory, wait_for_state)
+
+PYTHON = os.environ.get("LAUNCHPAD_BUILDD_PYTHON")
+
+CONFIG = """\
+[builder]
+architecturetag = amd64
+filecache = {filecache}
+bindhost = 127.0.0.1
+bindport = {port}
+sharepath = {sharepath}
+"""
+
+FAKE_IN_TARGET = """\
+#!/bin/sh
+# Stands in for launchpad-buildd's in-target: unpacking the chroot sleeps
+# until scan-for-processes (run on abort) kills the sleeper.
+share=$(dirname "$0")/..
+case "$1" in
+    unpack-chroot) echo $$ > "$share/sleeper.pid"; exec sleep 600 ;;
+    scan-for-processes)
+        if [ -f "$share/sleeper.pid" ]; then
+            kill "$(cat "$share/sleeper.pid")"; rm -f "$share/sleeper.pid"
+        fi ;;
+esac
+exit 0
+"""
+
+BUILD_ARGS = {"distribution": "debian", "suite": "bookworm",
+              "series": "bookworm", "ogrecomponent": "main",
+              "arch_tag": "amd64"}
+
+
+def lpbuildd_tac():
+    """The path of lpbuildd's buildd-slave.tac, or a reason to skip."""
+    if not PYTHON:
+        pytest.skip("LAUNCHPAD_BUILDD_PYTHON is not set (an interpreter"
+                    " with lpbuildd and python3-apt importable)")
+    probe = subprocess.run(
+        [PYTHON, "-c", "import apt, lpbuildd, os;"
+         " print(os.path.dirname(lpbuildd.__file__))"],
+        capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"{PYTHON} cannot import lpbuildd and apt:"
+                    f" {probe.stderr.strip().splitlines()[-1:]}")
+    return os.path.join(probe.stdout.strip(), "buildd-slave.tac")
+
+
+class LaunchpadBuildd(SlaveProcess):
+    """launchpad-buildd under twistd, with a fake in-target."""
+
+    def __init__(self, directory, tac):
+        self.tac = tac
+        self.sharepath = os.path.join(str(directory), "share")
+        super().__init__(directory)
+        os.makedirs(os.path.join(self.sharepath, "bin"))
+        os.makedirs(self.filecache)
+        for name, text in (("in-target", FAKE_IN_TARGET),
+                           ("builder-prep", "#!/bin/sh\nexit 0\n")):
+            path = os.path.join(self.sharepath, "bin", name)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+
+    def config_text(self):
+        return CONFIG.format(filecache=self.filecache, port=self.port,
+                             sharepath=self.sharepath)
+
+    def environment(self):
+        return dict(os.environ, BUILDD_SLAVE_CONFIG=self.config_path,
+                    HOME=self.directory)
+
+    def command(self):
+        run = "from twisted.scripts.twistd import run; run()"
+        return [PYTHON, "-c", run, "-n", "--pidfile=", "-y", self.tac]
+
+
+@pytest.fixture
+def buildd(tmp_path):
+    process = LaunchpadBuildd(tmp_path / "buildd", lpbuildd_tac())
+    try:
+        process.start()
+    except RuntimeError as e:
+        last_line = str(e).strip().splitlines()[-1]
+        pytest.skip(f"launchpad-buildd did not start: {last_line}")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def files(tmp_path):
+    directory = tmp_path / "served"
+    directory.mkdir()
+    port, url = serve_directory(directory)
+    yield directory, url
+    port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_protocol_calls_against_launchpad_buildd(buildd, files):
+    client = SlaveClient(buildd.url, timeout=20)
+    assert await client.echo("hello", 1) == ["hello", 1]
+    version, arch, managers = await client.info()
+    assert (version, arch) == ("1.0", "amd64")
+    assert "binarypackage" in managers
+    status = await client.status()
+    assert status["builder_status"] == "BuilderStatus.IDLE"
+    assert status["build_id"] == ""
+
+    directory, url = files
+    dsc = make_source_package(str(directory), kind="good")
+    chroot = make_chroot_tarball(str(directory / "chroot.tar.gz"))
+    filemap = await send_files(client, url, source_files(dsc))
+    (chroot_sha1,) = (await send_files(client, url, [chroot])).values()
+    present, info = await client.ensurepresent("0" * 40, url + "chroot.tar.gz")
+    assert present is False
+
+    assert await client.build("1-1", "binarypackage", chroot_sha1, filemap,
+                              BUILD_ARGS) == ("BuilderStatus.BUILDING", "1-1")
+    building = await wait_for_state(client, "BuilderStatus.BUILDING")
+    assert building["build_id"] == "1-1"
+    await client.abort()
+    status = await wait_for_state(client, "BuilderStatus.WAITING")
+    assert status["build_status"] == "BuildStatus.ABORTED"
+    assert await client.clean() == "BuilderStatus.IDLE"
+    assert (await client.status())["builder_status"] == "BuilderStatus.IDLE"
