@@ -18,6 +18,7 @@ class SlaveConfig:
     filecache: str
     workdir: str
     build_timeout: float
+    path: str = ""
 
 
 def load_config(path):
@@ -41,6 +42,7 @@ def load_config(path):
         filecache=_text(path, section, "filecache"),
         workdir=_text(path, section, "workdir"),
         build_timeout=_number(path, section, "build_timeout", float, 1, None),
+        path=path,
     )
 
 

@@ -47,6 +47,8 @@ def _ensure_directory(config, key):
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"[slave] {key}: cannot create {path}: {e}") from None
+        raise ConfigError(f"{config.path}: [slave] {key}: cannot create"
+                          f" {path}: {e}") from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(f"[slave] {key}: {path} is not writable")
+        raise ConfigError(
+            f"{config.path}: [slave] {key}: {path} is not writable")

@@ -251,7 +251,7 @@ async def test_info_and_echo(client):
 async def test_stopped_slave_is_a_timeout_not_a_hang(slave_proc):
     client = SlaveClient(slave_proc.url, timeout=1)
     assert await client.echo("up") == ["up"]
-    slave_proc.signal(signal.SIGSTOP)
+    slave_proc.send_signal(signal.SIGSTOP)
     with pytest.raises(SlaveTimeout, match=r"status\(\) timed out"):
         await client.status()
     with pytest.raises(SlaveTimeout, match="filecache|getFile"):
@@ -261,7 +261,7 @@ async def test_stopped_slave_is_a_timeout_not_a_hang(slave_proc):
 @pytest_twisted.ensureDeferred
 async def test_killed_slave_is_a_connection_error(slave_proc):
     client = SlaveClient(slave_proc.url, timeout=5)
-    slave_proc.signal(signal.SIGKILL)
+    slave_proc.send_signal(signal.SIGKILL)
     with pytest.raises(SlaveConnectionError, match=slave_proc.url):
         await client.status()
 

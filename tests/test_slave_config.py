@@ -76,3 +76,13 @@ def test_bad_config_exits_2_with_one_line(tmp_path, runner):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     assert f"{path}: [slave] workdir: missing or empty" in result.stderr
+
+
+def test_uncreatable_directory_names_file_and_key(tmp_path):
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    path = write_config(tmp_path, dict(GOOD, workdir=tmp_path / "blocker/w",
+                                       filecache=tmp_path / "cache"))
+    result = run([script("buildmaster-slave"), "--config", path], path)
+    assert result.returncode == 2
+    assert f"{path}: [slave] workdir: cannot create" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -12,8 +12,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import slave
 
 START_TIMEOUT = 30.0
@@ -111,7 +109,7 @@ class SlaveProcess:
             self.popen.kill()
             self.popen.wait()
 
-    def signal(self, signum):
+    def send_signal(self, signum):
         self.popen.send_signal(signum)
         if signum == signal.SIGKILL:
             self.popen.wait()
@@ -124,14 +122,6 @@ class SlaveProcess:
         with socket.socket() as s:
             s.settimeout(0.5)
             return s.connect_ex(("127.0.0.1", self.port)) == 0
-
-
-@pytest.fixture
-def slave_process(tmp_path):
-    """A running slave (twistd runner), stopped after the test."""
-    process = SlaveProcess(tmp_path / "slave").start()
-    yield process
-    process.stop()
 
 
 def serve_directory(directory, reactor=None):
