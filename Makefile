@@ -6,12 +6,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install clean
+.PHONY: run test install clean lpbuildd
+
+# launchpad-buildd 206, the reference slave, needs Debian's python3-apt, so
+# it gets its own venv on the system Python; the suite drives it when
+# LAUNCHPAD_BUILDD_PYTHON names that venv's interpreter.
+LPB_VENV := .venv-lpbuildd
+LPB_STAMP := $(LPB_VENV)/.installed
 
 $(STAMP): setup.py
 	@command -v dpkg-buildpackage >/dev/null && command -v fakeroot >/dev/null || \
 	  { echo "Installing the Debian build tools (dpkg-dev, fakeroot)"; \
-	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dpkg-dev fakeroot; }
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dpkg-dev fakeroot build-essential; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -19,9 +25,21 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
+$(LPB_STAMP):
+	@/usr/bin/python3 -c 'import apt' 2>/dev/null || \
+	  { echo "Installing python3-apt for launchpad-buildd"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-apt python3-venv; }
+	/usr/bin/python3 -m venv --system-site-packages $(LPB_VENV)
+	$(LPB_VENV)/bin/pip install --quiet launchpad-buildd==206 service_identity
+	# Debian's pyOpenSSL is too old for the cryptography service_identity brings.
+	$(LPB_VENV)/bin/pip install --quiet --ignore-installed pyOpenSSL
+	touch $(LPB_STAMP)
+
+lpbuildd: $(LPB_STAMP)
+
 # Run the whole suite; on PostgreSQL when BUILDMASTER_TEST_DB_URL is set.
-test: $(STAMP)
-	$(BIN)/pytest
+test: $(STAMP) $(LPB_STAMP)
+	LAUNCHPAD_BUILDD_PYTHON=$(CURDIR)/$(LPB_VENV)/bin/python $(BIN)/pytest
 
 # Create the SQLite database with sample data and start the farm.
 run: $(STAMP)
@@ -30,4 +48,4 @@ run: $(STAMP)
 	$(BIN)/twistd --pidfile= -n -y buildmaster.tac
 
 clean:
-	rm -rf $(VENV) var *.egg-info
+	rm -rf $(VENV) $(LPB_VENV) var *.egg-info
