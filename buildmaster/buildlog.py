@@ -1,0 +1,65 @@
+"""Build logs: streamed from the slave, gzipped on disk, kept in the librarian.
+
+A log can be hundreds of megabytes, so it never sits in memory: the
+slave's bytes go through a gzip stream into a temporary file under the
+master's root directory (never /tmp, which may be small and is shared)
+and from there into the librarian, chunk by chunk.  The temporary file
+is removed whatever happens.
+"""
+
+import gzip
+import os
+import tempfile
+
+from twisted.internet import defer
+
+TEXT_MIMETYPE = "text/plain"
+
+
+def log_filename(build, prefix="buildlog", state=None):
+    """'buildlog_ubuntu-warty-i386.foobar_1.0_FULLYBUILT.txt.gz'.
+
+    The state is ``state``, by default the build's state at the time the
+    log is taken.
+    """
+    state = state or build.buildstate
+    spr = build.sourcepackagerelease
+    return (f"{prefix}_{build.distribution.name}-{build.distroseries.name}-"
+            f"{build.distroarchseries.architecturetag}.{spr.name}_{spr.version}_"
+            f"{state.name}.txt.gz")
+
+
+def work_directory(config):
+    """Where the master keeps files in transit: ``<root>/tmp``."""
+    path = os.path.join(config.builddmaster.root, "tmp")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+@defer.inlineCallbacks
+def fetch_build_log(slave, build, session, config, librarian):
+    """Fetch the slave's 'buildlog' into the librarian; fire with the alias.
+
+    Restricted when the build's archive is private.
+    """
+    handle = tempfile.NamedTemporaryFile(
+        dir=work_directory(config), suffix=".buildlog", delete=False)
+    try:
+        with handle:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=handle) as compressed:
+                yield slave.getFile("buildlog", compressed)
+        alias = librarian.add_path(
+            session, log_filename(build), handle.name, mimetype=TEXT_MIMETYPE,
+            restricted=build.archive.private)
+    finally:
+        os.unlink(handle.name)
+    return alias
+
+
+def store_text_log(session, librarian, build, text, prefix, state):
+    """Store ``text`` gzipped as the build's ``prefix`` log (e.g. 'upload_log')
+    of the build ending in ``state``."""
+    data = gzip.compress(text.encode("utf-8"))
+    return librarian.add_bytes(
+        session, log_filename(build, prefix, state), data, mimetype=TEXT_MIMETYPE,
+        restricted=build.archive.private)

@@ -1,0 +1,569 @@
+"""The slave scanner: watch every builder and act on what its slave says.
+
+``scan(context)`` runs one cycle: it loads every builder with its job in a
+few batched queries, asks all slaves for their status at once (at most
+``max_concurrent_calls`` calls in flight, each with the client's
+timeout), rescues slaves busy with jobs the farm does not know, stores
+the log tails of running builds in one UPDATE, and collects finished
+builds (log, files, upload) without holding up the other builders.
+
+BuilderGroup carries the seeds' API (rescueBuilderIfLost, updateBuild,
+getLogFromSlave, firstAvailable ...) over the same machinery.  Every
+slave call returns a Deferred; every database change is committed as
+soon as it is made, never across a wait, so a master killed at any
+instant loses at most the change in flight, and builders handled
+concurrently never see each other's half-done work.
+
+A slave that cannot be scanned is not blamed at once: see failures.py.
+"""
+
+import logging
+import shutil
+import weakref
+import xmlrpc.client
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+from twisted.internet import defer
+
+from buildmaster import builderslave
+from buildmaster.buildlog import fetch_build_log, store_text_log
+from buildmaster.failures import ScanFailures, judge
+from buildmaster.librarian.storage import LibrarianStorage
+from buildmaster.model import (
+    Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
+    SourcePackageRelease, utcnow)
+from buildmaster.pockets import build_allowed_in_pocket
+from buildmaster.slaveclient import SlaveError, SlaveProtocolError
+from buildmaster.upload import (
+    UploadProcessor, fetch_upload, incoming_directory, upload_id)
+from slave.states import BuilderStatus
+from slave.states import BuildStatus as SlaveBuildStatus
+
+ABORTING_TAIL = "Waiting for slave process to be terminated"
+BUILDERFAIL_NOTES = "Builder returned BUILDERFAIL when asked for its status"
+JOB_STATES = frozenset({BuilderStatus.BUILDING, BuilderStatus.WAITING,
+                        BuilderStatus.ABORTING, BuilderStatus.ABORTED})
+# What counts as a builder failing a scan (judged by failures.py); any
+# other exception is a fault of the master, logged and not held against
+# anyone.
+SCAN_FAILURES = (SlaveError, xmlrpc.client.Fault)
+
+
+class JobVanished(SlaveError):
+    """The slave is idle although the farm has a job running on it."""
+
+
+def describe(build, builder_name):
+    """'build 8 (mozilla-firefox 0.9 i386) on bob', for the operators' log."""
+    spr = build.sourcepackagerelease
+    return (f"build {build.id} ({spr.name} {spr.version} "
+            f"{build.distroarchseries.architecturetag}) on {builder_name}")
+
+
+def logtail_text(status):
+    """The slave's log tail as text the database can hold."""
+    binary = status.get("logtail")
+    if binary is None:
+        return None
+    return binary.data.decode("utf-8", "replace").replace("\x00", "")
+
+
+class BuilderGroup:
+    """A set of builders and the scanner's actions on them.
+
+    ``config`` defaults to the configuration named by BUILDMASTER_CONFIG
+    (or the defaults), ``librarian`` to the store it names, ``mailer`` to
+    a BuildMailer for it; ``failures`` is the long-lived ScanFailures of
+    the running master (a fresh one by default).
+    """
+
+    def __init__(self, logger, transaction, config=None, librarian=None,
+                 mailer=None, failures=None):
+        if config is None:
+            from buildmaster import config as configmodule
+            config = configmodule.load(configmodule.config_path_from_environment())
+        self.logger = logger
+        self.transaction = transaction
+        self.session = transaction.session
+        self.config = config
+        self.librarian = librarian or LibrarianStorage(config.librarian.storage)
+        self._mailer = mailer
+        self.failures = failures or ScanFailures(config.builddmaster.scan_failure_threshold)
+        self.semaphore = defer.DeferredSemaphore(
+            max(1, config.builddmaster.max_concurrent_calls))
+        self.builders = []
+
+    @property
+    def mailer_in_use(self):
+        """The mailer, if this group has needed one."""
+        return self._mailer
+
+    @property
+    def mailer(self):
+        if self._mailer is None:
+            from buildmaster.mail import BuildMailer
+            self._mailer = BuildMailer(self.config)
+        return self._mailer
+
+    def _call(self, slave, method, *args):
+        """A slave call, waiting its turn among the calls in flight."""
+        return self.semaphore.run(getattr(slave, method), *args)
+
+    # -- Availability (the 2005 seed) --------------------------------------
+
+    @defer.inlineCallbacks
+    def firstAvailable(self):
+        """The first builder that is ok and whose slave answers IDLE."""
+        for builder, available in (yield self._availability()):
+            if available:
+                return builder
+        return None
+
+    @defer.inlineCallbacks
+    def countAvailable(self):
+        return sum(1 for _, available in (yield self._availability()) if available)
+
+    @defer.inlineCallbacks
+    def _availability(self):
+        """[(builder, available)], asking every slave at once."""
+        results = yield defer.DeferredList(
+            [self._call(builder.slave, "status") for builder in self.builders],
+            consumeErrors=True)
+        return [(builder, ok and builder.builderok
+                 and status["builder_status"] == BuilderStatus.IDLE)
+                for builder, (ok, status) in zip(self.builders, results)]
+
+    def setupBuilders(self, processor):
+        """Take the active builders of ``processor`` as this group's."""
+        self.builders = list(self.session.scalars(
+            sa.select(Builder).where(Builder.processor_id == processor.id,
+                                     Builder.active).order_by(Builder.id)))
+        return self.builders
+
+    # -- Lost slaves -------------------------------------------------------
+
+    def rescueBuilderIfLost(self, builder):
+        """Reset ``builder``'s slave if its job is not one of the farm's.
+
+        A Deferred firing with None either way; a rescue is logged.
+        """
+        d = self._call(builder.slave, "status")
+        return d.addCallback(lambda status: self._rescue(builder, status)).addCallback(
+            lambda _: None)
+
+    def lostReason(self, builder, status):
+        """Why the slave's job "<Build.id>-<BuildQueue.id>" is not the farm's,
+        or None when it is (or the slave has no job)."""
+        if status["builder_status"] not in JOB_STATES:
+            return None
+        ident = status["build_id"] or ""
+        build, queue = self._jobNamed(ident)
+        if build is None or queue is None:
+            return f"{ident}: 'Object not found'"
+        if queue.build_id != build.id:
+            return f"{ident}: Job build entry mismatch"
+        if isinstance(builder, Builder) and queue.builder_id != builder.id:
+            return f"{ident}: Job not assigned to this builder"
+        return None
+
+    def _jobNamed(self, ident):
+        build_id, _, queue_id = ident.partition("-")
+        if not (build_id.isdigit() and queue_id.isdigit()):
+            return None, None
+        return (self.session.get(Build, int(build_id)),
+                self.session.get(BuildQueue, int(queue_id)))
+
+    def _rescue(self, builder, status):
+        """Reset a lost slave; a Deferred, or None when it is not lost.
+
+        A building slave is aborted (it is cleaned once it has stopped),
+        a waiting or aborted one cleaned; an aborting one is left to stop.
+        """
+        reason = self.lostReason(builder, status)
+        if reason is None:
+            return None
+        state = status["builder_status"]
+        if state == BuilderStatus.ABORTING:
+            return defer.succeed(reason)
+        method = "abort" if state == BuilderStatus.BUILDING else "clean"
+        d = self._call(builder.slave, method)
+
+        def rescued(_):
+            self.logger.warning(f"Builder '{builder.name}' rescued from '{reason}'")
+            return reason
+        return d.addCallback(rescued)
+
+    def updateBuilderStatus(self, builder, archseries):
+        """Probe ``builder``: alive, right architecture, not lost.
+
+        A slave that answers with a fault or nonsense is marked failed
+        (and the error passed on); an unreachable one is left to the
+        scan's failure counting.
+        """
+        d = self._call(builder.slave, "echo", "ping")
+        d.addCallback(lambda _: self._call(builder.slave, "info"))
+        d.addCallback(self._checkArchitecture, builder, archseries)
+        d.addCallback(lambda _: self._call(builder.slave, "status"))
+        d.addCallback(lambda status: self._rescue(builder, status))
+        d.addErrback(self._markBroken, builder)
+        return d
+
+    def _checkArchitecture(self, info, builder, archseries):
+        tag = archseries.architecturetag
+        if not (isinstance(info, (list, tuple)) and len(info) >= 2):
+            raise ValueError(f"{builder.name}: info() answered {info!r}")
+        if info[1] != tag:
+            raise ValueError(f"{builder.name} builds for {info[1]}, not {tag}")
+
+    def _markBroken(self, failure, builder):
+        failure.trap(xmlrpc.client.Fault, ValueError, TypeError, SlaveProtocolError)
+        builder.failBuilder(str(failure.value))
+        self.logger.warning(f"{builder.displayname} marked as failed due to: "
+                            f"{builder.failnotes}")
+        self.transaction.commit()
+        return failure
+
+    # -- One job ----------------------------------------------------------
+
+    def updateBuild(self, queueItem):
+        """Ask the slave of ``queueItem``'s builder and act on its state."""
+        d = self._call(queueItem.builder.slave, "status")
+        return d.addCallback(lambda status: self.handleStatus(queueItem, status))
+
+    def handleStatus(self, queueItem, status):
+        """Act on a slave status for the job it is running; a Deferred."""
+        state = status["builder_status"]
+        if state == BuilderStatus.BUILDING:
+            self._setLogtail(queueItem, logtail_text(status))
+        elif state == BuilderStatus.ABORTING:
+            self._setLogtail(queueItem, ABORTING_TAIL)
+        elif state == BuilderStatus.ABORTED or (
+                state == BuilderStatus.WAITING
+                and status["build_status"] == SlaveBuildStatus.ABORTED):
+            return self._handleAborted(queueItem)
+        elif state == BuilderStatus.WAITING:
+            handler = self._waitingHandlers()[status["build_status"]]
+            return defer.maybeDeferred(handler, queueItem, status)
+        else:
+            return defer.fail(JobVanished(
+                f"{queueItem.builder.url}: slave is {state} but should be running "
+                f"job {queueItem.build_id}-{queueItem.id}"))
+        return defer.succeed(None)
+
+    def _waitingHandlers(self):
+        return {
+            SlaveBuildStatus.OK: self._handleOK,
+            SlaveBuildStatus.PACKAGEFAIL: self._handlePackageFail,
+            SlaveBuildStatus.DEPFAIL: self._handleDepFail,
+            SlaveBuildStatus.CHROOTFAIL: self._handleChrootFail,
+            SlaveBuildStatus.BUILDERFAIL: self._handleBuilderFail,
+            SlaveBuildStatus.GIVENBACK: self._handleGivenBack,
+        }
+
+    def _setLogtail(self, queueItem, text):
+        queueItem.logtail = text
+        self.transaction.commit()
+
+    def _logChange(self, build, builder_name, old, why=""):
+        self.logger.info(f"{describe(build, builder_name)}: {old.name} -> "
+                         f"{build.buildstate.name}{why}")
+
+    def _requeue(self, queueItem, why):
+        """Back to the queue: the build needs building again."""
+        build, name = queueItem.build, queueItem.builder.name
+        old = build.buildstate
+        build.buildstate = BuildStatus.NEEDSBUILD
+        queueItem.reset()
+        self.transaction.commit()
+        self._logChange(build, name, old, why)
+
+    @defer.inlineCallbacks
+    def _handleAborted(self, queueItem):
+        builder = queueItem.builder
+        yield self._call(builder.slave, "clean")
+        self._requeue(queueItem, " (aborted)")
+
+    @defer.inlineCallbacks
+    def _handleGivenBack(self, queueItem, status):
+        builder = queueItem.builder
+        self.logger.warning(
+            f"***** {status['build_id']} is GIVENBACK by {builder.name} *****")
+        self._requeue(queueItem, " (given back)")
+        yield self._call(builder.slave, "clean")
+
+    def _handleBuilderFail(self, queueItem, status):
+        builder = queueItem.builder
+        self.logger.warning(f"***** {builder.name} has failed *****")
+        builder.failBuilder(BUILDERFAIL_NOTES)
+        self._requeue(queueItem, f" ({builder.name} failed)")
+
+    def _handlePackageFail(self, queueItem, status):
+        return self._collectFailure(queueItem, status, BuildStatus.FAILEDTOBUILD)
+
+    def _handleDepFail(self, queueItem, status):
+        self.logger.critical(f"***** {queueItem.builder.name} is MANUALDEPWAIT *****")
+        return self._collectFailure(queueItem, status, BuildStatus.MANUALDEPWAIT,
+                                    notify=False)
+
+    def _handleChrootFail(self, queueItem, status):
+        self.logger.critical(f"***** {queueItem.builder.name} is CHROOTWAIT *****")
+        return self._collectFailure(queueItem, status, BuildStatus.CHROOTWAIT)
+
+    @defer.inlineCallbacks
+    def _collectFailure(self, queueItem, status, state, notify=True):
+        """Log into the librarian, the build in ``state``, slave cleaned."""
+        build, builder = queueItem.build, queueItem.builder
+        alias = yield self.getLogFromSlave(queueItem)
+        self._finish(queueItem, alias, state, status.get("dependencies"))
+        if notify:
+            self.mailer.notifyBuildFailure(build)
+        yield self._call(builder.slave, "clean")
+
+    @defer.inlineCallbacks
+    def _handleOK(self, queueItem, status):
+        """Collect the log and the files, process the upload."""
+        build, builder = queueItem.build, queueItem.builder
+        if not build_allowed_in_pocket(build):
+            raise AssertionError(
+                f"{build.title} ({build.id}) can not be built for pocket "
+                f"{build.pocket.name}: illegal status")
+        alias = yield self.getLogFromSlave(queueItem)
+        build.buildlog = alias
+        self.transaction.commit()
+        result = yield self._upload(queueItem, status["filemap"] or {})
+        self._finishUpload(queueItem, alias, result)
+        yield self._call(builder.slave, "clean")
+
+    @defer.inlineCallbacks
+    def _upload(self, queueItem, filemap):
+        """Fetch the files into a new upload directory and process it."""
+        build, slave = queueItem.build, queueItem.builder.slave
+        directory = incoming_directory(
+            self.config, upload_id(build, queueItem.id, utcnow()))
+        try:
+            refused = yield self.semaphore.run(fetch_upload, slave, filemap, directory)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        processor = UploadProcessor(self.config, self.session, self.librarian)
+        return processor.process(build, directory, refused)
+
+    def _finishUpload(self, queueItem, alias, result):
+        build = queueItem.build
+        if build.buildstate == BuildStatus.FULLYBUILT:
+            # Someone else uploaded the binaries already: nothing to tell.
+            self.logger.info(f"{describe(build, queueItem.builder.name)}: already "
+                             f"FULLYBUILT, upload kept in {result.directory}")
+            self._finish(queueItem, alias, BuildStatus.FULLYBUILT)
+        elif result.accepted:
+            self._finish(queueItem, alias, BuildStatus.FULLYBUILT)
+        else:
+            build.upload_log = store_text_log(
+                self.session, self.librarian, build, result.log, "upload_log",
+                BuildStatus.FAILEDTOUPLOAD)
+            self._finish(queueItem, alias, BuildStatus.FAILEDTOUPLOAD)
+            self.mailer.notifyBuildFailure(build, upload_log=result.log)
+
+    def _finish(self, queueItem, buildlog, state, dependencies=None):
+        """The build ends in ``state``; its queue entry and builder are freed."""
+        build, builder = queueItem.build, queueItem.builder
+        old = build.buildstate
+        now = utcnow()
+        build.builder = builder
+        build.datebuilt = now
+        build.buildduration = now - (queueItem.date_started or now)
+        build.buildlog = buildlog
+        build.dependencies = dependencies
+        build.buildstate = state
+        builder.failure_count = 0
+        queueItem.builder = None
+        self.session.delete(queueItem)
+        self.transaction.commit()
+        self._logChange(build, builder.name, old)
+
+    def getLogFromSlave(self, queueItem):
+        """Fetch the build log, gzipped, into the librarian; a Deferred alias."""
+        return self.semaphore.run(
+            fetch_build_log, queueItem.builder.slave, queueItem.build,
+            self.session, self.config, self.librarian)
+
+    # -- The whole farm ------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def scanActiveBuilders(self):
+        """Scan every builder of the group once; never fails.
+
+        Returns the number of builders whose scan failed this time.
+        """
+        builders = [b for b in self.builders if self._worthScanning(b)]
+        results = yield defer.DeferredList(
+            [self._call(builder.slave, "status") for builder in builders],
+            consumeErrors=True)
+        logtails, followups, failed = {}, [], 0
+        for builder, (ok, result) in zip(builders, results):
+            if not ok:
+                failed += 1
+                self._scanFailed(builder, result)
+                continue
+            self.failures.succeeded(builder.name)
+            d = defer.maybeDeferred(self._act, builder, result, logtails)
+            followups.append(d.addErrback(self._followupFailed, builder))
+        self._storeLogtails(logtails)
+        outcomes = yield defer.DeferredList(followups)
+        return failed + sum(1 for _, result in outcomes if result is False)
+
+    @staticmethod
+    def _worthScanning(builder):
+        """A failed builder is left alone until an operator enables it."""
+        return builder.builderok or builder.manual or builder.currentjob is not None
+
+    def _act(self, builder, status, logtails):
+        """What one status asks for; a Deferred when slave calls follow."""
+        job = builder.currentjob
+        state = status["builder_status"]
+        expected = f"{job.build_id}-{job.id}" if job is not None else None
+        if state in JOB_STATES and status["build_id"] != expected:
+            return self._rescue(builder, status)
+        if job is None:
+            return None
+        if state == BuilderStatus.BUILDING:
+            logtails[job.id] = logtail_text(status)
+        elif state == BuilderStatus.ABORTING:
+            logtails[job.id] = ABORTING_TAIL
+        else:
+            return self.handleStatus(job, status)
+        return None
+
+    def _storeLogtails(self, logtails):
+        """All running builds' log tails in one batched UPDATE."""
+        if not logtails:
+            return
+        self.session.execute(
+            sa.update(BuildQueue),
+            [{"id": queue_id, "logtail": text} for queue_id, text in logtails.items()])
+        self.transaction.commit()
+
+    def _followupFailed(self, failure, builder):
+        self._scanFailed(builder, failure)
+        return False
+
+    def _scanFailed(self, builder, failure):
+        """Count a slave's failure; log anything else as the master's fault."""
+        if not failure.check(*SCAN_FAILURES):
+            self.transaction.abort()
+            self.logger.error(
+                f"Scanning {builder.name} failed: {failure.getErrorMessage()}",
+                exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+            return
+        error = failure.getErrorMessage()
+        streak = self.failures.streak(builder.name) + 1
+        self.logger.warning(f"Scan of {builder.name} failed ({streak} of "
+                            f"{self.failures.threshold} in a row): {error}")
+        if self.failures.failed(builder.name):
+            self._judge(builder, error)
+
+    def _judge(self, builder, error):
+        """A streak of failed scans: count it and blame builder or job."""
+        limits = self.config.builddmaster
+        job = builder.currentjob
+        build = job.build if job is not None else None
+        builder.failure_count += 1
+        if build is not None:
+            build.failure_count += 1
+        verdict = judge(builder.failure_count,
+                        build.failure_count if build is not None else None,
+                        limits.builder_failure_threshold, limits.job_failure_threshold)
+        if verdict.fail_builder:
+            builder.failBuilder(
+                f"Failed {self.failures.threshold} scans in a row "
+                f"{builder.failure_count} times; last error: {error}")
+            self.logger.warning(f"Builder {builder.name} marked as failed: "
+                                f"{builder.failnotes}")
+        if build is None:
+            self.transaction.commit()
+        elif verdict.fail_job:
+            self._failJob(job, error)
+        else:
+            self._requeue(job, f" (scans of {builder.name} failing: {error})")
+
+    def _failJob(self, queueItem, error):
+        """The job broke builder after builder: it fails for good."""
+        build = queueItem.build
+        note = (f"The build master failed this build: it failed on "
+                f"{build.failure_count} builders; last on "
+                f"{queueItem.builder.name}: {error}\n")
+        alias = store_text_log(self.session, self.librarian, build, note, "buildlog",
+                               BuildStatus.FAILEDTOBUILD)
+        self._finish(queueItem, alias, BuildStatus.FAILEDTOBUILD)
+        self.logger.warning(f"{describe(build, build.builder.name)}: {note.strip()}")
+        self.mailer.notifyBuildFailure(build)
+
+
+def sortAndSplitByProcessor(session):
+    """{processor: pending queue entries, highest score first}."""
+    entries = session.scalars(
+        sa.select(BuildQueue).where(BuildQueue.builder_id.is_(None))
+        .options(selectinload(BuildQueue.build).selectinload(Build.processor))
+        .order_by(BuildQueue.lastscore.desc(), BuildQueue.id))
+    split = {}
+    for entry in entries:
+        split.setdefault(entry.build.processor, []).append(entry)
+    return split
+
+
+def load_builders(session):
+    """Every active builder with its job and what the log lines name,
+    in a fixed handful of queries whatever the size of the farm."""
+    build_details = (
+        selectinload(Build.sourcepackagerelease)
+        .selectinload(SourcePackageRelease.sourcepackagename),
+        selectinload(Build.distroarchseries).selectinload(DistroArchSeries.distroseries)
+        .selectinload(DistroSeries.distribution),
+        selectinload(Build.archive),
+    )
+    return list(session.scalars(
+        sa.select(Builder).where(Builder.active).order_by(Builder.id).options(
+            selectinload(Builder.currentjob).selectinload(BuildQueue.build)
+            .options(*build_details))))
+
+
+class _ScannerState:
+    """What outlives one scan cycle: failure streaks and the mail queue."""
+
+    def __init__(self, config):
+        self.failures = ScanFailures(config.builddmaster.scan_failure_threshold)
+        self.mailer = None
+
+
+_states = weakref.WeakKeyDictionary()
+
+
+def _state_for(context):
+    state = _states.get(context)
+    if state is None:
+        builderslave.configure(context.config)
+        state = _states[context] = _ScannerState(context.config)
+    return state
+
+
+@defer.inlineCallbacks
+def scan(context, logger=None):
+    """One scan cycle over every builder; fires with the number of
+    builders whose scan failed."""
+    from buildmaster.database import Transaction
+    state = _state_for(context)
+    session = context.sessions()
+    try:
+        group = BuilderGroup(
+            logger or logging.getLogger("buildmaster.scanner"), Transaction(session),
+            config=context.config, librarian=context.librarian,
+            mailer=state.mailer, failures=state.failures)
+        group.builders = load_builders(session)
+        failed = yield group.scanActiveBuilders()
+        if group.mailer_in_use is not None:
+            state.mailer = group.mailer_in_use
+            yield state.mailer.flush()
+    finally:
+        session.close()
+    return failed
