@@ -145,8 +145,7 @@ class UploadProcessor:
         try:
             if refused:
                 raise UploadError(f"the slave offered files named {sorted(refused)!r}")
-            changes, files = check_upload(build, directory, log)
-            binaries = [entry for entry in files if _binary_type(entry) is not None]
+            changes, binaries = check_upload(build, directory, log)
             self._record(build, directory, binaries, log)
         except UploadError as error:
             log.error(f"Upload {name} failed: {error}")
@@ -158,11 +157,10 @@ class UploadProcessor:
         return True
 
     def _record(self, build, directory, binaries, log):
-        """Store and record every binary package of the upload."""
+        """Store and record every (Files entry, control) binary package."""
         component = build.current_component.name
-        for entry in binaries:
+        for entry, control in binaries:
             path = os.path.join(directory, entry["name"])
-            control = _deb_control(path)
             alias = self.librarian.add_path(
                 self.session, entry["name"], path,
                 mimetype="application/x-debian-package",
@@ -195,7 +193,8 @@ class UploadProcessor:
 
 
 def check_upload(build, directory, log):
-    """Parse and check the upload's .changes; return (changes, file entries).
+    """Check the upload's .changes and files; return the changes and its
+    binary packages as [(Files entry, control fields)].
 
     Raises UploadError naming the first thing that is wrong.
     """
@@ -208,12 +207,14 @@ def check_upload(build, directory, log):
     for entry in files:
         _check_file(directory, entry, checksums.get(entry["name"], {}))
         log.debug(f"Verified {entry['name']} ({entry['size']} bytes)")
-    if not any(_binary_type(entry) for entry in files):
+    binaries = [(entry, _deb_control(os.path.join(directory, entry["name"])))
+                for entry in files if _binary_type(entry) is not None]
+    if not binaries:
         raise UploadError(f"{changes_name} lists no binary packages")
     if build.binarypackages:
         names = ", ".join(sorted(b.name for b in build.binarypackages))
         raise UploadError(f"build {build.id} already has binary packages: {names}")
-    return changes, files
+    return changes, binaries
 
 
 def _changes_file(directory):
@@ -299,11 +300,12 @@ def _binary_type(entry):
 
 
 def _deb_control(path):
-    from debian.debfile import DebFile, DebError
+    from debian.arfile import ArError
+    from debian.debfile import DebError, DebFile
     name = os.path.basename(path)
     try:
         control = DebFile(path).debcontrol()
-    except (DebError, OSError, KeyError, ValueError) as error:
+    except (ArError, DebError, OSError, KeyError, ValueError) as error:
         raise UploadError(f"{name} is not a valid Debian package: {error}") from None
     for field in ("Package", "Version", "Architecture"):
         if not control.get(field):

@@ -57,16 +57,26 @@ class TestDatabase:
     def empty(self):
         """Delete every row and restart every id counter."""
         tables = [table.name for table in Base.metadata.sorted_tables]
-        with self.engine.begin() as connection:
-            if self.dialect == "postgresql":
+        if self.dialect == "postgresql":
+            with self.engine.begin() as connection:
                 names = ", ".join(f'"{name}"' for name in tables)
                 connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for name in reversed(tables):
-                    connection.execute(sa.text(f'DELETE FROM "{name}"'))
-                if connection.execute(sa.text(
-                        "SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")).first():
-                    connection.execute(sa.text("DELETE FROM sqlite_sequence"))
+            return
+        with self.engine.connect() as connection:
+            # distroseries and distroarchseries refer to each other; the
+            # pragma only takes effect outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+            try:
+                with connection.begin():
+                    for name in reversed(tables):
+                        connection.execute(sa.text(f'DELETE FROM "{name}"'))
+                    if connection.execute(sa.text(
+                            "SELECT name FROM sqlite_master WHERE name='sqlite_sequence'")).first():
+                        connection.execute(sa.text("DELETE FROM sqlite_sequence"))
+            finally:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
     def drop(self):
         self.engine.dispose()

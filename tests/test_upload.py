@@ -1,0 +1,205 @@
+"""Upload processing: a WAITING/OK build's files become binaries, or the
+build fails to upload with a log saying which file was wrong and why."""
+
+import gzip
+import hashlib
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from buildmaster.model import (
+    BinaryPackagePublishingHistory, BinaryPackageRelease, Build, BuildStatus,
+    PackagePublishingStatus)
+from buildmaster.testing.deferreds import wait
+from buildmaster.testing.mockslaves import WaitingSlave
+from buildmaster.testing.uploads import binary_upload, changes_text, make_deb
+from buildmaster.upload import LOCK_NAME, UploadLocked, UploadProcessor, _lock
+from scannerhelpers import make_group, start_job
+
+CHANGES = "foobar_1.0_i386.changes"
+DEB = "foobar_1.0_i386.deb"
+
+
+@pytest.fixture(scope="module")
+def good_files():
+    return binary_upload("foobar", "1.0", "i386")
+
+
+@pytest.fixture
+def group(sample, transaction, farm_config, librarian):
+    return make_group(transaction, farm_config, librarian)
+
+
+def collect(group, session, files, build_id=9):
+    """Build ``build_id`` WAITING/OK on bob with ``files``; updateBuild it."""
+    build = session.get(Build, build_id)
+    entry = start_job(build, _bob(session), WaitingSlave("BuildStatus.OK", files=files))
+    session.commit()
+    wait(group.updateBuild(entry))
+    return session.get(Build, build_id)
+
+
+def _bob(session):
+    from buildmaster.model import Builder
+    return session.scalars(sa.select(Builder).where(Builder.name == "bob")).one()
+
+
+def root_dir(farm_config, name):
+    path = os.path.join(farm_config.builddmaster.root, name)
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
+def test_good_upload_records_binaries(group, session, good_files, farm_config, librarian):
+    build = collect(group, session, good_files)
+    assert build.buildstate == BuildStatus.FULLYBUILT
+    assert build.upload_log is None
+    assert group.mailer.sent == []
+    (release,) = session.scalars(sa.select(BinaryPackageRelease).where(
+        BinaryPackageRelease.build_id == build.id)).all()
+    assert (release.name, release.version, release.architecturespecific) == (
+        "foobar", "1.0", True)
+    assert release.summary == "foobar, a tiny test package"
+    (bpf,) = release.files
+    with librarian.open(bpf.libraryfile) as stored:
+        assert stored.read() == good_files[DEB]
+    (publication,) = session.scalars(sa.select(BinaryPackagePublishingHistory).where(
+        BinaryPackagePublishingHistory.binarypackagerelease_id == release.id)).all()
+    assert publication.status == PackagePublishingStatus.PENDING
+    assert (publication.archive, publication.pocket, publication.distroarchseries) == (
+        build.archive, build.pocket, build.distroarchseries)
+    # The upload left only its log behind, under accepted/.
+    assert root_dir(farm_config, "incoming") == []
+    (accepted,) = root_dir(farm_config, "accepted")
+    assert accepted.endswith(f"-{build.id}-2")
+    files = os.listdir(os.path.join(farm_config.builddmaster.root, "accepted", accepted))
+    assert files == ["uploader.log"]
+    assert not os.path.exists(os.path.join(farm_config.builddmaster.root, LOCK_NAME))
+
+
+def corrupt(files, name, data):
+    changed = dict(files)
+    changed[name] = data
+    return changed
+
+
+def relisted(files, **changes_args):
+    """Files with a .changes rewritten (e.g. another version)."""
+    debs = {name: data for name, data in files.items() if name.endswith(".deb")}
+    args = dict(source="foobar", version="1.0", arch="i386")
+    args.update(changes_args)
+    changed = dict(debs)
+    changed[CHANGES] = changes_text(args["source"], args["version"], args["arch"],
+                                    debs).encode()
+    return changed
+
+
+def only_buildinfo():
+    files = {"foobar_1.0_i386.buildinfo": b"info\n"}
+    files[CHANGES] = changes_text("foobar", "1.0", "i386", files).encode()
+    return files
+
+
+def flip_last_byte(data):
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
+FAILURES = {
+    "size": (lambda f: corrupt(f, DEB, f[DEB] + b"x"),
+             f"{DEB} has {{size}} bytes, the .changes says"),
+    "md5": (lambda f: corrupt(f, DEB, flip_last_byte(f[DEB])), f"{DEB} has md5 "),
+    "missing": (lambda f: {CHANGES: f[CHANGES]},
+                f"{DEB} is listed in the .changes but was not uploaded"),
+    "no changes": (lambda f: {DEB: f[DEB]}, "no .changes file (files: " + DEB),
+    "two changes": (lambda f: corrupt(f, "other.changes", f[CHANGES]),
+                    "more than one .changes file"),
+    "source": (lambda f: relisted(f, source="barfoo"),
+               "has Source 'barfoo', but build 9 is of foobar 1.0"),
+    "version": (lambda f: relisted(f, version="2.0"),
+                "has Version '2.0', but build 9 is of foobar 1.0"),
+    "arch": (lambda f: relisted(f, arch="amd64"),
+             "has Architecture 'amd64', but build 9 is for i386"),
+    "bad deb": (lambda f: relisted({"foobar_1.0_i386.deb": b"not a deb"}),
+                f"{DEB} is not a valid Debian package"),
+    "no binaries": (lambda f: only_buildinfo(), f"{CHANGES} lists no binary packages"),
+    "garbage": (lambda f: {CHANGES: b"\xff\xfe\x00garbage"}, f"{CHANGES} "),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FAILURES))
+def test_bad_upload_fails_to_upload(kind, group, session, good_files, farm_config):
+    make_files, message = FAILURES[kind]
+    files = make_files(good_files)
+    build = collect(group, session, files)
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert build.binarypackages == []
+    expected = message.format(size=len(files.get(DEB, b"")))
+    upload_log = gzip.decompress(_read_alias(group, build.upload_log)).decode()
+    assert expected in upload_log
+    assert upload_log.startswith("INFO    creating lockfile\n")
+    assert "DEBUG   Rolling back any remaining transactions.\n" in upload_log
+    assert group.mailer.sent == [(9, BuildStatus.FAILEDTOUPLOAD, upload_log)]
+    (failed,) = root_dir(farm_config, "failed")
+    kept = os.path.join(farm_config.builddmaster.root, "failed", failed)
+    assert sorted(os.listdir(kept)) == sorted(list(files) + ["uploader.log"])
+    with open(os.path.join(kept, "uploader.log")) as f:
+        assert f.read() == upload_log
+
+
+def _read_alias(group, alias):
+    with group.librarian.open(alias) as f:
+        return f.read()
+
+
+def test_sha256_mismatch_is_caught(group, session, good_files):
+    deb = good_files[DEB]
+    text = good_files[CHANGES].decode()
+    real = hashlib.sha256(deb).hexdigest()
+    files = corrupt(good_files, CHANGES, text.replace(real, "0" * 64).encode())
+    build = collect(group, session, files)
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert f"{DEB} has sha256 {real}, the .changes says {'0' * 64}" in \
+        group.mailer.sent[0][2]
+
+
+def test_refused_file_names_fail_the_upload(group, session, good_files):
+    build = collect(group, session, corrupt(good_files, "../evil", b"x"))
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert "the slave offered files named ['../evil']" in group.mailer.sent[0][2]
+
+
+def test_nothing_recorded_when_a_later_binary_is_bad(group, session):
+    files = {"foobar_1.0_i386.deb": make_deb("foobar", "1.0", "i386"),
+             "foobar-doc_1.0_i386.deb": b"not a deb at all"}
+    files[CHANGES] = changes_text("foobar", "1.0", "i386", files).encode()
+    build = collect(group, session, files)
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert session.scalar(sa.select(sa.func.count()).select_from(
+        BinaryPackageRelease).where(BinaryPackageRelease.build_id == 9)) == 0
+
+
+def test_private_archive_upload_log_is_restricted(group, session, sample):
+    sample.primary.private = True
+    build = collect(group, session, {})
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert build.upload_log.restricted and build.buildlog.restricted
+
+
+def test_private_archive_binaries_are_restricted(group, session, sample, good_files):
+    sample.primary.private = True
+    build = collect(group, session, good_files)
+    assert build.buildstate == BuildStatus.FULLYBUILT
+    assert all(f.libraryfile.restricted for f in build.binarypackages[0].files)
+
+
+def test_busy_lock_leaves_everything_alone(sample, session, farm_config, librarian):
+    os.makedirs(farm_config.builddmaster.root, exist_ok=True)
+    lock_path = os.path.join(farm_config.builddmaster.root, LOCK_NAME)
+    processor = UploadProcessor(farm_config, session, librarian)
+    directory = os.path.join(farm_config.builddmaster.root, "incoming", "x")
+    os.makedirs(directory)
+    with _lock(lock_path):
+        with pytest.raises(UploadLocked):
+            processor.process(session.get(Build, 9), directory)
+    assert os.listdir(directory) == []
+    assert not os.path.exists(lock_path)
