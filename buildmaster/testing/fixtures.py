@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from buildmaster import builderslave
 from buildmaster import config as configmodule
 from buildmaster import sampledata
 from buildmaster.database import Transaction, make_session_factory
@@ -26,10 +27,12 @@ def test_database():
 
 @pytest.fixture
 def db(test_database):
-    """A clean database for this test."""
+    """A clean database for this test (and no builder talking to a mock
+    slave a previous test gave it)."""
     test_database.empty()
     yield test_database
     test_database.engine.dispose()
+    builderslave.clear_overrides()
 
 
 @pytest.fixture

@@ -1,0 +1,310 @@
+"""scan(context): one cycle over every builder, with mock slaves.
+
+Covers the batched loading and log tail UPDATE, bounded concurrency,
+rescues, collection of finished builds, and the failure counting that
+decides whether a builder or a job is to blame.
+"""
+
+import gzip
+import logging
+
+import pytest
+import pytest_twisted
+import sqlalchemy as sa
+from sqlalchemy import event
+from twisted.internet import defer
+
+from buildmaster import builderslave, scanner
+from buildmaster.context import FarmContext
+from buildmaster.model import Build, Builder, BuildQueue, BuildStatus, Processor
+from buildmaster.testing.deferreds import wait
+from buildmaster.testing.mockslaves import (
+    BrokenSlave, BuildingSlave, OkSlave, WaitingSlave)
+from scannerhelpers import RecordingMailer, start_job
+
+
+@pytest.fixture
+def context(sample, farm_config, db):
+    ctx = FarmContext(farm_config, engine=db.engine)
+    scanner._state_for(ctx).mailer = RecordingMailer()
+    return ctx
+
+
+@pytest.fixture
+def farm(context, session):
+    """The sample builders: bob runs job 8-1, frog is idle."""
+    bob = session.get(Builder, 1)
+    frog = session.get(Builder, 2)
+    bob.setSlaveForTesting(BuildingSlave("8-1"))
+    frog.setSlaveForTesting(OkSlave())
+    return bob, frog
+
+
+def run_scan(context):
+    return wait(scanner.scan(context))
+
+
+def fresh(session, model, ident):
+    session.expire_all()
+    return session.get(model, ident)
+
+
+class QueryCounter:
+    def __init__(self, engine):
+        self.statements = []
+        event.listen(engine, "before_cursor_execute", self._record)
+        self.engine = engine
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(statement)
+
+    def close(self):
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+def test_building_builders_get_their_log_tails(context, farm, session):
+    run_scan(context)
+    assert fresh(session, BuildQueue, 1).logtail == "This is a build log"
+
+
+def add_building_builders(session, count):
+    """``count`` more builders, each building a fresh job of build 9's source."""
+    i386 = session.scalars(sa.select(Processor).where(Processor.name == "386")).one()
+    template = session.get(Build, 9)
+    first = session.scalar(sa.select(sa.func.count()).select_from(Builder))
+    for n in range(first, first + count):
+        builder = Builder(name=f"extra{n}", title=f"Extra {n}", url=f"http://extra{n}/",
+                          processor=i386)
+        session.add(builder)
+        build = template.sourcepackagerelease.createBuild(
+            template.distroarchseries, template.archive, template.pocket)
+        session.flush()
+        entry = start_job(build, builder, None)
+        builder.setSlaveForTesting(BuildingSlave(f"{build.id}-{entry.id}"))
+    session.commit()
+
+
+def count_queries(context):
+    counter = QueryCounter(context.engine)
+    try:
+        run_scan(context)
+    finally:
+        counter.close()
+    return counter.statements
+
+
+def test_queries_per_cycle_do_not_grow_with_builders(context, farm, session):
+    add_building_builders(session, 3)
+    few = count_queries(context)
+    add_building_builders(session, 20)
+    many = count_queries(context)
+    assert len(many) == len(few)
+    updates = [s for s in many if s.lstrip().upper().startswith("UPDATE BUILDQUEUE")]
+    assert len(updates) == 1
+    logtails = session.scalars(sa.select(BuildQueue.logtail).where(
+        BuildQueue.builder_id.is_not(None))).all()
+    assert len(logtails) == 24 and set(logtails) == {"This is a build log"}
+
+
+def test_a_broken_builder_does_not_stop_the_others(context, farm, session, caplog):
+    bob, frog = farm
+    frog.setSlaveForTesting(BrokenSlave())
+    add_building_builders(session, 1)
+    with caplog.at_level(logging.WARNING):
+        assert run_scan(context) == 1
+    assert "Scan of frog failed (1 of 5 in a row): <Fault 8001: 'Broken slave'>" \
+        in caplog.messages
+    assert fresh(session, BuildQueue, 1).logtail == "This is a build log"
+
+
+class HeldSlave(OkSlave):
+    """Answers status() only when the test releases it."""
+
+    in_flight = 0
+    most_in_flight = 0
+
+    def __init__(self, pending):
+        super().__init__()
+        self.pending = pending
+
+    def status(self):
+        cls = type(self)
+        cls.in_flight += 1
+        cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
+        d = defer.Deferred()
+        self.pending.append(d)
+
+        def answered(result):
+            cls.in_flight -= 1
+            return result
+        return d.addCallback(answered)
+
+
+def test_calls_in_flight_are_bounded(context, farm, session):
+    context.config.builddmaster.max_concurrent_calls = 2
+    HeldSlave.in_flight = HeldSlave.most_in_flight = 0
+    add_building_builders(session, 4)
+    pending = []
+    for builder in session.scalars(sa.select(Builder)):
+        builder.setSlaveForTesting(HeldSlave(pending))
+    done = scanner.scan(context)
+    assert len(pending) == 2
+    while pending:
+        pending.pop(0).callback(("BuilderStatus.IDLE", ""))
+        assert HeldSlave.in_flight <= 2
+    # Every builder with a job (all but frog) answered IDLE: its job vanished.
+    assert wait(done) == 5
+    assert HeldSlave.most_in_flight == 2
+
+
+def test_waiting_builds_are_collected(context, farm, session):
+    bob, _ = farm
+    bob.setSlaveForTesting(WaitingSlave("BuildStatus.PACKAGEFAIL", build_id="8-1"))
+    run_scan(context)
+    build = fresh(session, Build, 8)
+    assert build.buildstate == BuildStatus.FAILEDTOBUILD
+    assert build.buildlog is not None
+    assert fresh(session, BuildQueue, 1) is None
+    assert scanner._state_for(context).mailer.sent == [(8, BuildStatus.FAILEDTOBUILD, None)]
+
+
+def test_a_slave_with_a_job_the_farm_does_not_know_is_rescued(context, farm, caplog):
+    _, frog = farm
+    slave = WaitingSlave("BuildStatus.OK", build_id="1000-10000")
+    cleaned = []
+    slave.clean = lambda: cleaned.append(True) or "BuilderStatus.IDLE"
+    frog.setSlaveForTesting(slave)
+    with caplog.at_level(logging.WARNING):
+        run_scan(context)
+    assert cleaned == [True]
+    assert "Builder 'frog' rescued from '1000-10000: 'Object not found''" in caplog.messages
+
+
+def test_a_slave_building_another_builders_job_is_aborted(context, farm, session, caplog):
+    _, frog = farm
+    slave = BuildingSlave("8-1")
+    aborted = []
+    slave.abort = lambda: aborted.append(True) or "BuilderStatus.ABORTING"
+    frog.setSlaveForTesting(slave)
+    with caplog.at_level(logging.WARNING):
+        run_scan(context)
+    assert aborted == [True]
+    assert "Builder 'frog' rescued from '8-1: Job not assigned to this builder'" \
+        in caplog.messages
+    assert fresh(session, BuildQueue, 1).builder_id == 1
+
+
+def scan_times(context, times):
+    for _ in range(times):
+        run_scan(context)
+
+
+def test_failures_count_only_after_a_streak(context, farm, session):
+    bob, _ = farm
+    bob.setSlaveForTesting(BrokenSlave())
+    scan_times(context, 4)
+    assert fresh(session, Builder, 1).failure_count == 0
+    run_scan(context)
+    bob = fresh(session, Builder, 1)
+    build = session.get(Build, 8)
+    # Equal counts: nobody can be blamed yet, the job tries elsewhere.
+    assert (bob.failure_count, build.failure_count) == (1, 1)
+    assert bob.builderok
+    assert build.buildstate == BuildStatus.NEEDSBUILD
+    assert session.get(BuildQueue, 1).builder_id is None
+
+
+def test_a_successful_scan_breaks_the_streak(context, farm, session):
+    bob, _ = farm
+    bob.setSlaveForTesting(BrokenSlave())
+    scan_times(context, 4)
+    bob.setSlaveForTesting(BuildingSlave("8-1"))
+    run_scan(context)
+    bob.setSlaveForTesting(BrokenSlave())
+    scan_times(context, 4)
+    assert fresh(session, Builder, 1).failure_count == 0
+    assert session.get(BuildQueue, 1).builder_id == 1
+
+
+def test_the_builder_is_blamed_when_it_failed_more(context, farm, session):
+    bob, _ = farm
+    bob.failure_count = 4
+    session.commit()
+    bob.setSlaveForTesting(BrokenSlave())
+    scan_times(context, 5)
+    bob = fresh(session, Builder, 1)
+    assert not bob.builderok
+    assert bob.failnotes == ("Failed 5 scans in a row 5 times; last error: "
+                             "<Fault 8001: 'Broken slave'>")
+    assert session.get(Build, 8).buildstate == BuildStatus.NEEDSBUILD
+    assert session.get(BuildQueue, 1).builder_id is None
+
+
+def test_the_job_is_failed_when_it_failed_on_too_many_builders(context, farm, session):
+    bob, _ = farm
+    session.get(Build, 8).failure_count = 2
+    session.commit()
+    bob.setSlaveForTesting(BrokenSlave())
+    scan_times(context, 5)
+    build = fresh(session, Build, 8)
+    assert build.buildstate == BuildStatus.FAILEDTOBUILD
+    assert build.failure_count == 3
+    assert session.get(BuildQueue, 1) is None
+    assert fresh(session, Builder, 1).builderok
+    with context.librarian.open(build.buildlog) as f:
+        note = gzip.decompress(f.read()).decode()
+    assert note.startswith("The build master failed this build: it failed on 3 builders")
+    assert scanner._state_for(context).mailer.sent == [(8, BuildStatus.FAILEDTOBUILD, None)]
+
+
+def test_an_idle_slave_with_a_job_is_a_scan_failure(context, farm, session, caplog):
+    bob, _ = farm
+    bob.setSlaveForTesting(OkSlave())
+    with caplog.at_level(logging.WARNING):
+        assert run_scan(context) == 1
+    assert any("should be running job 8-1" in m for m in caplog.messages)
+
+
+def test_a_failed_builder_is_left_alone(context, farm, session):
+    _, frog = farm
+    frog.builderok = False
+    session.commit()
+    asked = []
+    slave = OkSlave()
+    slave.status = lambda: asked.append(True) or ("BuilderStatus.IDLE", "")
+    frog.setSlaveForTesting(slave)
+    run_scan(context)
+    assert asked == []
+    frog.manual = True
+    session.commit()
+    run_scan(context)
+    assert asked == [True]
+
+
+def test_master_faults_are_logged_not_counted(context, farm, session, caplog):
+    bob, _ = farm
+    build = session.get(Build, 2)
+    session.delete(session.get(BuildQueue, 1))
+    session.flush()
+    entry = start_job(build, bob, WaitingSlave("BuildStatus.OK"))
+    session.commit()
+    bob.setSlaveForTesting(WaitingSlave("BuildStatus.OK",
+                                        build_id=f"{build.id}-{entry.id}"))
+    with caplog.at_level(logging.WARNING):
+        run_scan(context)
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "illegal status" in errors[0].getMessage()
+    assert scanner._state_for(context).failures.streak("bob") == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_slave_timeouts_are_scan_failures(context, farm, session):
+    context.config.builddmaster.socket_timeout = 0.1
+    builderslave.configure(context.config)
+    bob, _ = farm
+    slave = OkSlave()
+    slave.status = lambda: defer.Deferred()
+    bob.setSlaveForTesting(slave)
+    assert await scanner.scan(context) == 1
+    assert scanner._state_for(context).failures.streak("bob") == 1
+
