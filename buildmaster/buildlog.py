@@ -46,7 +46,8 @@ def fetch_build_log(slave, build, session, config, librarian):
         dir=work_directory(config), suffix=".buildlog", delete=False)
     try:
         with handle:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=handle) as compressed:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=handle,
+                               compresslevel=6) as compressed:
                 yield slave.getFile("buildlog", compressed)
         alias = librarian.add_path(
             session, log_filename(build), handle.name, mimetype=TEXT_MIMETYPE,
