@@ -14,6 +14,7 @@ from buildmaster import builderslave
 from buildmaster import config as configmodule
 from buildmaster import sampledata
 from buildmaster.database import Transaction, make_session_factory
+from buildmaster.context import FarmContext
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.testing.database import TestDatabase
 
@@ -67,6 +68,22 @@ def transaction(session):
 @pytest.fixture
 def librarian(farm_config):
     return LibrarianStorage(farm_config.librarian.storage)
+
+
+@pytest.fixture
+def farm_context(farm_config, db):
+    """A FarmContext on this test's configuration and database engine."""
+    return FarmContext(farm_config, engine=db.engine)
+
+
+@pytest.fixture
+def librarian_servers(farm_context):
+    """Both librarian HTTP servers on loopback; ``farm_config``'s
+    public_url and restricted_url point at them."""
+    from buildmaster.testing.librarian import RunningLibrarian
+    servers = RunningLibrarian(farm_context)
+    yield servers
+    servers.stop()
 
 
 @pytest.fixture
