@@ -48,7 +48,7 @@ def upgrade(context, args):
 
 @command("sampledata", "load the sample world of the doctests")
 def load_sampledata(context, args):
-    _require_schema(context)
+    require_schema(context)
     with context.sessions() as session:
         try:
             sampledata.load(session, context.librarian)
@@ -59,7 +59,7 @@ def load_sampledata(context, args):
     print("Sample data loaded.")
 
 
-def _require_schema(context):
+def require_schema(context):
     if schema.current_revision(context.engine) != schema.head_revision():
         raise CommandError("the database schema is not up to date: run 'buildmaster upgrade'")
 
@@ -68,6 +68,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="buildmaster", description="Operate the buildmaster build farm.")
     parser.add_argument("--config", help="configuration file (default: $BUILDMASTER_CONFIG)")
+    parser.add_argument("--json", action="store_true",
+                        help="listings print a JSON list instead of a table")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name, entry in COMMANDS.items():
@@ -117,4 +119,7 @@ def _first_line(error):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as ``python -m buildmaster.cli``: the command modules register
+    # with the module ``buildmaster.cli``, not with this ``__main__`` copy.
+    from buildmaster.cli import main as imported_main
+    sys.exit(imported_main())

@@ -1,0 +1,120 @@
+"""``buildmaster builds``, ``retry BUILD_ID`` and ``log BUILD_ID``."""
+
+import gzip
+import shutil
+import sys
+
+import sqlalchemy as sa
+
+from buildmaster import lookup, output
+from buildmaster.cli import CommandError
+from buildmaster.commands.common import JSON, arg, farm_session, operator_command
+from buildmaster.model import (
+    Build, BuildStatus, SourcePackageName, SourcePackageRelease)
+from buildmaster.pockets import build_allowed_in_pocket
+
+COLUMNS = [("ID", "id"), ("SOURCE", "source"), ("VERSION", "version"),
+           ("ARCH", "arch"), ("SERIES", "series"), ("ARCHIVE", "archive"),
+           ("POCKET", "pocket"), ("STATE", "state"), ("BUILDER", "builder")]
+RETRYABLE = (BuildStatus.FAILEDTOBUILD, BuildStatus.MANUALDEPWAIT,
+             BuildStatus.CHROOTWAIT, BuildStatus.FAILEDTOUPLOAD)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def build_state(name):
+    try:
+        return BuildStatus[name.upper()]
+    except KeyError:
+        known = ", ".join(state.name for state in BuildStatus)
+        raise CommandError(f"no build state named {name!r} (known: {known})") from None
+
+
+def positive(text):
+    """An argparse type: a whole number of at least 1."""
+    number = int(text)
+    if number < 1:
+        raise ValueError(text)
+    return number
+
+
+@operator_command(
+    "builds", "list recent builds, newest first",
+    arg("--state", help="only builds in this state, e.g. FAILEDTOBUILD"),
+    arg("--source", help="only builds of this source package"),
+    arg("--limit", type=positive, default=20, help="at most this many (default 20)"),
+    JSON)
+def builds(context, args):
+    query = sa.select(Build).order_by(Build.id.desc()).limit(args.limit)
+    if args.state:
+        query = query.where(Build.buildstate == build_state(args.state))
+    if args.source:
+        query = query.join(SourcePackageRelease).join(SourcePackageName).where(
+            SourcePackageName.name == args.source)
+    with farm_session(context) as session:
+        objects = [output.build_object(build, context.config)
+                   for build in session.scalars(query)]
+    output.emit(objects, COLUMNS, args.json, empty="No builds.")
+
+
+@operator_command("retry", "queue a failed build again",
+                  arg("build_id", type=int, metavar="BUILD_ID"))
+def retry(context, args):
+    with farm_session(context) as session:
+        build = lookup.build(session, args.build_id)
+        if build.buildstate not in RETRYABLE:
+            raise CommandError(
+                f"build {build.id} ({build.title}) is {build.buildstate.name}; only "
+                f"{', '.join(state.name for state in RETRYABLE)} builds can be retried")
+        if not build_allowed_in_pocket(build):
+            raise CommandError(
+                f"build {build.id} ({build.title}): {build.distroseries.name} is "
+                f"{build.distroseries.status.title}, its {build.pocket.name} pocket "
+                "takes no builds")
+        was = build.buildstate
+        reset_for_retry(build)
+        entry = build.createBuildQueueEntry()
+        print(f"Build {build.id} ({build.title}) was {was.name}; "
+              f"now NEEDSBUILD as job {entry.id}.")
+
+
+def reset_for_retry(build):
+    """Back to NEEDSBUILD with nothing of the failed attempt but its files
+    in the librarian: no builder, dates, logs, dependencies or failures."""
+    build.buildstate = BuildStatus.NEEDSBUILD
+    build.builder = None
+    build.datebuilt = None
+    build.buildduration = None
+    build.buildlog = None
+    build.upload_log = None
+    build.dependencies = None
+    build.failure_count = 0
+
+
+@operator_command("log", "print a build's log", arg("build_id", type=int, metavar="BUILD_ID"))
+def log(context, args):
+    with farm_session(context) as session:
+        build = lookup.build(session, args.build_id)
+        alias = build.buildlog
+        if alias is None:
+            raise CommandError(f"build {build.id} ({build.title}) has no build log")
+        try:
+            stored = context.librarian.open(alias)
+        except FileNotFoundError:
+            raise CommandError(f"librarian file {alias.id} ({alias.filename}) "
+                               f"is missing from {context.librarian.root}") from None
+    with stored:
+        stream_log(stored, alias)
+
+
+def stream_log(stored, alias):
+    """Copy the stored log to stdout in chunks, gunzipping a gzipped one."""
+    sys.stdout.flush()
+    source = gzip.GzipFile(fileobj=stored, mode="rb") \
+        if stored.read(2) == GZIP_MAGIC else stored
+    stored.seek(0)
+    try:
+        shutil.copyfileobj(source, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    except (gzip.BadGzipFile, EOFError) as error:
+        raise CommandError(f"librarian file {alias.id} ({alias.filename}) "
+                           f"is not valid gzip: {error}") from None

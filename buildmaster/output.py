@@ -1,0 +1,127 @@
+"""What the command line prints: aligned tables for people, JSON for scripts.
+
+A listing is a list of plain dicts (the JSON objects); a table shows some
+of their keys as columns.  ``build_object`` and friends turn rows into
+those dicts, so the table and the JSON always say the same thing.
+"""
+
+import json
+
+from buildmaster.model import utcnow
+
+
+def emit(objects, columns, as_json, empty="(none)"):
+    """Print ``objects`` as a JSON list, or as a table of ``columns``
+    ((header, key) pairs); an empty table prints ``empty``."""
+    if as_json:
+        print(json.dumps(objects, indent=2))
+    elif objects:
+        print("\n".join(table_lines(objects, columns)))
+    else:
+        print(empty)
+
+
+def table_lines(objects, columns):
+    """Lines of a table whose columns are as wide as their widest cell."""
+    cells = [[header for header, _ in columns]]
+    cells += [[cell_text(item[key]) for _, key in columns] for item in objects]
+    widths = [max(len(row[index]) for row in cells) for index in range(len(columns))]
+    return ["  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
+            for row in cells]
+
+
+def cell_text(value):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def timestamp(value):
+    return value.isoformat() if value is not None else None
+
+
+def age_text(seconds):
+    """'12s', '5m 03s', '2h 05m', '3d 02h': the two largest units."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours:02d}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def builder_object(builder):
+    job = builder.currentjob
+    return {
+        "name": builder.name,
+        "title": builder.title,
+        "url": builder.url,
+        "processor": builder.processor.name,
+        "virtualized": builder.virtualized,
+        "manual": builder.manual,
+        "builderok": builder.builderok,
+        "failnotes": builder.failnotes,
+        "failure_count": builder.failure_count,
+        "current_build": job.build_id if job is not None else None,
+    }
+
+
+def build_object(build, config):
+    spr = build.sourcepackagerelease
+    return {
+        "id": build.id,
+        "title": build.title,
+        "source": spr.name,
+        "version": spr.version,
+        "distribution": build.distribution.name,
+        "series": build.distroseries.name,
+        "arch": build.distroarchseries.architecturetag,
+        "archive": build.archive.reference,
+        "pocket": build.pocket.name,
+        "state": build.buildstate.name,
+        "builder": _builder_name(build),
+        "datecreated": timestamp(build.datecreated),
+        "datebuilt": timestamp(build.datebuilt),
+        "buildlog_url": file_url(config, build.buildlog),
+        "dependencies": build.dependencies,
+        "failure_count": build.failure_count,
+    }
+
+
+def _builder_name(build):
+    """The builder that built it, or the one building it now."""
+    builder = build.builder
+    if builder is None and build.buildqueue_record is not None:
+        builder = build.buildqueue_record.builder
+    return builder.name if builder is not None else None
+
+
+def queue_object(entry, now=None):
+    build = entry.build
+    spr = build.sourcepackagerelease
+    age = ((now or utcnow()) - entry.created).total_seconds()
+    return {
+        "id": entry.id,
+        "build_id": build.id,
+        "source": spr.name,
+        "version": spr.version,
+        "arch": build.distroarchseries.architecturetag,
+        "archive": build.archive.reference,
+        "score": entry.lastscore,
+        "age": int(max(age, 0)),
+        "age_text": age_text(max(age, 0)),
+    }
+
+
+def file_url(config, alias):
+    """The librarian's public URL of ``alias``, None for no file."""
+    if alias is None:
+        return None
+    from buildmaster.librarian.urls import http_url
+    return http_url(config, alias)
