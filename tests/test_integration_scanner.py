@@ -1,0 +1,174 @@
+"""The scanner against real slave processes doing real Debian builds.
+
+Each test dispatches one job by hand (ensurepresent + build through the
+SlaveClient, the BuildQueue marked building) and runs scan cycles until
+the build reaches the state the slave's outcome calls for.
+"""
+
+import gzip
+import os
+import signal
+
+import pytest
+import pytest_twisted
+import sqlalchemy as sa
+from twisted.internet import reactor, task
+
+from buildmaster import builderslave, rows, scanner
+from buildmaster.context import FarmContext
+from buildmaster.model import (
+    BinaryPackagePublishingHistory, Build, Builder, BuildQueue, BuildStatus,
+    DistroArchSeries, PackagePublishingPocket, PackagePublishingStatus, Processor)
+from buildmaster.testing.debpackages import (
+    DEPWAIT_DEPENDS, make_chroot_tarball, make_source_package, source_files)
+from buildmaster.testing.slaveprocess import (
+    SlaveProcess, processes_in, send_files, serve_directory, wait_for_state)
+from scannerhelpers import RecordingMailer
+
+SOURCE, VERSION = "hello-bm", "1.0"
+
+
+@pytest.fixture
+def served(tmp_path):
+    directory = tmp_path / "served"
+    directory.mkdir()
+    port, url = serve_directory(directory)
+    yield directory, url
+    port.stopListening()
+
+
+@pytest.fixture
+def slave_proc(tmp_path):
+    process = SlaveProcess(tmp_path / "slave").start()
+    yield process
+    process.stop()
+    for pid in processes_in(process.workdir):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def context(sample, farm_config, db):
+    farm_config.builddmaster.socket_timeout = 10
+    builderslave.configure(farm_config)
+    ctx = FarmContext(farm_config, engine=db.engine)
+    scanner._state_for(ctx).mailer = RecordingMailer()
+    return ctx
+
+
+@pytest.fixture
+def world(sample, session, slave_proc):
+    """An amd64 hoary, the test package's source and a builder for the slave.
+
+    The sample builders have no slaves behind them: they are switched off.
+    """
+    sample.bob.active = sample.frog.active = False
+    amd64 = session.scalars(sa.select(Processor).where(Processor.name == "amd64")).one()
+    arch = DistroArchSeries(distroseries=sample.hoary, processor=amd64,
+                            architecturetag="amd64", chroot=sample.chroot)
+    session.add(arch)
+    release = rows.source_release(session, SOURCE, VERSION, sample.person["mark"])
+    rows.publish_source(session, release, sample.primary, sample.hoary)
+    builder = Builder(name="real", title="A real slave", url=slave_proc.url,
+                      processor=amd64)
+    session.add(builder)
+    session.commit()
+    return arch, release, builder
+
+
+async def dispatch(session, world, served, kind):
+    """Send a ``kind`` package to the slave and start its build: the job."""
+    arch, release, builder = world
+    build = release.createBuild(arch, arch.main_archive, PackagePublishingPocket.RELEASE)
+    entry = build.createBuildQueueEntry()
+    directory, url = served
+    dsc = make_source_package(str(directory), name=SOURCE, version=VERSION, kind=kind)
+    chroot = make_chroot_tarball(str(directory / "chroot.tar.gz"))
+    client = builder.slave
+    filemap = await send_files(client, url, source_files(dsc))
+    (chroot_sha1,) = (await send_files(client, url, [chroot])).values()
+    entry.markAsBuilding(builder)
+    build.buildstate = BuildStatus.BUILDING
+    session.commit()
+    answer = await client.build(f"{build.id}-{entry.id}", "binarypackage", chroot_sha1,
+                                filemap, {"arch_tag": "amd64"})
+    assert answer == ("BuilderStatus.BUILDING", f"{build.id}-{entry.id}")
+    return build.id, entry.id
+
+
+async def scan_until(context, session, build_id, done, cycles=600):
+    for _ in range(cycles):
+        await scanner.scan(context)
+        session.expire_all()
+        build = session.get(Build, build_id)
+        if done(build):
+            return build
+        await task.deferLater(reactor, 0.2, lambda: None)
+    raise AssertionError(f"build {build_id} stayed {build.buildstate.name}")
+
+
+def finished(build):
+    return build.buildstate not in (BuildStatus.BUILDING, BuildStatus.NEEDSBUILD)
+
+
+def stored_log(context, alias):
+    with context.librarian.open(alias) as f:
+        return gzip.decompress(f.read()).decode()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_good_build_is_fully_built(context, session, world, served):
+    build_id, queue_id = await dispatch(session, world, served, "good")
+    build = await scan_until(context, session, build_id, finished)
+    assert build.buildstate == BuildStatus.FULLYBUILT
+    assert [b.name for b in build.binarypackages] == [SOURCE]
+    (publication,) = session.scalars(sa.select(BinaryPackagePublishingHistory).where(
+        BinaryPackagePublishingHistory.binarypackagerelease_id ==
+        build.binarypackages[0].id)).all()
+    assert publication.status == PackagePublishingStatus.PENDING
+    assert "building the good package" in stored_log(context, build.buildlog)
+    assert session.get(BuildQueue, queue_id) is None
+    assert build.upload_log is None
+    assert scanner._state_for(context).mailer.sent == []
+    status = await world[2].slave.status()
+    assert status["builder_status"] == "BuilderStatus.IDLE"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failing_build_fails_with_its_log(context, session, world, served):
+    build_id, _ = await dispatch(session, world, served, "fail")
+    build = await scan_until(context, session, build_id, finished)
+    assert build.buildstate == BuildStatus.FAILEDTOBUILD
+    assert build.buildlog.filename.endswith("_BUILDING.txt.gz")
+    assert "this build is going to fail" in stored_log(context, build.buildlog)
+    assert scanner._state_for(context).mailer.sent == [
+        (build_id, BuildStatus.FAILEDTOBUILD, None)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_missing_dependency_waits(context, session, world, served):
+    build_id, _ = await dispatch(session, world, served, "depwait")
+    build = await scan_until(context, session, build_id, finished)
+    assert build.buildstate == BuildStatus.MANUALDEPWAIT
+    assert build.dependencies == DEPWAIT_DEPENDS
+    assert scanner._state_for(context).mailer.sent == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_killed_slave_gives_the_job_back_to_the_queue(
+        context, session, world, served, slave_proc):
+    build_id, queue_id = await dispatch(session, world, served, "slow")
+    client = world[2].slave
+    await wait_for_state(client, "BuilderStatus.BUILDING")
+    await scanner.scan(context)
+    slave_proc.send_signal(signal.SIGKILL)
+    threshold = context.config.builddmaster.scan_failure_threshold
+    for cycle in range(threshold):
+        session.expire_all()
+        assert session.get(BuildQueue, queue_id).builder_id == world[2].id
+        assert await scanner.scan(context) == 1
+    session.expire_all()
+    entry = session.get(BuildQueue, queue_id)
+    assert entry.builder_id is None and entry.date_started is None
+    build = session.get(Build, build_id)
+    assert build.buildstate == BuildStatus.NEEDSBUILD
+    assert (build.failure_count, session.get(Builder, world[2].id).failure_count) == (1, 1)
