@@ -107,7 +107,8 @@ def read_dsc(dsc_path):
         raise SourceUploadError(f"{name}: not UTF-8 text") from None
     missing = [field for field in REQUIRED_FIELDS if not dsc.get(field)]
     if missing:
-        raise SourceUploadError(f"{name}: not a .dsc: missing field(s) {', '.join(missing)}")
+        raise SourceUploadError(
+            f"{name}: not a .dsc: missing field(s) {', '.join(missing)}")
     return dsc
 
 
@@ -210,8 +211,8 @@ def _section_and_urgency(dsc, dsc_name, changes_path):
     try:
         urgency = SourcePackageUrgency[urgency_name]
     except KeyError:
-        raise SourceUploadError(f"{changes_name}: unknown urgency {urgency_name.lower()!r}") \
-            from None
+        raise SourceUploadError(
+            f"{changes_name}: unknown urgency {urgency_name.lower()!r}") from None
     return entry.get("section") or "misc", urgency
 
 
@@ -273,7 +274,8 @@ def person_for_maintainer(session, maintainer, dsc_name):
     """The Person whose preferred email is the Maintainer's, made if new."""
     displayname, address = email.utils.parseaddr(maintainer)
     if "@" not in address:
-        raise SourceUploadError(f"{dsc_name}: Maintainer {maintainer!r} has no email address")
+        raise SourceUploadError(
+            f"{dsc_name}: Maintainer {maintainer!r} has no email address")
     person = session.scalars(sa.select(Person).where(
         sa.func.lower(Person.preferred_email) == address.lower())).first()
     if person is None:

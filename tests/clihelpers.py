@@ -42,7 +42,10 @@ class Cli:
     def __call__(self, *argv):
         self.session.rollback()
         self.capsys.readouterr()
-        status = main(["--config", self.config.path, *argv])
+        try:
+            status = main(["--config", self.config.path, *argv])
+        except SystemExit as exit:  # argparse's usage errors
+            status = exit.code
         out, err = self.capsys.readouterr()
         self._forget()
         return Result(status, out, err)

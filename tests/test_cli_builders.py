@@ -78,7 +78,8 @@ def test_add_refuses_bad_input_in_one_line(cli, session):
 
 def test_disable_then_enable(cli, session):
     result = cli("builder", "disable", "frog", "--reason", "disk full on /build")
-    assert (result.status, result.out) == (0, "Builder frog disabled: disk full on /build\n")
+    assert (result.status, result.out) == (
+        0, "Builder frog disabled: disk full on /build\n")
     frog = builder(session, "frog")
     assert (frog.builderok, frog.failnotes) == (False, "disk full on /build")
     listed = {each["name"]: each for each in cli("--json", "builder", "list").json()}

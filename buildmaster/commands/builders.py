@@ -29,7 +29,8 @@ builder = Group("builder", "add, list, enable and disable builders")
     arg("--title", help="a longer name (default: the name)"))
 def add(context, args):
     if not NAME_PATTERN.fullmatch(args.name):
-        raise CommandError(f"{args.name!r} is not a builder name: use a-z, 0-9, '+', '.', '-'")
+        raise CommandError(
+            f"{args.name!r} is not a builder name: use a-z, 0-9, '+', '.', '-'")
     parts = urlsplit(args.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CommandError(f"{args.url!r} is not an http:// or https:// URL")

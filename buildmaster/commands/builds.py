@@ -59,6 +59,7 @@ def builds(context, args):
 @operator_command("retry", "queue a failed build again",
                   arg("build_id", type=int, metavar="BUILD_ID"))
 def retry(context, args):
+    from buildmaster.scoring import score  # lazily: it lands separately
     with farm_session(context) as session:
         build = lookup.build(session, args.build_id)
         if build.buildstate not in RETRYABLE:
@@ -73,8 +74,9 @@ def retry(context, args):
         was = build.buildstate
         reset_for_retry(build)
         entry = build.createBuildQueueEntry()
+        entry.lastscore = score(entry)
         print(f"Build {build.id} ({build.title}) was {was.name}; "
-              f"now NEEDSBUILD as job {entry.id}.")
+              f"now NEEDSBUILD as job {entry.id} with score {entry.lastscore}.")
 
 
 def reset_for_retry(build):
@@ -90,7 +92,8 @@ def reset_for_retry(build):
     build.failure_count = 0
 
 
-@operator_command("log", "print a build's log", arg("build_id", type=int, metavar="BUILD_ID"))
+@operator_command("log", "print a build's log",
+                  arg("build_id", type=int, metavar="BUILD_ID"))
 def log(context, args):
     with farm_session(context) as session:
         build = lookup.build(session, args.build_id)

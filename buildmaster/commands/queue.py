@@ -32,8 +32,9 @@ def queue(context, args):
 
 @operator_command("rescore", "recompute the score of every pending job")
 def rescore(context, args):
-    from buildmaster.scoring import rescore_all
+    from buildmaster.scoring import rescore_all  # lazily: it lands separately
     with farm_session(context) as session:
-        rescore_all(session)
-        count = len(pending_entries(session))
-    print(f"Rescored {count} pending job{'s' if count != 1 else ''}.")
+        changed = rescore_all(session)
+        count = session.scalar(sa.select(sa.func.count()).where(
+            BuildQueue.builder_id.is_(None)))
+    print(f"Rescored the queue: {changed} of {count} pending jobs changed score.")
