@@ -1,0 +1,270 @@
+"""How long one scan cycle takes, and what it costs, as the farm grows.
+
+    python benchmarks/scan_cycle.py [--sizes 10,100,1000] [--db-url URL] [--json]
+
+For each size N this makes its own PostgreSQL database on the server
+``--db-url`` names (dropped afterwards), loads the sample data, adds N
+builders and starts one twisted.web process on loopback that plays all
+their slaves, each at ``/<n>/``: a quarter idle, half building, an eighth
+waiting with a good build (a real .deb and .changes to upload) and an
+eighth waiting with a failed one.  Then it runs two scan cycles: the
+first collects every finished build, the second finds the farm steady.
+
+It prints for each N the first cycle's wall time, database queries, CPU
+seconds and the process's peak RSS (and the steady cycle's time and
+queries); with --json one object per N with the keys builders, cycle_s,
+queries, cpu_s and peak_rss_mb.
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+MIX = (("idle", 2), ("building", 4), ("ok", 1), ("fail", 1))
+BUILD_LOG = b"".join(b"benchmark build log line %d\n" % i for i in range(2000))
+
+
+def states_for(count):
+    """The slave state of each of ``count`` builders, in the MIX proportions."""
+    pattern = [state for state, weight in MIX for _ in range(weight)]
+    return [pattern[n % len(pattern)] for n in range(count)]
+
+
+# -- The slaves' process ------------------------------------------------------
+
+def serve(spec_path):
+    """Serve every slave of the spec on one loopback port; print the port."""
+    from twisted.internet import reactor
+    from twisted.web import resource, server, xmlrpc
+
+    with open(spec_path) as f:
+        spec = json.load(f)
+    files = {name: base64.b64decode(data) for name, data in spec["files"].items()}
+    by_sha1 = {hashlib.sha1(data).hexdigest(): data for data in files.values()}
+    filemap = {name: hashlib.sha1(data).hexdigest() for name, data in files.items()}
+
+    class FakeSlave(xmlrpc.XMLRPC):
+        def __init__(self, state, build_id):
+            super().__init__(allowNone=True)
+            self.state, self.build_id = state, build_id
+
+        def xmlrpc_status(self):
+            if self.state == "idle":
+                return {"builder_status": "BuilderStatus.IDLE", "build_id": ""}
+            if self.state == "building":
+                return {"builder_status": "BuilderStatus.BUILDING",
+                        "build_id": self.build_id,
+                        "logtail": xmlrpc.Binary(BUILD_LOG[-2048:])}
+            return {"builder_status": "BuilderStatus.WAITING", "build_id": self.build_id,
+                    "build_status": ("BuildStatus.OK" if self.state == "ok"
+                                     else "BuildStatus.PACKAGEFAIL"),
+                    "filemap": filemap if self.state == "ok" else {},
+                    "dependencies": None}
+
+        def xmlrpc_clean(self):
+            self.state = "idle"
+            return "BuilderStatus.IDLE"
+
+    class FileCache(resource.Resource):
+        isLeaf = True
+
+        def render_GET(self, request):
+            name = request.postpath[0].decode()
+            if name == "buildlog":
+                return BUILD_LOG
+            if name in by_sha1:
+                return by_sha1[name]
+            request.setResponseCode(404)
+            return b"not found"
+
+    root = resource.Resource()
+    for n, (state, build_id) in enumerate(spec["slaves"]):
+        slave = resource.Resource()
+        slave.putChild(b"rpc", FakeSlave(state, build_id))
+        slave.putChild(b"filecache", FileCache())
+        root.putChild(str(n).encode(), slave)
+    port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1", backlog=1024)
+    print(port.getHost().port, flush=True)
+    reactor.run()
+
+
+# -- The master's side ----------------------------------------------------------
+
+class Farm:
+    """A database, configuration and slaves process for one size."""
+
+    def __init__(self, server_url, count, workdir):
+        from buildmaster import config as configmodule
+        from buildmaster.context import FarmContext
+        from buildmaster.database import make_engine
+        self.server_url = server_url
+        self.name = f"buildmaster_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        self._admin(f'CREATE DATABASE "{self.name}"')
+        url = make_url(server_url).set(database=self.name).render_as_string(
+            hide_password=False)
+        path = os.path.join(workdir, "buildmaster.conf")
+        with open(path, "w") as f:
+            f.write(f"[database]\nurl = {url}\n[builddmaster]\n"
+                    f"root = {workdir}/root\n[librarian]\nstorage = {workdir}/lib\n")
+        self.config = configmodule.load(path)
+        self.context = FarmContext(self.config, engine=make_engine(url))
+        self.count = count
+        self.slaves = None
+
+    def _admin(self, statement):
+        from buildmaster.database import make_engine
+        admin = make_engine(self.server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text(statement))
+        admin.dispose()
+
+    def populate(self, workdir):
+        """Schema, sample data, N builders with jobs; start their slaves."""
+        from buildmaster import rows, sampledata, schema
+        from buildmaster.testing.uploads import binary_upload
+        from buildmaster.model import Builder, BuildStatus, Processor
+        schema.upgrade(self.context.engine)
+        session = self.context.sessions()
+        world = sampledata.load(session, self.context.librarian)
+        world.bob.active = world.frog.active = False
+        release = rows.source_release(session, "bench", "1.0", world.person["mark"])
+        i386 = session.scalars(sa.select(Processor).where(Processor.name == "386")).one()
+        arch = world.hoary["i386"]
+        spec = []
+        for n, state in enumerate(states_for(self.count)):
+            builder = Builder(name=f"bench{n}", title=f"Bench {n}", processor=i386,
+                              url=f"http://127.0.0.1:{{port}}/{n}/")
+            session.add(builder)
+            build_id = ""
+            if state != "idle":
+                build = release.createBuild(arch, world.primary, rows.PackagePublishingPocket.RELEASE,
+                                            status=BuildStatus.BUILDING)
+                entry = build.createBuildQueueEntry()
+                session.flush()
+                entry.markAsBuilding(builder)
+                build_id = f"{build.id}-{entry.id}"
+            spec.append((state, build_id))
+        session.flush()
+        files = binary_upload("bench", "1.0", "i386")
+        spec_path = os.path.join(workdir, "slaves.json")
+        with open(spec_path, "w") as f:
+            json.dump({"slaves": spec, "files": {name: base64.b64encode(data).decode()
+                                                 for name, data in files.items()}}, f)
+        self.slaves = subprocess.Popen([sys.executable, __file__, "--serve", spec_path],
+                                       stdout=subprocess.PIPE, text=True)
+        port = int(self.slaves.stdout.readline())
+        session.execute(sa.update(Builder).where(Builder.name.like("bench%")).values(
+            url=sa.func.replace(Builder.url, "{port}", str(port))))
+        session.commit()
+        session.close()
+
+    def outcome(self):
+        """'BUILDING 50, FULLYBUILT 12, ...': what the cycles left."""
+        from buildmaster.model import Build
+        with self.context.sessions() as session:
+            counts = session.execute(sa.select(Build.buildstate, sa.func.count()).group_by(
+                Build.buildstate).order_by(Build.buildstate)).all()
+        return ", ".join(f"{state.name} {number}" for state, number in counts)
+
+    def close(self):
+        if self.slaves is not None:
+            self.slaves.terminate()
+            self.slaves.wait()
+        self.context.close()
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+async def measure_cycle(context):
+    """(wall seconds, queries, CPU seconds) of one scan cycle."""
+    from buildmaster import scanner
+    statements = []
+
+    def count(*args):
+        statements.append(args[2])
+    event.listen(context.engine, "before_cursor_execute", count)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    try:
+        await scanner.scan(context)
+    finally:
+        event.remove(context.engine, "before_cursor_execute", count)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    return wall, len(statements), cpu
+
+
+class CountingMailer:
+    """Stands in for the mail server: the benchmark measures the scan."""
+
+    def __init__(self):
+        self.sent = 0
+
+    def notifyBuildFailure(self, build, upload_log=None):
+        self.sent += 1
+
+    def flush(self):
+        pass
+
+
+async def run_size(server_url, count):
+    from buildmaster import scanner
+    with tempfile.TemporaryDirectory(prefix="scan-bench-") as workdir:
+        farm = Farm(server_url, count, workdir)
+        try:
+            farm.populate(workdir)
+            scanner._state_for(farm.context).mailer = CountingMailer()
+            first = await measure_cycle(farm.context)
+            steady = await measure_cycle(farm.context)
+            outcome = farm.outcome()
+        finally:
+            farm.close()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"builders": count, "cycle_s": round(first[0], 3), "queries": first[1],
+            "cpu_s": round(first[2], 3), "peak_rss_mb": round(peak_mb, 1)}, steady, outcome
+
+
+async def main(reactor, args):
+    import logging
+    logging.basicConfig(level=logging.ERROR)
+    for count in args.sizes:
+        result, steady, outcome = await run_size(args.db_url, count)
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            print(f"{count:6d} builders: cycle {result['cycle_s']:.3f} s, "
+                  f"{result['queries']} queries, CPU {result['cpu_s']:.3f} s, "
+                  f"peak RSS {result['peak_rss_mb']:.1f} MB; steady cycle "
+                  f"{steady[0]:.3f} s, {steady[1]} queries; builds: {outcome}", flush=True)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000",
+                        type=lambda text: [int(n) for n in text.split(",")])
+    parser.add_argument("--db-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="a PostgreSQL server (any database on it)")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse_args(sys.argv[1:])
+    if arguments.serve:
+        serve(arguments.serve)
+    else:
+        from twisted.internet import task
+        task.react(main, [arguments])
