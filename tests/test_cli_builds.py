@@ -1,6 +1,8 @@
 """``buildmaster queue``, ``builds``, ``retry``, ``log`` and ``rescore``."""
 
 import gzip
+import subprocess
+import sys
 
 import pytest
 
@@ -183,3 +185,18 @@ def test_rescore_recomputes_pending_scores(cli, session, scoring):
     entry = session.get(BuildQueue, 2)
     assert entry.lastscore == scoring.score(entry) > 0
     assert cli("rescore").out == "Rescored the queue: 0 of 1 pending jobs changed score.\n"
+
+
+def test_log_reader_may_stop_early(cli, session, librarian, farm_config):
+    """``buildmaster log 3 | head -1``: no traceback when head goes away."""
+    text = "".join(f"line {number}\n" for number in range(200000))
+    store_log(session, librarian, session.get(Build, 3), gzip.compress(text.encode()),
+              "buildlog.txt.gz")
+    session.rollback()
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "buildmaster.cli", "--config", farm_config.path, "log", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout.readline() == b"line 0\n"
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 0
+    assert reader.stderr.read() == b""

@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import tarfile
 
 from buildmaster.testing.debpackages import chroot_tarball  # noqa: F401
 from tests.clihelpers import cli  # noqa: F401
@@ -60,3 +61,10 @@ def test_missing_file_and_unknown_targets_are_one_line(cli, chroot_tarball, tmp_
         "buildmaster: error: no distribution named 'debian' (known: ubuntu)"
     assert refused("hoary-i386") == ("buildmaster: error: 'hoary-i386' is not "
                                      "DISTRIBUTION/SERIES/ARCH, e.g. ubuntu/hoary/i386")
+
+
+def test_an_empty_tarball_is_refused(cli, tmp_path):
+    empty = tmp_path / "empty.tar"
+    tarfile.open(empty, "w").close()
+    assert cli("chroot", "set", "ubuntu/hoary/i386", str(empty)).error_line() == \
+        f"buildmaster: error: {empty}: an empty tarball is no chroot"

@@ -1,6 +1,7 @@
 """``buildmaster builds``, ``retry BUILD_ID`` and ``log BUILD_ID``."""
 
 import gzip
+import os
 import shutil
 import sys
 
@@ -110,14 +111,20 @@ def log(context, args):
 
 
 def stream_log(stored, alias):
-    """Copy the stored log to stdout in chunks, gunzipping a gzipped one."""
-    sys.stdout.flush()
-    source = gzip.GzipFile(fileobj=stored, mode="rb") \
-        if stored.read(2) == GZIP_MAGIC else stored
+    """Copy the stored log to stdout in chunks, gunzipping a gzipped one.
+
+    A reader that stops early (``buildmaster log 8 | head``) ends the copy
+    quietly."""
+    gzipped = stored.read(2) == GZIP_MAGIC
     stored.seek(0)
+    source = gzip.GzipFile(fileobj=stored, mode="rb") if gzipped else stored
+    sys.stdout.flush()
     try:
         shutil.copyfileobj(source, sys.stdout.buffer)
         sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        # Else Python fails again flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (gzip.BadGzipFile, EOFError) as error:
         raise CommandError(f"librarian file {alias.id} ({alias.filename}) "
                            f"is not valid gzip: {error}") from None
