@@ -17,6 +17,7 @@ from buildmaster.database import Transaction, make_session_factory
 from buildmaster.context import FarmContext
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.testing.database import TestDatabase
+from buildmaster.testing.smtp import LoopbackSMTPServer
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +38,18 @@ def db(test_database):
 
 
 @pytest.fixture
-def farm_config(db, tmp_path):
-    """A checked configuration using this test's database and directories."""
+def smtp_server():
+    """A real SMTP server on loopback; ``.messages`` is what it received."""
+    server = LoopbackSMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def farm_config(db, tmp_path, smtp_server):
+    """A checked configuration using this test's database and directories,
+    mailing through ``smtp_server``."""
     path = tmp_path / "buildmaster.conf"
     path.write_text(
         "[database]\n"
@@ -48,6 +59,8 @@ def farm_config(db, tmp_path):
         "[librarian]\n"
         f"storage = {tmp_path / 'librarian'}\n"
         "[mail]\n"
+        f"smtp_host = {smtp_server.host}\n"
+        f"smtp_port = {smtp_server.port}\n"
         f"buildd_admins = {', '.join(sampledata.BUILDD_ADMINS)}\n")
     return configmodule.load(str(path))
 

@@ -1,0 +1,266 @@
+"""Build failure mail: who is told, what they read, and delivery through
+a real SMTP server on loopback, including when it is down."""
+
+import datetime
+import email
+import email.policy
+import gzip
+import json
+import logging
+import os
+from operator import itemgetter
+
+import pytest
+import pytest_twisted
+from twisted.internet import task
+
+from buildmaster.librarian.urls import http_url
+from buildmaster.mail import BuildMailer, compose, describe_duration, recipients
+from buildmaster.model import Build, BuildStatus
+
+UPLOAD_LOG = ("INFO    creating lockfile\n"
+              "DEBUG   Initialising connection.\n"
+              "ERROR   Upload 8-1 failed: foobar_1.0_i386.deb is not a Debian binary\n"
+              "DEBUG   Removing lock file: /var/lock/process-upload-buildd.lock\n")
+ADMINS = ["foo.bar@canonical.com", "celso.providelo@canonical.com"]
+
+
+@pytest.fixture
+def failed_build(sample, session):
+    """Build 8, mozilla-firefox 0.9 in the primary archive, failed to upload on bob."""
+    build = session.get(Build, 8)
+    build.buildstate = BuildStatus.FAILEDTOUPLOAD
+    build.builder = sample.bob
+    build.buildduration = datetime.timedelta(hours=1, minutes=5)
+    session.flush()
+    return build
+
+
+@pytest.fixture
+def clock():
+    return task.Clock()
+
+
+@pytest.fixture
+def mailer(farm_config, clock):
+    mailer = BuildMailer(farm_config, clock=clock)
+    yield mailer
+    mailer.stop()
+
+
+def spooled(farm_config, *parts):
+    directory = os.path.join(farm_config.builddmaster.root, "mail-spool", *parts)
+    return sorted(name for name in os.listdir(directory) if name.endswith(".json"))
+
+
+def parse(raw):
+    return email.message_from_string(raw, policy=email.policy.default)
+
+
+def test_primary_build_tells_creator_and_buildd_admins(failed_build, farm_config):
+    assert [address for address, _ in recipients(failed_build, farm_config)] == [
+        "mark@example.com", "foo.bar@canonical.com", "celso.providelo@canonical.com"]
+
+
+def test_ppa_build_tells_the_owner_once(sample, session, farm_config):
+    build = session.get(Build, 4)  # evolution in ~cprov/ppa, created by mark
+    build.buildstate = BuildStatus.FAILEDTOBUILD
+    assert recipients(build, farm_config) == [
+        ("mark@example.com", "you created this version of the source package"),
+        ("celso.providelo@canonical.com", "you own the archive ~cprov/ppa"),
+        ("foo.bar@canonical.com", "you are a build administrator"),
+    ]
+
+
+def test_message_headers(failed_build, farm_config):
+    message = compose(failed_build, farm_config, "mark@example.com", "you made it")
+    assert message["From"] == "buildmaster@localhost"
+    assert message["To"] == "mark@example.com"
+    assert message["Subject"] == (
+        "[Build #8] i386 build of mozilla-firefox 0.9 in ubuntu hoary RELEASE")
+    assert message["X-Launchpad-Build-State"] == "FAILEDTOUPLOAD"
+    assert message["X-Launchpad-Build-Component"] == "main"
+    assert message["X-Launchpad-Build-Arch"] == "i386"
+    assert message.as_string().startswith('Content-Type: text/plain; charset="utf-8"\n')
+
+
+def test_message_body_names_the_build_and_its_log(failed_build, farm_config, librarian,
+                                                 session):
+    failed_build.buildlog = librarian.add_bytes(
+        session, "buildlog_ubuntu-hoary-i386.mozilla-firefox_0.9_BUILDING.txt.gz",
+        gzip.compress(b"log\n"), mimetype="text/plain")
+    body = compose(failed_build, farm_config, "mark@example.com",
+                   "you created this version of the source package").get_content()
+    assert body.splitlines()[:10] == [
+        " * Source Package: mozilla-firefox",
+        " * Version: 0.9",
+        " * Series: ubuntu hoary",
+        " * Architecture: i386",
+        " * Archive: primary (Primary Archive for Ubuntu)",
+        " * Component: main",
+        " * State: Failed to upload",
+        " * Duration: 1 hour, 5 minutes",
+        f" * Build Log: {http_url(farm_config, failed_build.buildlog)}",
+        " * Builder: bob",
+    ]
+    assert ("You are receiving this email because you created this version of the "
+            "source package.\n") in body
+    assert "Upload log:" not in body
+
+
+def test_upload_log_is_included(failed_build, farm_config):
+    message = compose(failed_build, farm_config, "mark@example.com", "why", UPLOAD_LOG)
+    assert message.get_content().endswith("\nUpload log:\n" + UPLOAD_LOG + "\n")
+    assert "Upload log:\nINFO    creating lockfile\n" in message.as_string()
+
+
+def test_private_build_log_is_not_linked(failed_build, farm_config, librarian, session):
+    failed_build.buildlog = librarian.add_bytes(
+        session, "buildlog.txt.gz", b"x", mimetype="text/plain", restricted=True)
+    body = compose(failed_build, farm_config, "mark@example.com", "why").get_content()
+    assert (" * Build Log: not public (private archive): ask a build administrator"
+            in body.splitlines())
+
+
+def test_non_ascii_logs_are_quoted_printable(failed_build, farm_config):
+    message = compose(failed_build, farm_config, "mark@example.com", "why",
+                      "ERROR   paquet refusé\n")
+    assert message["Content-Transfer-Encoding"] == "quoted-printable"
+    assert parse(message.as_string()).get_content().endswith("paquet refusé\n\n")
+
+
+@pytest.mark.parametrize("delta, text", [
+    (None, "not available"),
+    (datetime.timedelta(seconds=1), "1 second"),
+    (datetime.timedelta(seconds=59), "59 seconds"),
+    (datetime.timedelta(minutes=10), "10 minutes"),
+    (datetime.timedelta(hours=2, seconds=30), "2 hours"),
+    (datetime.timedelta(hours=1, minutes=1), "1 hour, 1 minute"),
+])
+def test_durations(delta, text):
+    assert describe_duration(delta) == text
+
+
+def test_only_failures_are_mailed(failed_build, mailer):
+    failed_build.buildstate = BuildStatus.MANUALDEPWAIT
+    with pytest.raises(ValueError, match="^build 8 is MANUALDEPWAIT: failure mail is for "):
+        mailer.notifyBuildFailure(failed_build)
+
+
+def test_nobody_to_tell(failed_build, farm_config, mailer, caplog):
+    caplog.set_level(logging.INFO)
+    failed_build.sourcepackagerelease.creator.preferred_email = None
+    farm_config.mail.buildd_admins = []
+    mailer.notifyBuildFailure(failed_build)
+    assert spooled(farm_config) == []
+    assert "Mail about build 8 (mozilla-firefox 0.9 i386 on bob) FAILEDTOUPLOAD: " \
+           "nobody to tell" in caplog.text
+
+
+@pytest_twisted.inlineCallbacks
+def test_failure_mail_reaches_the_smtp_server(failed_build, farm_config, mailer,
+                                             smtp_server, caplog):
+    caplog.set_level(logging.INFO)
+    mailer.notifyBuildFailure(failed_build, upload_log=UPLOAD_LOG)
+    assert len(spooled(farm_config)) == 3
+    yield mailer.flush()
+    received = sorted(smtp_server.messages, key=itemgetter(1), reverse=True)
+    assert [to for _, to, _ in received] == [
+        ["mark@example.com"], ["foo.bar@canonical.com"], ["celso.providelo@canonical.com"]]
+    from_addr, to_addrs, raw = received[0]
+    assert from_addr == "buildmaster@localhost"
+    message = parse(raw)
+    assert message["X-Launchpad-Build-State"] == "FAILEDTOUPLOAD"
+    assert message["To"] == "mark@example.com"
+    assert "Upload log:\nINFO    creating lockfile\n" in message.get_content()
+    assert spooled(farm_config) == []
+    assert ("Mail about build 8 (mozilla-firefox 0.9 i386 on bob) FAILEDTOUPLOAD "
+            "delivered to mark@example.com") in caplog.text
+
+
+@pytest_twisted.inlineCallbacks
+def test_smtp_down_mail_is_kept_and_sent_when_it_returns(
+        failed_build, farm_config, mailer, smtp_server, clock, caplog):
+    yield smtp_server.stop()
+    mailer.notifyBuildFailure(failed_build)
+    yield mailer.flush()
+    assert smtp_server.messages == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    assert warnings[0].startswith(
+        "Mail about build 8 (mozilla-firefox 0.9 i386 on bob) FAILEDTOUPLOAD to "
+        "mark@example.com not sent (attempt 1 of 12): Unable to connect to SMTP server")
+    assert warnings[0].endswith("; retrying in 300 seconds")
+    names = spooled(farm_config)
+    assert len(names) == 3
+    with open(os.path.join(farm_config.builddmaster.root, "mail-spool", names[0])) as handle:
+        assert json.load(handle)["attempts"] == 1
+
+    smtp_server.start()
+    clock.advance(299)
+    yield mailer.flush()
+    assert smtp_server.messages == []
+    clock.advance(1)
+    yield mailer.flush()
+    assert sorted(to[0] for _, to, _ in smtp_server.messages) == sorted(
+        ["mark@example.com"] + ADMINS)
+    assert spooled(farm_config) == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_refused_recipients_are_retried(failed_build, farm_config, mailer, smtp_server,
+                                        clock, caplog):
+    smtp_server.refusing = True
+    mailer.notifyBuildFailure(failed_build)
+    yield mailer.flush()
+    assert "mark@example.com not sent (attempt 1 of 12): " in caplog.text
+    assert "550" in caplog.text
+    smtp_server.refusing = False
+    clock.advance(farm_config.mail.retry_delay)
+    yield mailer.flush()
+    assert len(smtp_server.messages) == 3
+
+
+@pytest_twisted.inlineCallbacks
+def test_spool_survives_a_new_mailer(failed_build, farm_config, mailer, smtp_server):
+    yield smtp_server.stop()
+    mailer.notifyBuildFailure(failed_build, upload_log=UPLOAD_LOG)
+    yield mailer.flush()
+    mailer.stop()  # the master goes away with its mail unsent
+
+    smtp_server.start()
+    restarted = BuildMailer(farm_config, clock=task.Clock())
+    yield restarted.flush()
+    assert len(smtp_server.messages) == 3
+    assert all(UPLOAD_LOG in parse(raw).get_content() for _, _, raw in smtp_server.messages)
+    assert spooled(farm_config) == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_retries_are_capped(failed_build, farm_config, smtp_server, clock, caplog):
+    mailer = BuildMailer(farm_config, clock=clock, max_attempts=2)
+    yield smtp_server.stop()
+    mailer.notifyBuildFailure(failed_build)
+    yield mailer.flush()
+    clock.advance(farm_config.mail.retry_delay)
+    yield mailer.flush()
+    assert clock.getDelayedCalls() == []
+    assert spooled(farm_config) == []
+    assert len(spooled(farm_config, "failed")) == 3
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 3
+    assert "mark@example.com not sent after 2 attempts (Unable to connect" in errors[0]
+    assert "; given up, kept in " in errors[0]
+
+
+@pytest_twisted.inlineCallbacks
+def test_unreadable_spool_files_are_set_aside(farm_config, smtp_server, caplog):
+    spool = os.path.join(farm_config.builddmaster.root, "mail-spool")
+    os.makedirs(spool, exist_ok=True)
+    with open(os.path.join(spool, "20240101T000000000000-broken.json"), "w") as handle:
+        handle.write("{not json")
+    mailer = BuildMailer(farm_config, clock=task.Clock())
+    yield mailer.flush()
+    assert spooled(farm_config, "failed") == ["20240101T000000000000-broken.json"]
+    assert "Unreadable mail spool file 20240101T000000000000-broken.json: " in caplog.text
+    assert smtp_server.messages == []
