@@ -49,6 +49,24 @@ class Builder(Base):
         """A Deferred firing with the slave's normalised status dict."""
         return self.slave.status()
 
+    def findBuildCandidate(self):
+        """The best pending BuildQueue entry this builder can take, or None
+        (see buildmaster.dispatch)."""
+        from buildmaster.dispatch import find_build_candidate
+        return find_build_candidate(self)
+
+    def dispatchBuildCandidate(self, candidate, config=None):
+        """Start ``candidate`` on this builder's slave; a Deferred (see
+        buildmaster.dispatch.dispatch_candidate)."""
+        from buildmaster.dispatch import dispatch_candidate
+        return dispatch_candidate(self, candidate, config)
+
+    @property
+    def is_available(self):
+        """Ok, active and without a job."""
+        from buildmaster.dispatch import is_available
+        return is_available(self)
+
     def failBuilder(self, reason):
         """Take this builder out of use until an operator enables it."""
         self.builderok = False

@@ -1,0 +1,225 @@
+"""The sources.list a build gets: which archives, pockets and components.
+
+A build may install its build-dependencies from these archives only:
+
+* the primary archive, in the pockets its own pocket depends on
+  (POCKET_DEPENDENCIES) and the components its component depends on
+  (COMPONENT_DEPENDENCIES); a BACKPORTS build sees every component;
+* for a partner or PPA build, instead, the primary archive's RELEASE,
+  SECURITY and UPDATES pockets with every component, plus the build's
+  own archive;
+* the archives named by ArchiveDependency rows of the build's archive;
+  a row naming the primary archive replaces the default primary lines
+  with that row's pocket and component rules.
+
+A partner archive or PPA is listed only once it has at least one
+PUBLISHED binary in the build's architecture series: before that its
+indexes are not on disk and apt would fail on them (Launchpad bug
+#196782).  Private archives are reached with the buildd user and the
+archive's secret in the URL.
+
+The 'ogre' component tells the chroot which components' packages it may
+use (the "ogre model").  A PPA that does not require virtualization
+builds as if it were the primary archive (so the archive tools mangle
+its packages the same way) and takes the component of the source's
+ancestry in the primary archive, else 'universe'.
+"""
+
+import dataclasses
+from urllib.parse import urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from sqlalchemy.orm import object_session
+
+from buildmaster.model import (
+    ArchivePurpose, BinaryPackagePublishingHistory, Component, PackagePublishingPocket,
+    PackagePublishingStatus, SourcePackageName, SourcePackagePublishingHistory,
+    SourcePackageRelease)
+from buildmaster.model.publishing import ACTIVE_STATUSES
+
+Pocket = PackagePublishingPocket
+
+POCKET_DEPENDENCIES = {
+    Pocket.RELEASE: (Pocket.RELEASE,),
+    Pocket.SECURITY: (Pocket.RELEASE, Pocket.SECURITY),
+    Pocket.UPDATES: (Pocket.RELEASE, Pocket.SECURITY, Pocket.UPDATES),
+    Pocket.PROPOSED: (Pocket.RELEASE, Pocket.SECURITY, Pocket.UPDATES, Pocket.PROPOSED),
+    Pocket.BACKPORTS: (Pocket.RELEASE, Pocket.SECURITY, Pocket.UPDATES, Pocket.BACKPORTS),
+}
+
+ALL_COMPONENTS = ("main", "restricted", "universe", "multiverse")
+
+COMPONENT_DEPENDENCIES = {
+    "main": ("main",),
+    "restricted": ("main", "restricted"),
+    "universe": ("main", "universe"),
+    "multiverse": ALL_COMPONENTS,
+    "partner": ("partner",),
+}
+
+# What partner and PPA builds see of the primary archive.
+NON_PRIMARY_POCKET = Pocket.UPDATES
+NON_PRIMARY_COMPONENTS = ALL_COMPONENTS
+# The ogre component of a non-virtualized PPA build without ancestry.
+DEFAULT_OGRE_COMPONENT = "universe"
+BUILDD_USER = "buildd"
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildArchives:
+    """What the slave is told about archives for one build."""
+
+    lines: list
+    ogre_component: str
+    purpose: str
+
+
+def pocket_dependencies(pocket):
+    """The pockets a build for ``pocket`` installs from."""
+    return POCKET_DEPENDENCIES[pocket]
+
+
+def component_dependencies(component_name):
+    """The components a package in ``component_name`` may depend on."""
+    try:
+        return COMPONENT_DEPENDENCIES[component_name]
+    except KeyError:
+        raise ValueError(f"unknown component {component_name!r}") from None
+
+
+def suite_name(series_name, pocket):
+    if pocket == Pocket.RELEASE:
+        return series_name
+    return f"{series_name}-{pocket.name.lower()}"
+
+
+def archive_url(config, archive, with_credentials=True):
+    """The base URL of ``archive`` for apt: '<primary_url>/ubuntu',
+    '<primary_url>/ubuntu-partner', '<ppa_url>/<owner>/<name>/ubuntu', or
+    for a private PPA '<private_ppa_url>/...' with the buildd credentials
+    (when ``with_credentials``)."""
+    urls = config.archives
+    distribution = archive.distribution.name
+    if archive.purpose == ArchivePurpose.PRIMARY:
+        return f"{urls.primary_url}/{distribution}"
+    if archive.purpose == ArchivePurpose.PARTNER:
+        return f"{urls.primary_url}/{distribution}-partner"
+    if archive.purpose != ArchivePurpose.PPA:
+        raise ValueError(f"{archive.reference}: no URL for a {archive.purpose.name} archive")
+    path = f"{archive.owner.name}/{archive.name}/{distribution}"
+    if not archive.private:
+        return f"{urls.ppa_url}/{path}"
+    if not with_credentials:
+        return f"{urls.private_ppa_url}/{path}"
+    if not archive.buildd_secret:
+        raise ValueError(f"private archive {archive.reference} has no buildd secret")
+    return with_userinfo(f"{urls.private_ppa_url}/{path}", BUILDD_USER,
+                         archive.buildd_secret)
+
+
+def with_userinfo(url, user, password):
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
+
+
+def pool_path(source_name, component_name):
+    """'pool/main/m/mozilla-firefox', 'pool/main/libf/libfoo'."""
+    prefix = source_name[:4] if source_name.startswith("lib") else source_name[:1]
+    return f"pool/{component_name}/{prefix}/{source_name}"
+
+
+def source_file_url(config, build, filename):
+    """Where a slave fetches a source file of a private archive's build:
+    the file in the archive's pool (without credentials; the slave
+    gets those separately)."""
+    base = archive_url(config, build.archive, with_credentials=False)
+    return (f"{base}/{pool_path(build.sourcepackagerelease.name, build.current_component.name)}"
+            f"/{filename}")
+
+
+def has_published_binaries(archive, distroarchseries):
+    """True once ``archive`` has a PUBLISHED binary in ``distroarchseries``."""
+    session = object_session(archive)
+    bpph = BinaryPackagePublishingHistory
+    return session.scalar(sa.select(sa.literal(True)).where(
+        bpph.archive_id == archive.id,
+        bpph.distroarchseries_id == distroarchseries.id,
+        bpph.status == PackagePublishingStatus.PUBLISHED).limit(1)) is not None
+
+
+def primary_ancestry_component(build):
+    """The component of the newest live publication of the build's source
+    name in the primary archive of its series, or None."""
+    session = object_session(build)
+    spph, spr = SourcePackagePublishingHistory, SourcePackageRelease
+    primary = build.distribution.main_archive
+    return session.scalar(
+        sa.select(Component.name)
+        .join(spph, spph.component_id == Component.id)
+        .join(spr, spr.id == spph.sourcepackagerelease_id)
+        .join(SourcePackageName, SourcePackageName.id == spr.sourcepackagename_id)
+        .where(SourcePackageName.name == build.sourcepackagerelease.name,
+               spph.archive_id == primary.id,
+               spph.distroseries_id == build.distroseries.id,
+               spph.status.in_(ACTIVE_STATUSES))
+        .order_by(spph.id.desc()).limit(1))
+
+
+def ogre_component(build):
+    archive = build.archive
+    if archive.is_ppa and not archive.require_virtualized:
+        return primary_ancestry_component(build) or DEFAULT_OGRE_COMPONENT
+    return build.current_component.name
+
+
+def archive_purpose(build):
+    """The purpose the slave is told: a PPA not requiring virtualization
+    builds as PRIMARY so the archive tools treat its packages alike."""
+    archive = build.archive
+    if archive.is_ppa and not archive.require_virtualized:
+        return ArchivePurpose.PRIMARY.name
+    return archive.purpose.name
+
+
+def own_components(build):
+    """The components of the build's own archive line."""
+    if build.archive.purpose == ArchivePurpose.PRIMARY:
+        if build.pocket == Pocket.BACKPORTS:
+            return ALL_COMPONENTS
+        return component_dependencies(build.current_component.name)
+    if build.archive.purpose == ArchivePurpose.PARTNER:
+        return ("partner",)
+    # A PPA publishes everything in main.
+    return ("main",)
+
+
+def sources_list(config, build):
+    """The BuildArchives for ``build``: its sources.list lines (own
+    archive first, then dependencies, then the primary archive), its
+    ogre component and the purpose to announce."""
+    archive, das = build.archive, build.distroarchseries
+    series = build.distroseries.name
+    entries = []  # (archive, pockets, components)
+    primary_rules = None
+    if archive.purpose == ArchivePurpose.PRIMARY:
+        primary_rules = (pocket_dependencies(build.pocket), own_components(build))
+    elif has_published_binaries(archive, das):
+        entries.append((archive, (build.pocket,), own_components(build)))
+    for dependency in archive.dependencies:
+        target = dependency.dependency
+        component = dependency.component.name if dependency.component else "main"
+        if target.purpose == ArchivePurpose.PRIMARY:
+            primary_rules = (pocket_dependencies(dependency.pocket),
+                             component_dependencies(component))
+        elif has_published_binaries(target, das):
+            entries.append((target, (dependency.pocket,), (component,)))
+    if primary_rules is None:
+        primary_rules = (pocket_dependencies(NON_PRIMARY_POCKET), NON_PRIMARY_COMPONENTS)
+    entries.append((build.distribution.main_archive,) + primary_rules)
+    lines = []
+    for target, pockets, components in entries:
+        base = archive_url(config, target)
+        for pocket in pockets:
+            lines.append(f"deb {base} {suite_name(series, pocket)} {' '.join(components)}")
+    return BuildArchives(lines=lines, ogre_component=ogre_component(build),
+                         purpose=archive_purpose(build))
