@@ -1,6 +1,7 @@
 """``buildmaster builds``, ``retry BUILD_ID`` and ``log BUILD_ID``."""
 
 import gzip
+import io
 import os
 import shutil
 import sys
@@ -114,14 +115,17 @@ def stream_log(stored, alias):
     """Copy the stored log to stdout in chunks, gunzipping a gzipped one.
 
     A reader that stops early (``buildmaster log 8 | head``) ends the copy
-    quietly."""
+    quietly.  A stdout without a byte stream (a doctest's) gets text."""
     gzipped = stored.read(2) == GZIP_MAGIC
     stored.seek(0)
     source = gzip.GzipFile(fileobj=stored, mode="rb") if gzipped else stored
     sys.stdout.flush()
+    target = getattr(sys.stdout, "buffer", None)
+    if target is None:
+        source, target = io.TextIOWrapper(source, encoding="utf-8", errors="replace"), sys.stdout
     try:
-        shutil.copyfileobj(source, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+        shutil.copyfileobj(source, target)
+        target.flush()
     except BrokenPipeError:
         # Else Python fails again flushing stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
