@@ -122,7 +122,8 @@ def stream_log(stored, alias):
     sys.stdout.flush()
     target = getattr(sys.stdout, "buffer", None)
     if target is None:
-        source, target = io.TextIOWrapper(source, encoding="utf-8", errors="replace"), sys.stdout
+        source = io.TextIOWrapper(source, encoding="utf-8", errors="replace")
+        target = sys.stdout
     try:
         shutil.copyfileobj(source, target)
         target.flush()
