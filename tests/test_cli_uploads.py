@@ -211,3 +211,17 @@ def test_as_a_real_process(cli, session, good_dsc):
     assert "archive partner, component partner" in result.out
     (publication,) = publications(session, release_named(session, "hello-bm"))
     assert publication.archive.reference == "partner"
+
+
+def test_the_queue_builder_builds_what_was_uploaded(cli, session, good_dsc):
+    """A PENDING publication is live: the next queue-builder run makes its
+    build and job, which ``buildmaster queue`` then lists."""
+    queuebuilder = pytest.importorskip(
+        "buildmaster.queuebuilder",
+        reason="buildmaster.queuebuilder is being written by another engineer")
+    assert cli("upload", good_dsc, *HOARY).status == 0
+    (build,) = queuebuilder.create_missing_builds(session)
+    session.commit()
+    assert build.title == "i386 build of hello-bm 1.0 in ubuntu hoary RELEASE"
+    queued = [job for job in cli("queue", "--json").json() if job["build_id"] == build.id]
+    assert [(job["source"], job["archive"]) for job in queued] == [("hello-bm", "primary")]
