@@ -97,7 +97,8 @@ def render_body(build, config, reason, upload_log=None):
         duration=describe_duration(build.buildduration),
         buildlog=_buildlog_location(build, config),
         builder=build.builder.name if build.builder else "not available",
-        title=build.title, reason=reason, upload_log=upload_log)
+        title=build.title, reason=reason,
+        upload_log=upload_log.rstrip("\n") if upload_log else None)
 
 
 def compose(build, config, recipient, reason, upload_log=None):
