@@ -17,7 +17,8 @@ time in the queue      +1 per full 5 minutes waited, at most +100
 The component is the build's current component (its newest source
 publication in its archive and series, else the upload's).  The age term
 lets a waiting job overtake newer jobs of a slightly higher urgency (a
-LOW job waiting 25 minutes passes a fresh MEDIUM one) but, capped at 100
+LOW job that waited 25 minutes ties with a fresh MEDIUM one and, being
+older, goes first; after 30 minutes it scores higher) but, capped at 100
 (reached after 8 hours 20 minutes), never a whole component or pocket
 step: those differ by 250 or more.
 

@@ -1,0 +1,190 @@
+"""The queue builder: a Build and a scored BuildQueue entry for every
+live source publication that still lacks one.
+
+For every series with architectures that have a chroot, each live
+(PENDING or PUBLISHED) source publication in an enabled archive gets a
+build on the architectures its ``architecturehintlist`` names:
+
+* 'any' (alone or among other tags): every architecture of the series;
+* 'all': the series' nominated arch-independent architecture only, so
+  architecture-independent packages are built once;
+* architecture tags ('i386 amd64') and Debian wildcards: 'linux-any',
+  'any-i386', 'any-arm' (armel and armhf) ...; the farm's tags are
+  Linux architectures, so 'kfreebsd-any' or 'hurd-i386' name none.
+
+No build is made where the same source already has one in the same
+archive for an architecture with the same tag in any series of the
+distribution: a source copied into a newer series brings its binaries
+along (Launchpad's rule), and a second run creates nothing.  No build
+is made for a pocket its series does not accept (buildmaster.pockets).
+
+The work is a handful of queries per series whatever the number of
+publications: one for the publications, one for the builds they have.
+"""
+
+import datetime
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+from twisted.internet import threads
+
+from buildmaster.model import (
+    Archive, Build, BuildQueue, BuildStatus, Component, DistroArchSeries, DistroSeries,
+    SourcePackageName, SourcePackagePublishingHistory, SourcePackageRelease, utcnow)
+from buildmaster.model.publishing import ACTIVE_STATUSES
+from buildmaster.pockets import can_build_for_pocket
+from buildmaster.scoring import rescore_all, score_of
+
+LOG = logging.getLogger("buildmaster.queuebuilder")
+
+# CPU families the 'any-<cpu>' wildcards name, where they differ from the tag.
+CPU_FAMILY = {"armel": "arm", "armhf": "arm", "lpia": "i386"}
+
+
+def _split(arch):
+    """'kfreebsd-amd64' -> ('kfreebsd', 'amd64'); 'i386' -> ('linux', 'i386')."""
+    os_name, dash, cpu = arch.rpartition("-")
+    return (os_name if dash else "linux"), cpu
+
+
+def arch_matches(pattern, tag):
+    """True when the architecture-list entry ``pattern`` covers ``tag``."""
+    if pattern == "any":
+        return True
+    pattern_os, pattern_cpu = _split(pattern)
+    tag_os, tag_cpu = _split(tag)
+    if pattern_os not in ("any", tag_os):
+        return False
+    if pattern_cpu == "any" or pattern_cpu == tag_cpu:
+        return True
+    return pattern_os == "any" and pattern_cpu == CPU_FAMILY.get(tag_cpu)
+
+
+def architectures_for(hintlist, available, nominated):
+    """The tags of ``available`` (the series' tags with a chroot) that a
+    source with ``hintlist`` builds on; ``nominated`` is the series'
+    arch-independent tag (or None)."""
+    wanted = set()
+    for token in hintlist.split():
+        if token == "all":
+            if nominated in available:
+                wanted.add(nominated)
+        else:
+            wanted.update(tag for tag in available if arch_matches(token, tag))
+    return sorted(wanted)
+
+
+def _buildable_series(session):
+    """{series: {tag: DistroArchSeries}} for architectures with a chroot."""
+    archs = session.scalars(
+        sa.select(DistroArchSeries).where(DistroArchSeries.chroot_id.is_not(None))
+        .options(selectinload(DistroArchSeries.distroseries)
+                 .selectinload(DistroSeries.distribution))
+        .order_by(DistroArchSeries.id))
+    by_series = {}
+    for arch in archs:
+        by_series.setdefault(arch.distroseries, {})[arch.architecturetag] = arch
+    return by_series
+
+
+def _live_publications(session, series):
+    """The newest live publication of each (source, archive) in ``series``."""
+    spph, spr = SourcePackagePublishingHistory, SourcePackageRelease
+    rows = session.execute(
+        sa.select(spph.sourcepackagerelease_id, spph.archive_id, spph.pocket,
+                  Component.name, spr.architecturehintlist, spr.urgency,
+                  SourcePackageName.name, spr.version)
+        .join(spr, spr.id == spph.sourcepackagerelease_id)
+        .join(SourcePackageName, SourcePackageName.id == spr.sourcepackagename_id)
+        .join(Component, Component.id == spph.component_id)
+        .join(Archive, Archive.id == spph.archive_id)
+        .where(spph.distroseries_id == series.id, spph.status.in_(ACTIVE_STATUSES),
+               Archive.enabled)
+        .order_by(spph.id))
+    return {(row[0], row[1]): row for row in rows}
+
+
+def _existing_builds(session, series):
+    """{(source id, archive id, tag)} of builds the series' live sources
+    have anywhere in the distribution."""
+    spph = SourcePackagePublishingHistory
+    live = (sa.select(spph.sourcepackagerelease_id, spph.archive_id)
+            .where(spph.distroseries_id == series.id, spph.status.in_(ACTIVE_STATUSES))
+            .distinct().subquery())
+    rows = session.execute(
+        sa.select(Build.sourcepackagerelease_id, Build.archive_id,
+                  DistroArchSeries.architecturetag)
+        .join(live, sa.and_(live.c.sourcepackagerelease_id == Build.sourcepackagerelease_id,
+                            live.c.archive_id == Build.archive_id))
+        .join(DistroArchSeries, DistroArchSeries.id == Build.distroarchseries_id)
+        .join(DistroSeries, DistroSeries.id == DistroArchSeries.distroseries_id)
+        .where(DistroSeries.distribution_id == series.distribution_id)
+        .distinct())
+    return set(rows)
+
+
+def _plan(session, series, archs):
+    """[(publication row, DistroArchSeries)] builds missing in ``series``."""
+    archives = {archive.id: archive for archive in session.scalars(
+        sa.select(Archive).where(Archive.distribution_id == series.distribution_id))}
+    existing = _existing_builds(session, series)
+    nominated = series.nominatedarchindep.architecturetag \
+        if series.nominatedarchindep is not None else None
+    missing = []
+    for (spr_id, archive_id), row in _live_publications(session, series).items():
+        pocket, hintlist = row[2], row[4]
+        archive = archives[archive_id]
+        if not can_build_for_pocket(series.status, pocket, archive.purpose):
+            continue
+        for tag in architectures_for(hintlist, archs, nominated):
+            if (spr_id, archive_id, tag) not in existing:
+                missing.append((row, archive, archs[tag]))
+    return missing
+
+
+def create_missing_builds(session, logger=LOG, now=None):
+    """Create the missing builds and their scored queue entries; returns
+    the new Builds.  Flushes, does not commit."""
+    now = now or utcnow()
+    created = []
+    for series, archs in _buildable_series(session).items():
+        for row, archive, arch in _plan(session, series, archs):
+            spr_id, _, pocket, component, _, urgency, name, version = row
+            build = Build(sourcepackagerelease_id=spr_id, distroarchseries=arch,
+                          archive=archive, pocket=pocket, processor_id=arch.processor_id,
+                          buildstate=BuildStatus.NEEDSBUILD, datecreated=now)
+            score = score_of(pocket, component, urgency, archive.private,
+                             archive.relative_build_score, datetime.timedelta(0))
+            build.buildqueue_record = BuildQueue(
+                processor_id=arch.processor_id, virtualized=archive.require_virtualized,
+                lastscore=score, created=now)
+            session.add(build)
+            created.append((build, name, version, arch, archive, score))
+    session.flush()
+    for build, name, version, arch, archive, score in created:
+        logger.info(f"build {build.id} ({name} {version} {arch.architecturetag}): "
+                    f"created NEEDSBUILD in {archive.reference} {build.suite}, "
+                    f"score {score}")
+    return [entry[0] for entry in created]
+
+
+def build_queue_now(context, logger=LOG):
+    """One queue-builder run in the calling thread: create the missing
+    builds, rescore the pending queue, commit.  Returns how many builds
+    were created."""
+    session = context.sessions()
+    try:
+        created = create_missing_builds(session, logger)
+        rescore_all(session)
+        session.commit()
+        return len(created)
+    finally:
+        session.close()
+
+
+def build_queue(context, logger=LOG):
+    """The sequencer's job: a Deferred firing with the number of builds
+    created.  The database work runs in a thread from the reactor's pool,
+    on its own session, so the reactor never waits on it."""
+    return threads.deferToThread(build_queue_now, context, logger)
