@@ -32,6 +32,7 @@ from twisted.internet import threads
 from buildmaster.model import (
     Archive, Build, BuildQueue, BuildStatus, Component, DistroArchSeries, DistroSeries,
     SourcePackageName, SourcePackagePublishingHistory, SourcePackageRelease, utcnow)
+from buildmaster.archivedependencies import suite_name
 from buildmaster.model.publishing import ACTIVE_STATUSES
 from buildmaster.pockets import can_build_for_pocket
 from buildmaster.scoring import rescore_all, score_of
@@ -143,30 +144,51 @@ def _plan(session, series, archs):
     return missing
 
 
+def _insert_builds(session, planned, now):
+    """Insert the planned builds in one statement; their ids, in order.
+
+    The ids are read back by what makes each new build unique (source,
+    architecture, archive, creation time) rather than with RETURNING,
+    which SQLite would turn into one INSERT per row.
+    """
+    session.execute(sa.insert(Build), [
+        {"sourcepackagerelease_id": row[0], "distroarchseries_id": arch.id,
+         "archive_id": archive.id, "pocket": row[2], "processor_id": arch.processor_id,
+         "buildstate": BuildStatus.NEEDSBUILD, "datecreated": now}
+        for row, archive, arch in planned])
+    ids = {(spr, arch, archive): build_id for build_id, spr, arch, archive in session.execute(
+        sa.select(Build.id, Build.sourcepackagerelease_id, Build.distroarchseries_id,
+                  Build.archive_id)
+        .where(Build.datecreated == now,
+               Build.distroarchseries_id.in_({arch.id for _, _, arch in planned})))}
+    return [ids[(row[0], arch.id, archive.id)] for row, archive, arch in planned]
+
+
 def create_missing_builds(session, logger=LOG, now=None):
     """Create the missing builds and their scored queue entries; returns
-    the new Builds.  Flushes, does not commit."""
+    the new Build ids.  Two bulk INSERTs per series; does not commit."""
     now = now or utcnow()
     created = []
     for series, archs in _buildable_series(session).items():
-        for row, archive, arch in _plan(session, series, archs):
-            spr_id, _, pocket, component, _, urgency, name, version = row
-            build = Build(sourcepackagerelease_id=spr_id, distroarchseries=arch,
-                          archive=archive, pocket=pocket, processor_id=arch.processor_id,
-                          buildstate=BuildStatus.NEEDSBUILD, datecreated=now)
-            score = score_of(pocket, component, urgency, archive.private,
-                             archive.relative_build_score, datetime.timedelta(0))
-            build.buildqueue_record = BuildQueue(
-                processor_id=arch.processor_id, virtualized=archive.require_virtualized,
-                lastscore=score, created=now)
-            session.add(build)
-            created.append((build, name, version, arch, archive, score))
-    session.flush()
-    for build, name, version, arch, archive, score in created:
-        logger.info(f"build {build.id} ({name} {version} {arch.architecturetag}): "
-                    f"created NEEDSBUILD in {archive.reference} {build.suite}, "
-                    f"score {score}")
-    return [entry[0] for entry in created]
+        planned = _plan(session, series, archs)
+        if not planned:
+            continue
+        build_ids = _insert_builds(session, planned, now)
+        entries = [
+            {"build_id": build_id, "processor_id": arch.processor_id,
+             "virtualized": archive.require_virtualized, "created": now,
+             "lastscore": score_of(row[2], row[3], row[5], archive.private,
+                                   archive.relative_build_score, datetime.timedelta(0))}
+            for build_id, (row, archive, arch) in zip(build_ids, planned)]
+        session.execute(sa.insert(BuildQueue), entries)
+        for build_id, entry, (row, archive, arch) in zip(build_ids, entries, planned):
+            _, _, pocket, _, _, _, name, version = row
+            logger.info(
+                f"build {build_id} ({name} {version} {arch.architecturetag}): created "
+                f"NEEDSBUILD in {archive.reference} {suite_name(series.name, pocket)}, "
+                f"score {entry['lastscore']}")
+        created.extend(build_ids)
+    return created
 
 
 def build_queue_now(context, logger=LOG):
