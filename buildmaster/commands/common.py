@@ -8,15 +8,16 @@ from buildmaster import lookup
 from buildmaster.cli import CommandError, add_arguments, command, require_schema
 from buildmaster.sourceupload import SourceUploadError
 
-# ``--json`` after the command too (``buildmaster builds --json``); SUPPRESS
-# keeps the global flag's value when it is not given here.
-JSON = (("--json",), dict(action="store_true", default=argparse.SUPPRESS,
-                          help="print a JSON list instead of a table"))
-
 
 def arg(*names, **options):
     """One argument of a command, as ``parser.add_argument`` takes it."""
     return names, options
+
+
+# ``--json`` after the command too (``buildmaster builds --json``); SUPPRESS
+# keeps the global flag's value when it is not given here.
+JSON = arg("--json", action="store_true", default=argparse.SUPPRESS,
+           help="print a JSON list instead of a table")
 
 
 def _add_all(parser, arguments):
@@ -24,10 +25,10 @@ def _add_all(parser, arguments):
         parser.add_argument(*names, **options)
 
 
-def operator_command(name, help_text, *arguments, aliases=()):
+def operator_command(name, help_text, *arguments):
     """Register ``function(context, args)`` as ``buildmaster NAME``."""
     def register(function):
-        command(name, help_text, aliases)(function)
+        command(name, help_text)(function)
         add_arguments(name)(lambda parser: _add_all(parser, arguments))
         return function
     return register
