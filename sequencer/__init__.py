@@ -1,0 +1,69 @@
+"""The task sequencer: the farm's periodic jobs, run one at a time.
+
+Each job (the slave scanner, the queue builder, the dispatcher...) runs
+again ``mindelay`` seconds after it last finished; the job due first runs
+next, and never two at once, so no two jobs fight over the same rows.  A
+job is an external command or an in-process callable; a job that fails
+(non-zero exit, exception, or running past its ``timeout``) is logged
+and mailed to the ``[sequencer] mailer_targets``, and the loop carries
+on with the next job: nothing a job does stops the sequencer.
+
+``log``, ``failure_message`` and ``sendmail`` are looked up here at the
+moment they are used, so a test can replace them, as the seed did with
+``sequencer.log = MockLogger()``.
+"""
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+_logger = Logger(namespace="sequencer")
+
+
+class TwistedLog:
+    """``msg`` and ``err`` forwarding to the twistd log."""
+
+    def msg(self, text):
+        _logger.info("{text}", text=text)
+
+    def err(self, what):
+        """Log an error message, or a Failure with its traceback (so this
+        can be a Deferred's errback)."""
+        if isinstance(what, Failure):
+            _logger.failure("sequencer error", failure=what)
+        else:
+            _logger.error("{text}", text=what)
+
+
+log = TwistedLog()
+
+# The text mailed (and logged) when a job fails; filled from a dict with
+# from, to, job, exitcode, cmd, log and errlog.
+failure_message = """\
+From: %(from)s
+To: %(to)s
+Subject: buildmaster job %(job)s failed with exit code %(exitcode)d
+
+The buildmaster job %(job)s failed with exit code %(exitcode)d.
+
+Command: %(cmd)s
+
+Output:
+%(log)s
+
+Error output:
+%(errlog)s
+"""
+
+
+def sendmail(host, fromaddr, to, msg, port=25):
+    """Send ``msg`` (text with headers) to ``to`` through ``host:port``;
+    a Deferred."""
+    from twisted.mail import smtp
+    return smtp.sendmail(host, fromaddr, [to], msg.encode("utf-8"), port=port)
+
+
+from sequencer.job import BuildSequencerJob, TIMEOUT_EXIT_CODE  # noqa: E402
+from sequencer.service import BuildSequencer  # noqa: E402
+
+__all__ = ["BuildSequencer", "BuildSequencerJob", "TIMEOUT_EXIT_CODE", "failure_message",
+           "log", "sendmail"]
