@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from buildmaster.model import (
-    PackagePublishingPocket, PackagePublishingStatus, SourcePackageFileType,
+    Build, PackagePublishingPocket, PackagePublishingStatus, SourcePackageFileType,
     SourcePackageName, SourcePackagePublishingHistory, SourcePackageRelease,
     SourcePackageUrgency)
 from buildmaster.testing.debpackages import (  # noqa: F401
@@ -220,8 +220,9 @@ def test_the_queue_builder_builds_what_was_uploaded(cli, session, good_dsc):
         "buildmaster.queuebuilder",
         reason="buildmaster.queuebuilder is being written by another engineer")
     assert cli("upload", good_dsc, *HOARY).status == 0
-    (build,) = queuebuilder.create_missing_builds(session)
+    (build_id,) = queuebuilder.create_missing_builds(session)
     session.commit()
+    build = session.get(Build, build_id)
     assert build.title == "i386 build of hello-bm 1.0 in ubuntu hoary RELEASE"
     queued = [job for job in cli("queue", "--json").json() if job["build_id"] == build.id]
     assert [(job["source"], job["archive"]) for job in queued] == [("hello-bm", "primary")]
