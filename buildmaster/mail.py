@@ -27,6 +27,7 @@ from twisted.python import failure
 from buildmaster.librarian.urls import http_url
 from buildmaster.mailspool import MailSpool, SpooledMail, SpoolError
 from buildmaster.model import BuildStatus
+from buildmaster.scanner import describe
 
 logger = logging.getLogger("buildmaster.mail")
 
@@ -39,14 +40,6 @@ _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("buildmaster", "templates"),
     undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
     autoescape=False)
-
-
-def describe_build(build):
-    """'build 8 (mozilla-firefox 0.9 i386 on bob)', for log lines."""
-    spr = build.sourcepackagerelease
-    builder = build.builder.name if build.builder else "no builder"
-    return (f"build {build.id} ({spr.name} {spr.version} "
-            f"{build.distroarchseries.architecturetag} on {builder})")
 
 
 def recipients(build, config):
@@ -145,7 +138,8 @@ class BuildMailer:
         if build.buildstate not in NOTIFIED_STATES:
             raise ValueError(f"build {build.id} is {build.buildstate.name}: failure mail "
                              "is for FAILEDTOBUILD, CHROOTWAIT or FAILEDTOUPLOAD builds")
-        about = f"{describe_build(build)} {build.buildstate.name}"
+        builder_name = build.builder.name if build.builder else "no builder"
+        about = f"{describe(build, builder_name)} {build.buildstate.name}"
         told = recipients(build, self.config)
         if not told:
             logger.info(f"Mail about {about}: nobody to tell")

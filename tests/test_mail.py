@@ -153,7 +153,7 @@ def test_nobody_to_tell(failed_build, farm_config, mailer, caplog):
     farm_config.mail.buildd_admins = []
     mailer.notifyBuildFailure(failed_build)
     assert spooled(farm_config) == []
-    assert "Mail about build 8 (mozilla-firefox 0.9 i386 on bob) FAILEDTOUPLOAD: " \
+    assert "Mail about build 8 (mozilla-firefox 0.9 i386) on bob FAILEDTOUPLOAD: " \
            "nobody to tell" in caplog.text
 
 
@@ -174,7 +174,7 @@ def test_failure_mail_reaches_the_smtp_server(failed_build, farm_config, mailer,
     assert message["To"] == "mark@example.com"
     assert "Upload log:\nINFO    creating lockfile\n" in message.get_content()
     assert spooled(farm_config) == []
-    assert ("Mail about build 8 (mozilla-firefox 0.9 i386 on bob) FAILEDTOUPLOAD "
+    assert ("Mail about build 8 (mozilla-firefox 0.9 i386) on bob FAILEDTOUPLOAD "
             "delivered to mark@example.com") in caplog.text
 
 
@@ -189,7 +189,7 @@ def test_smtp_down_mail_is_kept_and_sent_when_it_returns(
     assert len(warnings) == 3
     mark_warning, = (w for w in warnings if " to mark@example.com " in w)
     assert mark_warning.startswith(
-        "Mail about build 8 (mozilla-firefox 0.9 i386 on bob) FAILEDTOUPLOAD to "
+        "Mail about build 8 (mozilla-firefox 0.9 i386) on bob FAILEDTOUPLOAD to "
         "mark@example.com not sent (attempt 1 of 12): Unable to connect to SMTP server")
     assert mark_warning.endswith("; retrying in 300 seconds")
     names = spooled(farm_config)
