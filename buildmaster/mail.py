@@ -199,13 +199,12 @@ class BuildMailer:
     def _not_delivered(self, reason, mail):
         mail.attempts += 1
         error = reason.getErrorMessage().strip().rstrip(".")
+        self.spool.save(mail)
         if mail.attempts >= self.max_attempts:
-            self.spool.save(mail)
             logger.error(f"Mail about {mail.about} to {mail.recipient} not sent after "
                          f"{mail.attempts} attempts ({error}); given up, kept in "
                          f"{self.spool.fail(mail.name)}")
             return
-        self.spool.save(mail)
         delay = self.config.mail.retry_delay
         logger.warning(f"Mail about {mail.about} to {mail.recipient} not sent "
                        f"(attempt {mail.attempts} of {self.max_attempts}): {error}; "
