@@ -186,6 +186,7 @@ def find_candidates(session, processor_id, virtualized, count, logger=LOG):
 def find_build_candidate(builder, logger=LOG):
     """The best job ``builder`` can take now, or None."""
     session = sa.orm.object_session(builder)
+    session.flush()
     found = find_candidates(session, builder.processor_id, builder.virtualized, 1, logger)
     return found[0] if found else None
 
@@ -244,17 +245,27 @@ def build_request(config, entry):
 
 def claim(session, builder, entry):
     """Atomically make ``entry`` this builder's job; False if it is
-    another's or the builder has another job.  Commits."""
+    another's or the builder has another job.  Commits.
+
+    A compare-and-set on the builder the entry had when it was read:
+    an entry read as pending is claimed only while still pending, so two
+    masters that chose the same entry for the same builder do not both
+    win; an entry already given to this builder (by an operator, or by
+    the seeds' stories) may be dispatched again.
+    """
+    session.flush()
+    seen = entry.builder_id
+    if seen not in (None, builder.id):
+        return False
     session.execute(sa.select(Builder.id).where(Builder.id == builder.id)
                     .with_for_update())
     other_job = sa.exists().where(BuildQueue.builder_id == builder.id,
                                   BuildQueue.id != entry.id)
+    still_seen = (BuildQueue.builder_id.is_(None) if seen is None
+                  else BuildQueue.builder_id == seen)
     result = session.execute(
         sa.update(BuildQueue)
-        .where(BuildQueue.id == entry.id,
-               sa.or_(BuildQueue.builder_id.is_(None),
-                      BuildQueue.builder_id == builder.id),
-               ~other_job)
+        .where(BuildQueue.id == entry.id, still_seen, ~other_job)
         .values(builder_id=builder.id, date_started=utcnow())
         .execution_options(synchronize_session=False))
     session.commit()

@@ -1,0 +1,340 @@
+"""The dispatcher: candidates, claims, slave refusals and whole passes."""
+
+import json
+import multiprocessing
+import xmlrpc.client
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from buildmaster import dispatch, rows
+from buildmaster.context import FarmContext
+from buildmaster.database import make_engine, make_session_factory
+from buildmaster.model import (
+    Build, Builder, BuildQueue, BuildStatus, PackagePublishingStatus)
+from buildmaster.testing.deferreds import wait
+from buildmaster.testing.mockslaves import BrokenSlave, OkSlave
+
+
+class QuietSlave(OkSlave):
+    """An OkSlave that records the jobs it starts instead of printing."""
+
+    def ensurepresent(self, sha1, url, user=None, password=None):
+        self.calls.append(("ensurepresent", url, user, password))
+        return [True, "Download"]
+
+    def build(self, build_id, manager, chroot_sha1, filemap, args):
+        self.calls.append(("build", build_id, manager, chroot_sha1, filemap, args))
+        return ["BuilderStatus.BUILDING", build_id]
+
+
+class RefusingSlave(QuietSlave):
+    def ensurepresent(self, sha1, url, user=None, password=None):
+        return [False, "No space left on device"]
+
+
+class BusySlave(QuietSlave):
+    def build(self, build_id, manager, chroot_sha1, filemap, args):
+        return ["BuilderStatus.BUSY", "already building"]
+
+
+@pytest.fixture
+def bob(sample, session):
+    """bob, idle (the sample's job 8-1 back in the queue), with a quiet slave."""
+    builder = session.get(Builder, 1)
+    running = builder.currentjob
+    running.builder, running.date_started = None, None
+    running.build.buildstate = BuildStatus.NEEDSBUILD
+    builder.setSlaveForTesting(QuietSlave())
+    session.commit()
+    return builder
+
+
+@pytest.fixture
+def frog(sample, session):
+    builder = session.get(Builder, 2)
+    builder.setSlaveForTesting(QuietSlave())
+    return builder
+
+
+def queue_build(session, sample, name, archive=None, score=0, das=None,
+                status=PackagePublishingStatus.PUBLISHED):
+    """A published source with a queued build in hoary i386."""
+    release = rows.source_release(session, name, "1.0", sample.person["mark"])
+    archive = archive or sample.primary
+    rows.publish_source(session, release, archive, sample.hoary, status=status)
+    build = rows.build_for(release, das or sample.hoary["i386"], archive)
+    return build.createBuildQueueEntry(lastscore=score)
+
+
+# -- Finding candidates ---------------------------------------------------------
+
+def test_best_score_first_then_oldest(session, sample, bob):
+    first = queue_build(session, sample, "alpha", score=50)
+    queue_build(session, sample, "beta", score=50)
+    assert bob.findBuildCandidate().id == first.id
+
+
+def test_virtualized_builders_take_only_virtualized_jobs(session, sample, bob):
+    ppa_job = queue_build(session, sample, "inppa", archive=sample.cprov_ppa, score=9000)
+    assert bob.findBuildCandidate().id == 2  # the sample's foobar build
+    bob.virtualized = True
+    assert bob.findBuildCandidate().id == ppa_job.id
+
+
+def test_other_processors_find_nothing(session, sample, bob):
+    bob.processor = sample.amd64
+    assert bob.findBuildCandidate() is None
+
+
+def test_skipped_candidates_do_not_hide_the_rest(session, sample, bob, monkeypatch):
+    """Private builds waiting for their sources fill the first batches."""
+    monkeypatch.setattr(dispatch, "CANDIDATE_BATCH", 2)
+    sample.cprov_ppa.private, sample.cprov_ppa.buildd_secret = True, "s"
+    sample.cprov_ppa.require_virtualized = False
+    for index in range(5):
+        queue_build(session, sample, f"private{index}", archive=sample.cprov_ppa,
+                    score=1000, status=PackagePublishingStatus.PENDING)
+    candidate = bob.findBuildCandidate()
+    assert candidate.id == 2
+    assert session.scalar(sa.select(sa.func.count()).select_from(BuildQueue)) == 7
+
+
+def test_finding_reads_a_batch_not_the_queue(session, sample, bob, db):
+    for index in range(30):
+        queue_build(session, sample, f"many{index}", score=index)
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert bob.findBuildCandidate().lastscore == 29
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert any("LIMIT" in statement for statement in statements)
+    assert len(statements) <= 8
+
+
+# -- Dispatching one candidate ---------------------------------------------------
+
+def test_dispatch_sends_files_and_arguments(session, sample, bob, farm_config):
+    candidate = bob.findBuildCandidate()
+    wait(bob.dispatchBuildCandidate(candidate, farm_config))
+    calls = bob.slave.proxy.calls
+    assert [call[0] for call in calls] == ["ensurepresent", "ensurepresent", "build"]
+    _, job, manager, chroot_sha1, filemap, args = calls[-1]
+    build = candidate.build
+    assert job == f"{build.id}-{candidate.id}" == "9-2"
+    assert manager == "binarypackage"
+    assert chroot_sha1 == build.distroarchseries.chroot.content.sha1
+    assert filemap == {"foobar-1.0.dsc": sample.foobar_dsc.content.sha1}
+    assert args == {
+        "archives": ["deb http://ftpmaster.internal/ubuntu hoary main"],
+        "suite": "hoary", "ogrecomponent": "main", "archive_purpose": "PRIMARY",
+        "archive_private": False, "arch_tag": "i386", "distribution": "ubuntu",
+        "series": "hoary"}
+    session.expire_all()
+    assert (candidate.builder_id, build.buildstate, build.builder_id) == \
+        (bob.id, BuildStatus.BUILDING, bob.id)
+    assert candidate.date_started is not None
+
+
+def test_dispatch_logs_the_state_change(session, sample, bob, farm_config, caplog):
+    caplog.set_level("INFO", logger="buildmaster.dispatch")
+    wait(bob.dispatchBuildCandidate(bob.findBuildCandidate(), farm_config))
+    assert caplog.messages == [
+        "build 9 (foobar 1.0 i386): NEEDSBUILD -> BUILDING on bob (job 9-2)"]
+
+
+@pytest.mark.parametrize("slave, why", [
+    (RefusingSlave(), "refused: No space left on device"),
+    (BusySlave(), "answered BuilderStatus.BUSY"),
+    (BrokenSlave(), "Broken slave"),
+])
+def test_refusal_undoes_the_claim_and_counts_a_failure(
+        session, sample, bob, farm_config, slave, why, caplog):
+    bob.setSlaveForTesting(slave)
+    candidate = bob.findBuildCandidate()
+    with pytest.raises(dispatch.DispatchFailed, match=why):
+        wait(bob.dispatchBuildCandidate(candidate, farm_config))
+    session.expire_all()
+    assert candidate.builder_id is None and candidate.date_started is None
+    assert candidate.build.buildstate == BuildStatus.NEEDSBUILD
+    assert (bob.builderok, bob.failure_count, candidate.build.failure_count) == (True, 1, 1)
+    assert why in bob.failnotes
+    assert bob.findBuildCandidate().id == candidate.id
+    assert any("Dispatch of build 9 (foobar 1.0 i386) failed" in message
+               for message in caplog.messages)
+
+
+def test_builder_failing_dispatches_is_failed_at_the_threshold(
+        session, sample, bob, farm_config):
+    bob.setSlaveForTesting(RefusingSlave())
+    for attempt in range(farm_config.builddmaster.builder_failure_threshold):
+        candidate = queue_build(session, sample, f"job{attempt}", score=10 ** 6)
+        session.commit()
+        with pytest.raises(dispatch.DispatchFailed):
+            wait(bob.dispatchBuildCandidate(candidate, farm_config))
+    assert bob.builderok is False
+    assert "No space left on device" in bob.failnotes
+
+
+def test_job_failing_on_many_builders_is_failed(session, sample, bob, frog, farm_config):
+    candidate = bob.findBuildCandidate()
+    bob.failure_count = frog.failure_count = 10
+    for builder in (bob, frog, bob):
+        builder.setSlaveForTesting(RefusingSlave())
+        candidate.build.failure_count += 10  # more than the builders
+        session.commit()
+        with pytest.raises(dispatch.DispatchFailed):
+            wait(builder.dispatchBuildCandidate(candidate, farm_config))
+        if candidate.build.buildstate == BuildStatus.FAILEDTOBUILD:
+            break
+    assert candidate.build.buildstate == BuildStatus.FAILEDTOBUILD
+    assert session.get(BuildQueue, candidate.id) is None
+
+
+def test_claim_loses_to_another_builder(session, sample, bob, frog, farm_config):
+    candidate = bob.findBuildCandidate()
+    assert dispatch.claim(session, frog, candidate)
+    with pytest.raises(dispatch.JobTaken):
+        wait(bob.dispatchBuildCandidate(candidate, farm_config))
+    assert bob.slave.proxy.calls == []
+    session.expire_all()
+    assert candidate.builder_id == frog.id
+
+
+def test_busy_builder_cannot_claim_a_second_job(session, sample, bob, farm_config):
+    first = bob.findBuildCandidate()
+    wait(bob.dispatchBuildCandidate(first, farm_config))
+    second = queue_build(session, sample, "second", score=5)
+    session.commit()
+    assert bob.is_available is False
+    with pytest.raises(dispatch.JobTaken):
+        wait(bob.dispatchBuildCandidate(second, farm_config))
+    session.expire_all()
+    assert second.builder_id is None
+
+
+def test_missing_chroot_is_refused_before_claiming(session, sample, bob, farm_config):
+    candidate = bob.findBuildCandidate()
+    candidate.build.distroarchseries.chroot = None
+    with pytest.raises(ValueError, match="no chroot for ubuntu hoary i386"):
+        wait(bob.dispatchBuildCandidate(candidate, farm_config))
+    assert candidate.builder_id is None
+
+
+# -- Whole passes -----------------------------------------------------------------
+
+@pytest.fixture
+def context(sample, farm_config, db):
+    return FarmContext(farm_config, engine=db.engine)
+
+
+def started_jobs(*builders):
+    return sorted(call[1] for builder in builders
+                  for call in builder.slave.proxy.calls if call[0] == "build")
+
+
+def test_dispatch_fills_every_idle_builder_best_first(session, sample, bob, frog, context):
+    queue_build(session, sample, "top", score=500)
+    low = queue_build(session, sample, "low", score=1)
+    session.commit()
+    assert wait(dispatch.dispatch(context)) == 2
+    assert started_jobs(bob, frog) == sorted(["10-3", "9-2"])
+    session.expire_all()
+    assert low.builder_id is None
+    assert wait(dispatch.dispatch(context)) == 0
+
+
+def test_dispatch_leaves_manual_and_failed_builders_alone(
+        session, sample, bob, frog, context):
+    bob.manual = True
+    frog.builderok = False
+    session.commit()
+    assert wait(dispatch.dispatch(context)) == 0
+    assert started_jobs(bob, frog) == []
+
+
+def test_dispatch_survives_a_refusing_builder(session, sample, bob, frog, context):
+    queue_build(session, sample, "top", score=500)
+    bob.setSlaveForTesting(RefusingSlave())
+    session.commit()
+    assert wait(dispatch.dispatch(context)) == 1
+    assert started_jobs(frog) == ["9-2"]
+
+
+# -- Two masters on one PostgreSQL ------------------------------------------------
+
+MASTERS, BUILDERS, JOBS = 2, 6, 60
+
+
+def run_master(config, url, builder_ids, barrier, out_path):
+    """One master process: dispatch passes until the queue is empty; after
+    each pass it finishes the jobs it started, as its scanner would."""
+    from buildmaster import builderslave
+    engine = make_engine(url)
+    context = FarmContext(config, engine=engine)
+    session = make_session_factory(engine)()
+    slaves = [QuietSlave() for _ in builder_ids]
+    for builder, slave in zip(session.scalars(
+            sa.select(Builder).where(Builder.id.in_(builder_ids))), slaves):
+        builderslave.override(builder, slave)
+    barrier.wait()
+    started = set()
+    for _ in range(10 * JOBS):
+        wait(dispatch.dispatch(context))
+        jobs = {call[1] for slave in slaves for call in slave.calls if call[0] == "build"}
+        finish(session, jobs - started)
+        started |= jobs
+        if not session.scalar(sa.select(sa.func.count()).select_from(BuildQueue)):
+            break
+    with open(out_path, "w") as out:
+        json.dump([call[1] for slave in slaves for call in slave.calls
+                   if call[0] == "build"], out)
+    engine.dispose()
+
+
+def finish(session, jobs):
+    for job in jobs:
+        build_id, queue_id = map(int, job.split("-"))
+        session.execute(sa.delete(BuildQueue).where(BuildQueue.id == queue_id))
+        session.execute(sa.update(Build).where(Build.id == build_id)
+                        .values(buildstate=BuildStatus.FULLYBUILT))
+    session.commit()
+
+
+def test_two_masters_dispatch_every_job_exactly_once(session, sample, db, farm_config,
+                                                      tmp_path):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("needs PostgreSQL: two processes writing one queue")
+    processor = sample.i386
+    builders = [Builder(name=f"racer{index}", title="racer", url=f"http://racer{index}/",
+                        processor=processor) for index in range(BUILDERS)]
+    session.add_all(builders)
+    for index in range(JOBS):
+        queue_build(session, sample, f"race{index}", score=index % 7)
+    for builder in session.scalars(sa.select(Builder).where(Builder.name.in_(["bob", "frog"]))):
+        builder.active = False
+    session.commit()
+    ids = [builder.id for builder in builders]
+    expected = {f"{entry.build_id}-{entry.id}" for entry in session.scalars(
+        sa.select(BuildQueue).where(BuildQueue.builder_id.is_(None)))
+        if entry.build.buildstate == BuildStatus.NEEDSBUILD}
+
+    fork = multiprocessing.get_context("fork")
+    barrier = fork.Barrier(MASTERS)
+    outputs = [tmp_path / f"master{index}.json" for index in range(MASTERS)]
+    masters = [fork.Process(target=run_master, args=(
+        farm_config, db.url, ids, barrier, str(outputs[index])))
+        for index in range(MASTERS)]
+    for master in masters:
+        master.start()
+    for master in masters:
+        master.join(120)
+        assert master.exitcode == 0
+
+    started = [job for path in outputs for job in json.loads(path.read_text())]
+    assert len(started) == len(set(started))
+    assert set(started) == expected
+    assert all(json.loads(path.read_text()) for path in outputs), "both masters worked"
