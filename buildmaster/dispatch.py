@@ -147,8 +147,10 @@ def _drop(session, entry, state, why, logger):
     logger.info(f"{label(build)}: {old.name} -> {state.name} ({why})")
 
 
-def _vet(session, entries, logger):
+def vet(session, entries, logger=LOG):
     """The dispatchable ones of ``entries``, in order; drops the dead."""
+    if not entries:
+        return []
     keep = []
     live = _newest_live_publications(session, [entry.build for entry in entries])
     for entry in entries:
@@ -179,7 +181,7 @@ def find_candidates(session, processor_id, virtualized, count, logger=LOG):
         if not batch:
             break
         after = (batch[-1].lastscore, batch[-1].id)
-        found.extend(_vet(session, batch, logger))
+        found.extend(vet(session, batch, logger))
     return found[:count]
 
 
