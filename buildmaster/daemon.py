@@ -1,22 +1,35 @@
-"""The services ``buildmaster.tac`` starts, as one MultiService."""
+"""The services ``buildmaster.tac`` starts, as one MultiService.
 
-from twisted.application import service
-from twisted.logger import Logger
+In start order (they stop in the reverse order):
+
+1. the farm context (database engine), closed last;
+2. Python ``logging`` records (the scanner's and dispatcher's state
+   changes) routed into the twistd log;
+3. the librarian's public and restricted HTTP servers, which slaves
+   download chroots and sources from while a job runs;
+4. the task sequencer running the periodic jobs; it stops first, letting
+   the running job finish (bounded by ``[sequencer] shutdown_timeout``)
+   while the database and the librarian are still there.
+
+``make_application`` refuses, with a DaemonError naming the problem, a
+database it cannot reach or whose schema is not at the newest revision.
+"""
+
+import logging
+
+from twisted.application import internet, service
+from twisted.logger import Logger, LogLevel
+
+from buildmaster import builderslave, schema
+from buildmaster.context import FarmContext
+from buildmaster.librarian.web import make_sites
+from sequencer import BuildSequencer
 
 log = Logger()
 
 
-class StartupLogService(service.Service):
-    """Says, in the log, which configuration and database the master runs on."""
-
-    def __init__(self, config):
-        self.config = config
-
-    def startService(self):
-        super().startService()
-        log.info("buildmaster starting with configuration {path} on {url}",
-                 path=self.config.path or "<defaults>",
-                 url=_safe_url(self.config.database.url))
+class DaemonError(Exception):
+    """The daemon cannot start; printed as one line, exit status 2."""
 
 
 def _safe_url(url):
@@ -24,7 +37,106 @@ def _safe_url(url):
     return make_url(url).render_as_string(hide_password=True)
 
 
-def make_application(config):
+def check_schema(context):
+    """Raise DaemonError unless the database is reachable and at head."""
+    import sqlalchemy.exc
+    url = _safe_url(context.config.database.url)
+    try:
+        current = schema.current_revision(context.engine)
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()
+        raise DaemonError(f"database {url}: {detail[0] if detail else error}") from None
+    head = schema.head_revision()
+    if current != head:
+        raise DaemonError(
+            f"database {url} has schema revision {current or 'none'}, not {head}: "
+            f"run 'buildmaster upgrade'")
+
+
+class ContextService(service.Service):
+    """Says which configuration and database the master runs on; closes
+    the database engine when everything else has stopped."""
+
+    def __init__(self, context):
+        self.context = context
+
+    def startService(self):
+        super().startService()
+        log.info("buildmaster starting with configuration {path} on {url}",
+                 path=self.context.config.path or "<defaults>",
+                 url=_safe_url(self.context.config.database.url))
+
+    def stopService(self):
+        super().stopService()
+        self.context.close()
+        log.info("buildmaster stopped")
+
+
+class TwistedLogHandler(logging.Handler):
+    """Hands Python logging records to twisted.logger, under the record's
+    logger name."""
+
+    LEVELS = [(logging.CRITICAL, LogLevel.critical), (logging.ERROR, LogLevel.error),
+              (logging.WARNING, LogLevel.warn), (logging.INFO, LogLevel.info)]
+
+    def emit(self, record):
+        level = next((twisted_level for floor, twisted_level in self.LEVELS
+                      if record.levelno >= floor), LogLevel.debug)
+        Logger(namespace=record.name).emit(level, "{text}", text=self.format(record))
+
+
+class PythonLoggingService(service.Service):
+    """Routes INFO and above of Python's root logger into the twistd log
+    while the daemon runs."""
+
+    def __init__(self):
+        self.handler = TwistedLogHandler(level=logging.INFO)
+        self._old_level = None
+
+    def startService(self):
+        super().startService()
+        root = logging.getLogger()
+        self._old_level = root.level
+        root.setLevel(logging.INFO)
+        root.addHandler(self.handler)
+
+    def stopService(self):
+        super().stopService()
+        root = logging.getLogger()
+        root.removeHandler(self.handler)
+        root.setLevel(self._old_level)
+
+
+def librarian_servers(context):
+    """TCPServer services for the librarian's public and restricted sites."""
+    public, restricted = make_sites(context)
+    settings = context.config.librarian
+    return [internet.TCPServer(settings.public_port, public, interface=settings.public_host),
+            internet.TCPServer(settings.restricted_port, restricted,
+                               interface=settings.public_host)]
+
+
+def open_context(config):
+    try:
+        return FarmContext(config)
+    except OSError as error:
+        raise DaemonError(f"database {_safe_url(config.database.url)}: {error}") from None
+
+
+def make_application(config, reactor=None, context=None):
+    """The whole daemon as one MultiService; raises DaemonError when the
+    database is not ready for it."""
+    context = context or open_context(config)
+    try:
+        check_schema(context)
+    except DaemonError:
+        context.close()
+        raise
+    builderslave.configure(config)
     top = service.MultiService()
-    StartupLogService(config).setServiceParent(top)
+    ContextService(context).setServiceParent(top)
+    PythonLoggingService().setServiceParent(top)
+    for server in librarian_servers(context):
+        server.setServiceParent(top)
+    BuildSequencer(config, reactor=reactor, context=context).setServiceParent(top)
     return top
