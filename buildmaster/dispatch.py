@@ -39,7 +39,7 @@ import logging
 import xmlrpc.client
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 from twisted.internet import defer
 
 from buildmaster import builderslave
@@ -55,7 +55,9 @@ from buildmaster.pockets import build_allowed_in_pocket
 from buildmaster.slaveclient import SlaveError
 from slave.states import BuilderStatus
 
-CANDIDATE_BATCH = 10
+# Pending entries read per query while looking for candidates (more when
+# a pass needs more candidates than this).
+CANDIDATE_BATCH = 5
 LOG = logging.getLogger("buildmaster.dispatch")
 
 
@@ -91,9 +93,9 @@ def default_config():
 
 # -- Finding candidates ---------------------------------------------------
 
-def _pending_batch(session, processor_id, virtualized, after):
-    """The next CANDIDATE_BATCH pending entries after ``after`` (a
-    (lastscore, id) pair, or None), highest score first."""
+def pending_query(processor_id, virtualized, after=None, limit=None):
+    """The next ``limit`` (CANDIDATE_BATCH) pending entries of a group
+    after ``after`` (a (lastscore, id) pair, or None), best first."""
     query = (
         sa.select(BuildQueue)
         .join(Build, Build.id == BuildQueue.build_id)
@@ -103,18 +105,28 @@ def _pending_batch(session, processor_id, virtualized, after):
                BuildQueue.builder_id.is_(None),
                Archive.enabled)
         .order_by(BuildQueue.lastscore.desc(), BuildQueue.id)
-        .limit(CANDIDATE_BATCH)
-        .options(selectinload(BuildQueue.build).options(
-            selectinload(Build.sourcepackagerelease)
-            .selectinload(SourcePackageRelease.sourcepackagename),
-            selectinload(Build.distroarchseries)
-            .selectinload(DistroArchSeries.distroseries),
-            selectinload(Build.archive))))
+        .limit(limit or CANDIDATE_BATCH))
     if after is not None:
         score, last_id = after
         query = query.where(sa.or_(
             BuildQueue.lastscore < score,
             sa.and_(BuildQueue.lastscore == score, BuildQueue.id > last_id)))
+    return query
+
+
+def _pending_batch(session, processor_id, virtualized, after, limit):
+    """The batch with the rows vetting reads.
+
+    Few joins: PostgreSQL's planning time grows fast with them (nine
+    tables took 6 ms to plan, for a 0.3 ms query).
+    """
+    query = pending_query(processor_id, virtualized, after, limit).options(
+        contains_eager(BuildQueue.build).options(
+            contains_eager(Build.archive),
+            joinedload(Build.sourcepackagerelease, innerjoin=True)
+            .joinedload(SourcePackageRelease.sourcepackagename, innerjoin=True),
+            selectinload(Build.distroarchseries)
+            .selectinload(DistroArchSeries.distroseries)))
     return session.scalars(query).all()
 
 
@@ -177,7 +189,8 @@ def find_candidates(session, processor_id, virtualized, count, logger=LOG):
     """Up to ``count`` dispatchable pending entries of one group, best first."""
     found, after = [], None
     while len(found) < count:
-        batch = _pending_batch(session, processor_id, virtualized, after)
+        batch = _pending_batch(session, processor_id, virtualized, after,
+                               max(CANDIDATE_BATCH, count))
         if not batch:
             break
         after = (batch[-1].lastscore, batch[-1].id)

@@ -16,8 +16,14 @@ class BuildQueue(Base):
 
     __tablename__ = "buildqueue"
     __table_args__ = (
+        # Pending entries only, in candidate order: the dispatcher walks it
+        # backwards (highest score first) and sorts only equal scores by
+        # id (buildmaster.dispatch.pending_query), so a candidate costs a
+        # few index entries whatever the size of the queue.
         sa.Index("buildqueue__pending__score",
-                 "processor_id", "virtualized", "builder_id", "lastscore", "id"),
+                 "processor_id", "virtualized", "lastscore", "id",
+                 postgresql_where=sa.text("builder_id IS NULL"),
+                 sqlite_where=sa.text("builder_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
