@@ -550,7 +550,12 @@ def _state_for(context):
 @defer.inlineCallbacks
 def scan(context, logger=None):
     """One scan cycle over every builder; fires with the number of
-    builders whose scan failed."""
+    builders whose scan failed.
+
+    Failure mail is spooled during the cycle and delivered in the
+    background by the master's one BuildMailer: a slow or unreachable
+    SMTP server never holds up a scan.
+    """
     from buildmaster.database import Transaction
     state = _state_for(context)
     session = context.sessions()
@@ -561,9 +566,7 @@ def scan(context, logger=None):
             mailer=state.mailer, failures=state.failures)
         group.builders = load_builders(session)
         failed = yield group.scanActiveBuilders()
-        if group.mailer_in_use is not None:
-            state.mailer = group.mailer_in_use
-            yield state.mailer.flush()
+        state.mailer = group.mailer_in_use
     finally:
         session.close()
     return failed

@@ -16,6 +16,7 @@ from twisted.internet import reactor, task
 
 from buildmaster import builderslave, rows, scanner
 from buildmaster.context import FarmContext
+from buildmaster.mail import BuildMailer
 from buildmaster.model import (
     BinaryPackagePublishingHistory, Build, Builder, BuildQueue, BuildStatus,
     DistroArchSeries, PackagePublishingPocket, PackagePublishingStatus, Processor)
@@ -23,7 +24,7 @@ from buildmaster.testing.debpackages import (
     DEPWAIT_DEPENDS, make_chroot_tarball, make_source_package, source_files)
 from buildmaster.testing.slaveprocess import (
     SlaveProcess, processes_in, send_files, serve_directory, wait_for_state)
-from scannerhelpers import RecordingMailer
+from scannerhelpers import delivered
 
 SOURCE, VERSION = "hello-bm", "1.0"
 
@@ -47,11 +48,18 @@ def slave_proc(tmp_path):
 
 
 @pytest.fixture
-def context(sample, farm_config, db):
+def mailer(farm_config):
+    mailer = BuildMailer(farm_config)
+    yield mailer
+    mailer.stop()
+
+
+@pytest.fixture
+def context(sample, farm_config, db, mailer):
     farm_config.builddmaster.socket_timeout = 10
     builderslave.configure(farm_config)
     ctx = FarmContext(farm_config, engine=db.engine)
-    scanner._state_for(ctx).mailer = RecordingMailer()
+    scanner._state_for(ctx).mailer = mailer
     return ctx
 
 
@@ -116,7 +124,8 @@ def stored_log(context, alias):
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_good_build_is_fully_built(context, session, world, served):
+async def test_a_good_build_is_fully_built(context, session, world, served, mailer,
+                                          smtp_server):
     build_id, queue_id = await dispatch(session, world, served, "good")
     build = await scan_until(context, session, build_id, finished)
     assert build.buildstate == BuildStatus.FULLYBUILT
@@ -128,29 +137,39 @@ async def test_a_good_build_is_fully_built(context, session, world, served):
     assert "building the good package" in stored_log(context, build.buildlog)
     assert session.get(BuildQueue, queue_id) is None
     assert build.upload_log is None
-    assert scanner._state_for(context).mailer.sent == []
+    assert await delivered(mailer, smtp_server) == []
     status = await world[2].slave.status()
     assert status["builder_status"] == "BuilderStatus.IDLE"
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_failing_build_fails_with_its_log(context, session, world, served):
+async def test_a_failing_build_fails_with_its_log(context, session, world, served, mailer,
+                                                 smtp_server):
     build_id, _ = await dispatch(session, world, served, "fail")
     build = await scan_until(context, session, build_id, finished)
     assert build.buildstate == BuildStatus.FAILEDTOBUILD
     assert build.buildlog.filename.endswith("_BUILDING.txt.gz")
     assert "this build is going to fail" in stored_log(context, build.buildlog)
-    assert scanner._state_for(context).mailer.sent == [
-        (build_id, BuildStatus.FAILEDTOBUILD, None)]
+    # The source's creator and the test configuration's two buildd admins.
+    messages = await delivered(mailer, smtp_server)
+    assert [to for to, _ in messages] == [
+        ["mark@example.com"], ["foo.bar@canonical.com"],
+        ["celso.providelo@canonical.com"]]
+    for _, message in messages:
+        assert message["X-Launchpad-Build-State"] == "FAILEDTOBUILD"
+        assert message["Subject"] == (
+            f"[Build #{build_id}] amd64 build of {SOURCE} {VERSION} in ubuntu hoary RELEASE")
+        assert "* State: Failed to build" in message.get_content()
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_missing_dependency_waits(context, session, world, served):
+async def test_a_missing_dependency_waits(context, session, world, served, mailer,
+                                         smtp_server):
     build_id, _ = await dispatch(session, world, served, "depwait")
     build = await scan_until(context, session, build_id, finished)
     assert build.buildstate == BuildStatus.MANUALDEPWAIT
     assert build.dependencies == DEPWAIT_DEPENDS
-    assert scanner._state_for(context).mailer.sent == []
+    assert await delivered(mailer, smtp_server) == []
 
 
 @pytest_twisted.ensureDeferred

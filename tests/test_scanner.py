@@ -12,21 +12,35 @@ import pytest
 import pytest_twisted
 import sqlalchemy as sa
 from sqlalchemy import event
-from twisted.internet import defer
+from twisted.internet import defer, task
 
 from buildmaster import builderslave, scanner
 from buildmaster.context import FarmContext
+from buildmaster.mail import BuildMailer
 from buildmaster.model import Build, Builder, BuildQueue, BuildStatus, Processor
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import (
     BrokenSlave, BuildingSlave, OkSlave, WaitingSlave)
-from scannerhelpers import RecordingMailer, start_job
+from scannerhelpers import delivered, start_job
 
 
 @pytest.fixture
-def context(sample, farm_config, db):
+def clock():
+    """Drives the mailer's retries."""
+    return task.Clock()
+
+
+@pytest.fixture
+def mailer(farm_config, clock):
+    mailer = BuildMailer(farm_config, clock=clock)
+    yield mailer
+    mailer.stop()
+
+
+@pytest.fixture
+def context(sample, farm_config, db, mailer):
     ctx = FarmContext(farm_config, engine=db.engine)
-    scanner._state_for(ctx).mailer = RecordingMailer()
+    scanner._state_for(ctx).mailer = mailer
     return ctx
 
 
@@ -38,6 +52,9 @@ def farm(context, session):
     bob.setSlaveForTesting(BuildingSlave("8-1"))
     frog.setSlaveForTesting(OkSlave())
     return bob, frog
+
+
+SUBJECT_8 = "[Build #8] i386 build of mozilla-firefox 0.9 in ubuntu hoary RELEASE"
 
 
 def run_scan(context):
@@ -157,7 +174,21 @@ def test_calls_in_flight_are_bounded(context, farm, session):
     assert HeldSlave.most_in_flight == 2
 
 
-def test_waiting_builds_are_collected(context, farm, session):
+def failure_notices(messages):
+    """[(recipients, build state header, subject)] of delivered messages."""
+    return [(to, message["X-Launchpad-Build-State"], message["Subject"])
+            for to, message in messages]
+
+
+BUILD_8_NOTICES = [
+    (["mark@example.com"], "FAILEDTOBUILD", SUBJECT_8),
+    (["foo.bar@canonical.com"], "FAILEDTOBUILD", SUBJECT_8),
+    (["celso.providelo@canonical.com"], "FAILEDTOBUILD", SUBJECT_8),
+]
+
+
+@pytest_twisted.ensureDeferred
+async def test_waiting_builds_are_collected(context, farm, session, mailer, smtp_server):
     bob, _ = farm
     bob.setSlaveForTesting(WaitingSlave("BuildStatus.PACKAGEFAIL", build_id="8-1"))
     run_scan(context)
@@ -165,7 +196,26 @@ def test_waiting_builds_are_collected(context, farm, session):
     assert build.buildstate == BuildStatus.FAILEDTOBUILD
     assert build.buildlog is not None
     assert fresh(session, BuildQueue, 1) is None
-    assert scanner._state_for(context).mailer.sent == [(8, BuildStatus.FAILEDTOBUILD, None)]
+    # The source's creator and the buildd admins are told.
+    assert failure_notices(await delivered(mailer, smtp_server)) == BUILD_8_NOTICES
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_down_smtp_server_does_not_stop_a_scan(
+        context, farm, session, mailer, smtp_server, clock, caplog):
+    bob, _ = farm
+    bob.setSlaveForTesting(WaitingSlave("BuildStatus.PACKAGEFAIL", build_id="8-1"))
+    await smtp_server.stop()
+    with caplog.at_level(logging.WARNING):
+        assert await scanner.scan(context) == 0
+        assert await delivered(mailer, smtp_server) == []
+    assert fresh(session, Build, 8).buildstate == BuildStatus.FAILEDTOBUILD
+    assert len([m for m in caplog.messages if "FAILEDTOBUILD to" in m
+                and "not sent (attempt 1 of 12)" in m]) == 3
+    # The mail waits in the spool and goes out once the server is back.
+    smtp_server.start()
+    clock.advance(context.config.mail.retry_delay)
+    assert failure_notices(await delivered(mailer, smtp_server)) == BUILD_8_NOTICES
 
 
 def test_a_slave_with_a_job_the_farm_does_not_know_is_rescued(context, farm, caplog):
@@ -240,7 +290,9 @@ def test_the_builder_is_blamed_when_it_failed_more(context, farm, session):
     assert session.get(BuildQueue, 1).builder_id is None
 
 
-def test_the_job_is_failed_when_it_failed_on_too_many_builders(context, farm, session):
+@pytest_twisted.ensureDeferred
+async def test_the_job_is_failed_when_it_failed_on_too_many_builders(
+        context, farm, session, mailer, smtp_server):
     bob, _ = farm
     session.get(Build, 8).failure_count = 2
     session.commit()
@@ -254,7 +306,7 @@ def test_the_job_is_failed_when_it_failed_on_too_many_builders(context, farm, se
     with context.librarian.open(build.buildlog) as f:
         note = gzip.decompress(f.read()).decode()
     assert note.startswith("The build master failed this build: it failed on 3 builders")
-    assert scanner._state_for(context).mailer.sent == [(8, BuildStatus.FAILEDTOBUILD, None)]
+    assert failure_notices(await delivered(mailer, smtp_server)) == BUILD_8_NOTICES
 
 
 def test_an_idle_slave_with_a_job_is_a_scan_failure(context, farm, session, caplog):

@@ -6,6 +6,7 @@ import hashlib
 import os
 
 import pytest
+import pytest_twisted
 import sqlalchemy as sa
 
 from buildmaster.model import (
@@ -15,7 +16,7 @@ from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import WaitingSlave
 from buildmaster.testing.uploads import binary_upload, changes_text, make_deb
 from buildmaster.upload import LOCK_NAME, UploadLocked, UploadProcessor, _lock
-from scannerhelpers import make_group, start_job
+from scannerhelpers import delivered, make_group, start_job
 
 CHANGES = "foobar_1.0_i386.changes"
 DEB = "foobar_1.0_i386.deb"
@@ -45,16 +46,25 @@ def _bob(session):
     return session.scalars(sa.select(Builder).where(Builder.name == "bob")).one()
 
 
+async def mailed_upload_logs(group, smtp_server):
+    """The upload log in each failure message received, with its build state."""
+    return [(message["X-Launchpad-Build-State"],
+             message.get_content().split("Upload log:\n", 1)[1])
+            for _, message in await delivered(group.mailer, smtp_server)]
+
+
 def root_dir(farm_config, name):
     path = os.path.join(farm_config.builddmaster.root, name)
     return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
 
-def test_good_upload_records_binaries(group, session, good_files, farm_config, librarian):
+@pytest_twisted.ensureDeferred
+async def test_good_upload_records_binaries(group, session, good_files, farm_config,
+                                            librarian, smtp_server):
     build = collect(group, session, good_files)
     assert build.buildstate == BuildStatus.FULLYBUILT
     assert build.upload_log is None
-    assert group.mailer.sent == []
+    assert await delivered(group.mailer, smtp_server) == []
     (release,) = session.scalars(sa.select(BinaryPackageRelease).where(
         BinaryPackageRelease.build_id == build.id)).all()
     assert (release.name, release.version, release.architecturespecific) == (
@@ -127,7 +137,9 @@ FAILURES = {
 
 
 @pytest.mark.parametrize("kind", sorted(FAILURES))
-def test_bad_upload_fails_to_upload(kind, group, session, good_files, farm_config):
+@pytest_twisted.ensureDeferred
+async def test_bad_upload_fails_to_upload(kind, group, session, good_files, farm_config,
+                                          smtp_server):
     make_files, message = FAILURES[kind]
     files = make_files(good_files)
     build = collect(group, session, files)
@@ -138,7 +150,9 @@ def test_bad_upload_fails_to_upload(kind, group, session, good_files, farm_confi
     assert expected in upload_log
     assert upload_log.startswith("INFO    creating lockfile\n")
     assert "DEBUG   Rolling back any remaining transactions.\n" in upload_log
-    assert group.mailer.sent == [(9, BuildStatus.FAILEDTOUPLOAD, upload_log)]
+    # The creator and both buildd admins are told, each with the upload log.
+    assert await mailed_upload_logs(group, smtp_server) == [
+        ("FAILEDTOUPLOAD", upload_log)] * 3
     (failed,) = root_dir(farm_config, "failed")
     kept = os.path.join(farm_config.builddmaster.root, "failed", failed)
     assert sorted(os.listdir(kept)) == sorted(list(files) + ["uploader.log"])
@@ -151,21 +165,24 @@ def _read_alias(group, alias):
         return f.read()
 
 
-def test_sha256_mismatch_is_caught(group, session, good_files):
+@pytest_twisted.ensureDeferred
+async def test_sha256_mismatch_is_caught(group, session, good_files, smtp_server):
     deb = good_files[DEB]
     text = good_files[CHANGES].decode()
     real = hashlib.sha256(deb).hexdigest()
     files = corrupt(good_files, CHANGES, text.replace(real, "0" * 64).encode())
     build = collect(group, session, files)
     assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
-    assert f"{DEB} has sha256 {real}, the .changes says {'0' * 64}" in \
-        group.mailer.sent[0][2]
+    (_, upload_log), *_ = await mailed_upload_logs(group, smtp_server)
+    assert f"{DEB} has sha256 {real}, the .changes says {'0' * 64}" in upload_log
 
 
-def test_refused_file_names_fail_the_upload(group, session, good_files):
+@pytest_twisted.ensureDeferred
+async def test_refused_file_names_fail_the_upload(group, session, good_files, smtp_server):
     build = collect(group, session, corrupt(good_files, "../evil", b"x"))
     assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
-    assert "the slave offered files named ['../evil']" in group.mailer.sent[0][2]
+    (_, upload_log), *_ = await mailed_upload_logs(group, smtp_server)
+    assert "the slave offered files named ['../evil']" in upload_log
 
 
 def test_nothing_recorded_when_a_later_binary_is_bad(group, session):
