@@ -20,6 +20,11 @@ from buildmaster.testing.database import TestDatabase
 from buildmaster.testing.smtp import LoopbackSMTPServer
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "end_to_end: the whole farm as real processes (select with -m end_to_end)")
+
+
 @pytest.fixture(scope="session")
 def test_database():
     database = TestDatabase()

@@ -47,19 +47,31 @@ class MasterProcess:
 
     def wait_for(self, text, timeout=120.0, after=0):
         """Wait until ``text`` is in the log (from offset ``after``); the
-        offset just past it."""
+        offset just past it.  Blocks."""
         deadline = time.monotonic() + timeout
-        while True:
-            log = self.read_log()
-            found = log.find(text, after)
-            if found >= 0:
-                return found + len(text)
-            if self.popen.poll() is not None:
-                raise AssertionError(f"the master exited with {self.popen.returncode} "
-                                     f"before logging {text!r}:\n{log[-5000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the master never logged {text!r}:\n{log[-5000:]}")
+        while (found := self._find(text, after, deadline)) is None:
             time.sleep(0.1)
+        return found
+
+    async def logged(self, text, timeout=120.0, after=0):
+        """``wait_for`` letting the reactor run meanwhile."""
+        from twisted.internet import reactor, task
+        deadline = time.monotonic() + timeout
+        while (found := self._find(text, after, deadline)) is None:
+            await task.deferLater(reactor, 0.1, lambda: None)
+        return found
+
+    def _find(self, text, after, deadline):
+        log = self.read_log()
+        found = log.find(text, after)
+        if found >= 0:
+            return found + len(text)
+        if self.popen.poll() is not None:
+            raise AssertionError(f"the master exited with {self.popen.returncode} "
+                                 f"before logging {text!r}:\n{log[-5000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the master never logged {text!r}:\n{log[-5000:]}")
+        return None
 
     def stop(self, signum=signal.SIGTERM):
         """Signal the master and wait for it; its exit status."""
