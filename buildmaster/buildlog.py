@@ -37,11 +37,9 @@ def work_directory(config):
 
 
 @defer.inlineCallbacks
-def fetch_build_log(slave, build, session, config, librarian):
-    """Fetch the slave's 'buildlog' into the librarian; fire with the alias.
-
-    Restricted when the build's archive is private.
-    """
+def download_build_log(slave, config):
+    """Stream the slave's 'buildlog' gzipped into a temporary file under
+    the master's root; fire with its path, which the caller removes."""
     handle = tempfile.NamedTemporaryFile(
         dir=work_directory(config), suffix=".buildlog", delete=False)
     try:
@@ -49,11 +47,27 @@ def fetch_build_log(slave, build, session, config, librarian):
             with gzip.GzipFile(filename="", mode="wb", fileobj=handle,
                                compresslevel=6) as compressed:
                 yield slave.getFile("buildlog", compressed)
-        alias = librarian.add_path(
-            session, log_filename(build), handle.name, mimetype=TEXT_MIMETYPE,
-            restricted=build.archive.private)
-    finally:
+    except BaseException:
         os.unlink(handle.name)
+        raise
+    return handle.name
+
+
+def stored_log_entry(build, path, name=None):
+    """The (filename, path, mimetype, restricted) LibrarianStorage.add_paths
+    takes for a log of ``build``: restricted when its archive is private."""
+    return (name or log_filename(build), path, TEXT_MIMETYPE, build.archive.private)
+
+
+@defer.inlineCallbacks
+def fetch_build_log(slave, build, session, config, librarian):
+    """Fetch the slave's 'buildlog' into the librarian; fire with the alias."""
+    name = log_filename(build)
+    path = yield download_build_log(slave, config)
+    try:
+        (alias,) = librarian.add_paths(session, [stored_log_entry(build, path, name)])
+    finally:
+        os.unlink(path)
     return alias
 
 

@@ -21,10 +21,15 @@ import hashlib
 import os
 import shutil
 
+import sqlalchemy as sa
+from sqlalchemy.orm import object_session, selectinload
 from twisted.internet import defer
 
-from buildmaster import rows
-from buildmaster.model import BinaryPackageFileType, PackagePublishingStatus
+from buildmaster.model import (
+    BinaryPackageFile, BinaryPackageFileType, BinaryPackageName,
+    BinaryPackagePublishingHistory, BinaryPackageRelease, Build,
+    PackagePublishingStatus)
+from buildmaster.model import SourcePackagePublishingHistory as SPPH
 
 LOCK_NAME = "process-upload-buildd.lock"
 LOG_NAME = "uploader.log"
@@ -108,7 +113,7 @@ class UploadLog:
 
 
 class UploadProcessor:
-    """Processes one upload directory at a time for a build."""
+    """Processes upload directories for builds, many at a time."""
 
     def __init__(self, config, session, librarian):
         self.root = config.builddmaster.root
@@ -116,28 +121,44 @@ class UploadProcessor:
         self.librarian = librarian
 
     def process(self, build, directory, refused=()):
-        """Accept or fail the upload in ``directory``; an UploadResult.
+        """Accept or fail the upload in ``directory``; an UploadResult, the
+        directory filed away.  ``refused`` names files the slave offered
+        that were not fetched.  The caller commits."""
+        (result,) = self.process_many([(build, directory, refused)])
+        self.file_away(result)
+        return result
 
-        ``refused`` names files the slave offered that were not fetched.
+    def process_many(self, uploads):
+        """Check every (build, directory, refused) upload, then store and
+        record the accepted ones' binaries in one flush; UploadResults in
+        the same order.
 
-        The caller has committed its own work: on failure the session is
-        rolled back.  Raises UploadLocked when another process holds the
-        upload lock (nothing has been touched then).
+        A failed upload records nothing, so one bad upload never undoes
+        another.  The caller commits, then files each result away.
+        Raises UploadLocked when another process holds the upload lock
+        (nothing has been touched then).
         """
-        log = UploadLog()
         lock_path = os.path.join(self.root, LOCK_NAME)
-        log.info("creating lockfile")
+        logs = [UploadLog() for _ in uploads]
+        for log in logs:
+            log.info("creating lockfile")
         with _lock(lock_path):
-            log.debug("Initialising connection.")
-            log.debug("Beginning processing")
-            accepted = self._process_locked(build, directory, refused, log)
-            log.debug(f"Removing lock file: {lock_path}")
-        final = self._file_away(directory, log, accepted)
-        return UploadResult(accepted=accepted, log=log.text(), directory=final)
+            _load_binaries([build for build, _, _ in uploads])
+            checked = [self._check(upload, log) for upload, log in zip(uploads, logs)]
+            self._record([(upload[0], upload[1], binaries, log) for upload, binaries, log
+                          in zip(uploads, checked, logs) if binaries is not None])
+            for log in logs:
+                log.debug(f"Removing lock file: {lock_path}")
+        return [UploadResult(accepted=binaries is not None, log=log.text(),
+                             directory=directory)
+                for (_, directory, _), binaries, log in zip(uploads, checked, logs)]
 
-    def _process_locked(self, build, directory, refused, log):
-        destinations = [os.path.join(self.root, name) for name in ("accepted", "failed")]
-        for path in destinations:
+    def _check(self, upload, log):
+        """The upload's binaries [(Files entry, control)], or None when it fails."""
+        build, directory, refused = upload
+        log.debug("Initialising connection.")
+        log.debug("Beginning processing")
+        for path in (os.path.join(self.root, name) for name in ("accepted", "failed")):
             if not os.path.isdir(path):
                 log.debug(f"Creating directory {path}")
                 os.makedirs(path)
@@ -146,50 +167,96 @@ class UploadProcessor:
             if refused:
                 raise UploadError(f"the slave offered files named {sorted(refused)!r}")
             changes, binaries = check_upload(build, directory, log)
-            self._record(build, directory, binaries, log)
         except UploadError as error:
             log.error(f"Upload {name} failed: {error}")
             log.debug("Rolling back any remaining transactions.")
-            self.session.rollback()
-            return False
+            return None
         log.info(f"Upload {name} accepted: {len(binaries)} binary package(s) of "
                  f"{changes['Source']} {changes['Version']}")
-        return True
+        return binaries
 
-    def _record(self, build, directory, binaries, log):
-        """Store and record every (Files entry, control) binary package."""
-        component = build.current_component.name
-        for entry, control in binaries:
-            path = os.path.join(directory, entry["name"])
-            alias = self.librarian.add_path(
-                self.session, entry["name"], path,
-                mimetype="application/x-debian-package",
-                restricted=build.archive.private)
-            release = rows.binary_release(
-                self.session, build, control["Package"], control["Version"],
-                component_name=component, files=[alias],
+    def _record(self, accepted):
+        """Store and record the binaries of accepted uploads
+        [(build, directory, binaries, log)] with one flush."""
+        packages = [(build, entry, control, log) for build, directory, binaries, log
+                    in accepted for entry, control in binaries]
+        if not packages:
+            return
+        aliases = self.librarian.add_paths(self.session, [
+            (entry["name"], os.path.join(directory, entry["name"]),
+             "application/x-debian-package", build.archive.private)
+            for build, directory, binaries, _ in accepted for entry, _ in binaries])
+        names = _binary_names(self.session, {control["Package"] for _, _, control, _
+                                             in packages})
+        components = current_components(self.session, [build for build, *_ in accepted])
+        for (build, entry, control, log), alias in zip(packages, aliases):
+            release = BinaryPackageRelease(
+                binarypackagename=names[control["Package"]], version=control["Version"],
+                build=build, component=components[build.id],
                 architecturespecific=control["Architecture"] != "all",
                 section=control.get("Section", entry.get("section", "misc")),
                 priority=control.get("Priority", entry.get("priority", "optional")),
                 summary=control.get("Description", "").split("\n")[0],
                 installedsize=_int_or_none(control.get("Installed-Size")))
-            rows.publish_binary(
-                self.session, release, build.archive, build.distroarchseries,
-                pocket=build.pocket, status=PackagePublishingStatus.PENDING)
+            release.files.append(BinaryPackageFile(
+                libraryfile=alias, filetype=_binary_type(entry)))
+            self.session.add(BinaryPackagePublishingHistory(
+                binarypackagerelease=release, archive=build.archive,
+                distroarchseries=build.distroarchseries, component=release.component,
+                section=release.section, priority=release.priority, pocket=build.pocket,
+                status=PackagePublishingStatus.PENDING))
             log.debug(f"Recorded {control['Package']} {control['Version']} "
                       f"({entry['name']}) for {build.archive.reference} {build.suite}")
+        self.session.flush()
 
-    def _file_away(self, directory, log, accepted):
-        """Move the upload under accepted/ (its log only) or failed/ (whole)."""
-        if accepted:
+    def file_away(self, result):
+        """Move the upload under accepted/ (its log only) or failed/
+        (whole); ``result.directory`` becomes the new place."""
+        directory = result.directory
+        if result.accepted:
             for name in os.listdir(directory):
                 os.unlink(os.path.join(directory, name))
         with open(os.path.join(directory, LOG_NAME), "w", encoding="utf-8") as handle:
-            handle.write(log.text())
-        final = os.path.join(self.root, "accepted" if accepted else "failed",
-                             os.path.basename(directory))
-        shutil.move(directory, final)
-        return final
+            handle.write(result.log)
+        result.directory = os.path.join(
+            self.root, "accepted" if result.accepted else "failed",
+            os.path.basename(directory))
+        shutil.move(directory, result.directory)
+
+
+def _load_binaries(builds):
+    """Load the binary packages of every build in one query."""
+    if builds:
+        session = object_session(builds[0])
+        session.scalars(sa.select(Build).where(Build.id.in_({b.id for b in builds}))
+                        .options(selectinload(Build.binarypackages))).all()
+
+
+def _binary_names(session, names):
+    """{name: BinaryPackageName} for ``names``, the missing ones added."""
+    found = {row.name: row for row in session.scalars(
+        sa.select(BinaryPackageName).where(BinaryPackageName.name.in_(names)))}
+    for name in names - found.keys():
+        found[name] = BinaryPackageName(name=name)
+        session.add(found[name])
+    return found
+
+
+def current_components(session, builds):
+    """{build id: Build.current_component} for many builds in one query:
+    the component of the newest publication of the build's source in its
+    archive and series, else the source's own."""
+    key = sa.tuple_(SPPH.sourcepackagerelease_id, SPPH.archive_id, SPPH.distroseries_id)
+    wanted = {build.id: (build.sourcepackagerelease_id, build.archive_id,
+                         build.distroarchseries.distroseries_id) for build in builds}
+    newest = {}
+    for publication in session.scalars(
+            sa.select(SPPH).where(key.in_(set(wanted.values())))
+            .options(selectinload(SPPH.component)).order_by(SPPH.id)):
+        newest[publication.sourcepackagerelease_id, publication.archive_id,
+               publication.distroseries_id] = publication.component
+    return {build.id: newest.get(wanted[build.id]) or build.sourcepackagerelease.component
+            for build in builds}
 
 
 def check_upload(build, directory, log):

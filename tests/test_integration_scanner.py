@@ -51,6 +51,7 @@ def slave_proc(tmp_path):
 def mailer(farm_config):
     mailer = BuildMailer(farm_config)
     yield mailer
+    pytest_twisted.blockon(mailer.flush())
     mailer.stop()
 
 

@@ -34,6 +34,7 @@ def clock():
 def mailer(farm_config, clock):
     mailer = BuildMailer(farm_config, clock=clock)
     yield mailer
+    pytest_twisted.blockon(mailer.flush())
     mailer.stop()
 
 

@@ -29,7 +29,10 @@ def good_files():
 
 @pytest.fixture
 def group(sample, transaction, farm_config, librarian):
-    return make_group(transaction, farm_config, librarian)
+    group = make_group(transaction, farm_config, librarian)
+    yield group
+    pytest_twisted.blockon(group.mailer.flush())
+    group.mailer.stop()
 
 
 def collect(group, session, files, build_id=9):

@@ -32,24 +32,45 @@ class LibrarianStorage:
     def add_file(self, session, filename, fileobj, mimetype="application/octet-stream",
                  restricted=False, expires=None):
         """Store the bytes read from ``fileobj`` and return a new alias."""
-        sha1, sha256, md5, size, temp_path = self._spool(fileobj)
+        spooled = self._spool(fileobj)
         try:
-            content = self._content_row(session, sha1, sha256, md5, size)
-            final_path = self.path_for(sha1)
-            if os.path.exists(final_path):
-                os.unlink(temp_path)
-            else:
-                os.replace(temp_path, final_path)
-        except BaseException:
-            if os.path.exists(temp_path):
-                os.unlink(temp_path)
-            raise
-        alias = LibraryFileAlias(
-            content=content, filename=filename, mimetype=mimetype,
-            restricted=restricted, expires=expires)
-        session.add(alias)
-        session.flush()
+            (alias,) = self._store(session, [spooled], [dict(
+                filename=filename, mimetype=mimetype, restricted=restricted,
+                expires=expires)])
+        finally:
+            _remove_if_present(spooled[-1])
         return alias
+
+    def add_paths(self, session, files):
+        """Store many files in two queries whatever their number.
+
+        ``files`` are (filename, path, mimetype, restricted); returns their
+        new aliases in the same order.
+        """
+        spooled = []
+        try:
+            for _, path, _, _ in files:
+                with open(path, "rb") as handle:
+                    spooled.append(self._spool(handle))
+            return self._store(session, spooled, [
+                dict(filename=filename, mimetype=mimetype, restricted=restricted)
+                for filename, _, mimetype, restricted in files])
+        finally:
+            for entry in spooled:
+                _remove_if_present(entry[-1])
+
+    def _store(self, session, spooled, alias_fields):
+        """Move spooled files into place; one alias per (spooled, fields)."""
+        contents = self._content_rows(session, spooled)
+        aliases = []
+        for (sha1, _, _, size, temp_path), fields in zip(spooled, alias_fields):
+            final_path = self.path_for(sha1)
+            if not os.path.exists(final_path):
+                os.replace(temp_path, final_path)
+            aliases.append(LibraryFileAlias(content=contents[sha1, size], **fields))
+        session.add_all(aliases)
+        session.flush()
+        return aliases
 
     def add_bytes(self, session, filename, data, **kwargs):
         return self.add_file(session, filename, io.BytesIO(data), **kwargs)
@@ -79,12 +100,20 @@ class LibrarianStorage:
         os.makedirs(os.path.dirname(self.path_for(sha1)), exist_ok=True)
         return sha1, sha256, md5, size, handle.name
 
-    def _content_row(self, session, sha1, sha256, md5, size):
-        content = session.scalars(sa.select(LibraryFileContent).where(
-            LibraryFileContent.sha1 == sha1,
-            LibraryFileContent.filesize == size)).first()
-        if content is None:
-            content = LibraryFileContent(sha1=sha1, sha256=sha256, md5=md5, filesize=size)
-            session.add(content)
-            session.flush()
-        return content
+    def _content_rows(self, session, spooled):
+        """{(sha1, size): LibraryFileContent} for spooled files, the missing
+        ones added to the session."""
+        found = session.scalars(sa.select(LibraryFileContent).where(
+            LibraryFileContent.sha1.in_({entry[0] for entry in spooled})))
+        contents = {(content.sha1, content.filesize): content for content in found}
+        for sha1, sha256, md5, size, _ in spooled:
+            if (sha1, size) not in contents:
+                contents[sha1, size] = LibraryFileContent(
+                    sha1=sha1, sha256=sha256, md5=md5, filesize=size)
+                session.add(contents[sha1, size])
+        return contents
+
+
+def _remove_if_present(path):
+    if os.path.exists(path):
+        os.unlink(path)
