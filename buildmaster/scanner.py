@@ -18,6 +18,7 @@ A slave that cannot be scanned is not blamed at once: see failures.py.
 """
 
 import logging
+import os
 import shutil
 import weakref
 import xmlrpc.client
@@ -25,9 +26,11 @@ import xmlrpc.client
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from buildmaster import builderslave
-from buildmaster.buildlog import fetch_build_log, store_text_log
+from buildmaster.buildlog import (
+    download_build_log, fetch_build_log, log_filename, store_text_log, stored_log_entry)
 from buildmaster.failures import ScanFailures, judge
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.model import (
@@ -52,6 +55,39 @@ SCAN_FAILURES = (SlaveError, xmlrpc.client.Fault)
 
 class JobVanished(SlaveError):
     """The slave is idle although the farm has a job running on it."""
+
+
+class FinishedJob:
+    """A job whose slave waits with its results, on their way in.
+
+    ``state`` is how the build ends, or None for a good build: its upload
+    decides.  The fetched log (and upload directory) are on the master's
+    disk until ``discard``.
+    """
+
+    def __init__(self, queueItem, state, dependencies=None, filemap=None):
+        self.queueItem = queueItem
+        self.build = queueItem.build
+        self.builder = queueItem.builder
+        self.state = state
+        self.dependencies = dependencies
+        self.filemap = filemap
+        self.log_name = self.log_path = self.directory = self.upload = None
+        self.refused = ()
+
+    def discard(self):
+        """Remove what is left of the fetched files on the master's disk."""
+        if self.log_path is not None and os.path.exists(self.log_path):
+            os.unlink(self.log_path)
+        if self.directory is not None and os.path.isdir(self.directory):
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _raise_first(outcomes):
+    """The first failure among collection outcomes, raised."""
+    for outcome in outcomes:
+        if outcome is not None:
+            outcome.raiseException()
 
 
 def describe(build, builder_name):
@@ -233,6 +269,17 @@ class BuilderGroup:
 
     def handleStatus(self, queueItem, status):
         """Act on a slave status for the job it is running; a Deferred."""
+        try:
+            action = self._actOnJob(queueItem, status)
+        except Exception:
+            return defer.fail()
+        if isinstance(action, FinishedJob):
+            return self.collect([action]).addCallback(_raise_first)
+        return defer.maybeDeferred(lambda: action)
+
+    def _actOnJob(self, queueItem, status):
+        """What the slave's state calls for: a FinishedJob to collect, a
+        Deferred of slave calls, or None when it is all done."""
         state = status["builder_status"]
         if state == BuilderStatus.BUILDING:
             self._setLogtail(queueItem, logtail_text(status))
@@ -243,13 +290,12 @@ class BuilderGroup:
                 and status["build_status"] == SlaveBuildStatus.ABORTED):
             return self._handleAborted(queueItem)
         elif state == BuilderStatus.WAITING:
-            handler = self._waitingHandlers()[status["build_status"]]
-            return defer.maybeDeferred(handler, queueItem, status)
+            return self._waitingHandlers()[status["build_status"]](queueItem, status)
         else:
-            return defer.fail(JobVanished(
+            raise JobVanished(
                 f"{queueItem.builder.url}: slave is {state} but should be running "
-                f"job {queueItem.build_id}-{queueItem.id}"))
-        return defer.succeed(None)
+                f"job {queueItem.build_id}-{queueItem.id}")
+        return None
 
     def _waitingHandlers(self):
         return {
@@ -299,76 +345,139 @@ class BuilderGroup:
         self._requeue(queueItem, f" ({builder.name} failed)")
 
     def _handlePackageFail(self, queueItem, status):
-        return self._collectFailure(queueItem, status, BuildStatus.FAILEDTOBUILD)
+        return FinishedJob(queueItem, BuildStatus.FAILEDTOBUILD)
 
     def _handleDepFail(self, queueItem, status):
         self.logger.critical(f"***** {queueItem.builder.name} is MANUALDEPWAIT *****")
-        return self._collectFailure(queueItem, status, BuildStatus.MANUALDEPWAIT,
-                                    notify=False)
+        return FinishedJob(queueItem, BuildStatus.MANUALDEPWAIT,
+                           dependencies=status.get("dependencies"))
 
     def _handleChrootFail(self, queueItem, status):
         self.logger.critical(f"***** {queueItem.builder.name} is CHROOTWAIT *****")
-        return self._collectFailure(queueItem, status, BuildStatus.CHROOTWAIT)
+        return FinishedJob(queueItem, BuildStatus.CHROOTWAIT)
 
-    @defer.inlineCallbacks
-    def _collectFailure(self, queueItem, status, state, notify=True):
-        """Log into the librarian, the build in ``state``, slave cleaned."""
-        build, builder = queueItem.build, queueItem.builder
-        alias = yield self.getLogFromSlave(queueItem)
-        self._finish(queueItem, alias, state, status.get("dependencies"))
-        if notify:
-            self.mailer.notifyBuildFailure(build)
-        yield self._call(builder.slave, "clean")
-
-    @defer.inlineCallbacks
     def _handleOK(self, queueItem, status):
-        """Collect the log and the files, process the upload."""
-        build, builder = queueItem.build, queueItem.builder
+        """Built: the log and the files are to be collected, the upload
+        processed."""
+        build = queueItem.build
         if not build_allowed_in_pocket(build):
             raise AssertionError(
                 f"{build.title} ({build.id}) can not be built for pocket "
                 f"{build.pocket.name}: illegal status")
-        alias = yield self.getLogFromSlave(queueItem)
-        build.buildlog = alias
-        self.transaction.commit()
-        result = yield self._upload(queueItem, status["filemap"] or {})
-        self._finishUpload(queueItem, alias, result)
-        yield self._call(builder.slave, "clean")
+        return FinishedJob(queueItem, None, filemap=status["filemap"] or {})
+
+    # -- Collecting finished jobs ------------------------------------------
 
     @defer.inlineCallbacks
-    def _upload(self, queueItem, filemap):
-        """Fetch the files into a new upload directory and process it."""
-        build, slave = queueItem.build, queueItem.builder.slave
-        directory = incoming_directory(
-            self.config, upload_id(build, queueItem.id, utcnow()))
+    def collect(self, jobs):
+        """Collect finished jobs together; fire with a Failure or None for
+        each job.
+
+        Logs and files come from all the slaves at once (within the
+        bounded calls in flight) onto the master's disk; then every
+        outcome is recorded in one transaction, with no wait inside it;
+        then the slaves are cleaned.  A slave is cleaned only once its
+        results are committed, so a master stopped at any point loses
+        nothing: the next one finds the slave still waiting.
+        """
         try:
-            refused = yield self.semaphore.run(fetch_upload, slave, filemap, directory)
-        except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
-            raise
+            fetched = yield defer.DeferredList(
+                [self._fetch(job) for job in jobs], consumeErrors=True)
+            outcomes = {job: None if ok else result
+                        for job, (ok, result) in zip(jobs, fetched)}
+            outcomes.update(self._record([job for job in jobs if outcomes[job] is None]))
+        finally:
+            for job in jobs:
+                job.discard()
+        recorded = [job for job in jobs if outcomes[job] is None]
+        cleaned = yield defer.DeferredList(
+            [self._call(job.builder.slave, "clean") for job in recorded],
+            consumeErrors=True)
+        for job, (ok, result) in zip(recorded, cleaned):
+            outcomes[job] = None if ok else result
+        return [outcomes[job] for job in jobs]
+
+    @defer.inlineCallbacks
+    def _fetch(self, job):
+        """The build log, and for a good build its files, onto our disk."""
+        build, slave = job.build, job.builder.slave
+        job.log_name = log_filename(build)
+        job.log_path = yield self.semaphore.run(download_build_log, slave, self.config)
+        if job.state is None:
+            job.directory = incoming_directory(
+                self.config, upload_id(build, job.queueItem.id, utcnow()))
+            job.refused = yield self.semaphore.run(
+                fetch_upload, slave, job.filemap, job.directory)
+
+    def _record(self, jobs):
+        """Record ``jobs`` in one transaction; if that fails, each in its
+        own, so one bad job never holds up the others.  {job: Failure} of
+        the jobs not recorded."""
+        if not jobs:
+            return {}
+        try:
+            self._recordTogether(jobs)
+            return {}
+        except Exception:
+            self.transaction.abort()
+            if len(jobs) == 1:
+                return {jobs[0]: Failure()}
+        failures = {}
+        for job in jobs:
+            try:
+                self._recordTogether([job])
+            except Exception:
+                self.transaction.abort()
+                failures[job] = Failure()
+        return failures
+
+    def _recordTogether(self, jobs):
+        """Uploads processed, logs stored, builds ended, one commit; then
+        the uploads filed away, the changes logged and people told."""
+        uploads = [job for job in jobs if job.state is None]
         processor = UploadProcessor(self.config, self.session, self.librarian)
-        return processor.process(build, directory, refused)
+        results = processor.process_many(
+            [(job.build, job.directory, job.refused) for job in uploads])
+        for job, result in zip(uploads, results):
+            job.upload = result
+            job.state = self._uploadState(job)
+        logs = self.librarian.add_paths(self.session, [
+            stored_log_entry(job.build, job.log_path, job.log_name) for job in jobs])
+        changes = [(job, job.build.buildstate) for job in jobs]
+        for job, alias in zip(jobs, logs):
+            if job.state == BuildStatus.FAILEDTOUPLOAD:
+                job.build.upload_log = store_text_log(
+                    self.session, self.librarian, job.build, job.upload.log,
+                    "upload_log", BuildStatus.FAILEDTOUPLOAD)
+            self._close(job.queueItem, alias, job.state, job.dependencies)
+        self.transaction.commit()
+        for job, result in zip(uploads, results):
+            processor.file_away(result)
+        for job, old in changes:
+            self._reportFinished(job, old)
 
-    def _finishUpload(self, queueItem, alias, result):
-        build = queueItem.build
-        if build.buildstate == BuildStatus.FULLYBUILT:
-            # Someone else uploaded the binaries already: nothing to tell.
-            self.logger.info(f"{describe(build, queueItem.builder.name)}: already "
-                             f"FULLYBUILT, upload kept in {result.directory}")
-            self._finish(queueItem, alias, BuildStatus.FULLYBUILT)
-        elif result.accepted:
-            self._finish(queueItem, alias, BuildStatus.FULLYBUILT)
-        else:
-            build.upload_log = store_text_log(
-                self.session, self.librarian, build, result.log, "upload_log",
-                BuildStatus.FAILEDTOUPLOAD)
-            self._finish(queueItem, alias, BuildStatus.FAILEDTOUPLOAD)
-            self.mailer.notifyBuildFailure(build, upload_log=result.log)
+    def _uploadState(self, job):
+        """FULLYBUILT or FAILEDTOUPLOAD, by the upload's fate; FULLYBUILT
+        whatever it was when someone else uploaded the binaries already."""
+        if job.build.buildstate == BuildStatus.FULLYBUILT or job.upload.accepted:
+            return BuildStatus.FULLYBUILT
+        return BuildStatus.FAILEDTOUPLOAD
 
-    def _finish(self, queueItem, buildlog, state, dependencies=None):
-        """The build ends in ``state``; its queue entry and builder are freed."""
+    def _reportFinished(self, job, old):
+        build, name = job.build, job.builder.name
+        if old == BuildStatus.FULLYBUILT:
+            self.logger.info(f"{describe(build, name)}: already FULLYBUILT, upload "
+                             f"kept in {job.upload.directory}")
+        self._logChange(build, name, old)
+        from buildmaster.mail import NOTIFIED_STATES
+        if build.buildstate in NOTIFIED_STATES and old != BuildStatus.FULLYBUILT:
+            self.mailer.notifyBuildFailure(
+                build, upload_log=job.upload.log if job.upload else None)
+
+    def _close(self, queueItem, buildlog, state, dependencies=None):
+        """The build ends in ``state``; its queue entry and builder are
+        freed.  The caller commits."""
         build, builder = queueItem.build, queueItem.builder
-        old = build.buildstate
         now = utcnow()
         build.builder = builder
         build.datebuilt = now
@@ -379,8 +488,6 @@ class BuilderGroup:
         builder.failure_count = 0
         queueItem.builder = None
         self.session.delete(queueItem)
-        self.transaction.commit()
-        self._logChange(build, builder.name, old)
 
     def getLogFromSlave(self, queueItem):
         """Fetch the build log, gzipped, into the librarian; a Deferred alias."""
@@ -400,18 +507,35 @@ class BuilderGroup:
         results = yield defer.DeferredList(
             [self._call(builder.slave, "status") for builder in builders],
             consumeErrors=True)
-        logtails, followups, failed = {}, [], 0
+        logtails, followups, finished, failed = {}, [], [], 0
         for builder, (ok, result) in zip(builders, results):
             if not ok:
                 failed += 1
                 self._scanFailed(builder, result)
                 continue
             self.failures.succeeded(builder.name)
-            d = defer.maybeDeferred(self._act, builder, result, logtails)
-            followups.append(d.addErrback(self._followupFailed, builder))
+            try:
+                action = self._act(builder, result, logtails)
+            except Exception:
+                action = defer.fail()
+            if isinstance(action, FinishedJob):
+                finished.append(action)
+            elif isinstance(action, defer.Deferred):
+                followups.append(action.addErrback(self._followupFailed, builder))
         self._storeLogtails(logtails)
+        if finished:
+            followups.append(self.collect(finished).addCallback(
+                self._collected, finished))
         outcomes = yield defer.DeferredList(followups)
-        return failed + sum(1 for _, result in outcomes if result is False)
+        return failed + sum(1 for _, result in outcomes if result is False) + sum(
+            result for _, result in outcomes if type(result) is int)
+
+    def _collected(self, outcomes, jobs):
+        """Count the jobs whose collection failed as failed scans."""
+        for job, outcome in zip(jobs, outcomes):
+            if outcome is not None:
+                self._scanFailed(job.builder, outcome)
+        return sum(1 for outcome in outcomes if outcome is not None)
 
     @staticmethod
     def _worthScanning(builder):
@@ -419,7 +543,8 @@ class BuilderGroup:
         return builder.builderok or builder.manual or builder.currentjob is not None
 
     def _act(self, builder, status, logtails):
-        """What one status asks for; a Deferred when slave calls follow."""
+        """What one status asks for: a FinishedJob to collect, a Deferred
+        when slave calls follow, else None."""
         job = builder.currentjob
         state = status["builder_status"]
         expected = f"{job.build_id}-{job.id}" if job is not None else None
@@ -432,7 +557,7 @@ class BuilderGroup:
         elif state == BuilderStatus.ABORTING:
             logtails[job.id] = ABORTING_TAIL
         else:
-            return self.handleStatus(job, status)
+            return self._actOnJob(job, status)
         return None
 
     def _storeLogtails(self, logtails):
@@ -495,7 +620,10 @@ class BuilderGroup:
                 f"{queueItem.builder.name}: {error}\n")
         alias = store_text_log(self.session, self.librarian, build, note, "buildlog",
                                BuildStatus.FAILEDTOBUILD)
-        self._finish(queueItem, alias, BuildStatus.FAILEDTOBUILD)
+        old = build.buildstate
+        self._close(queueItem, alias, BuildStatus.FAILEDTOBUILD)
+        self.transaction.commit()
+        self._logChange(build, build.builder.name, old)
         self.logger.warning(f"{describe(build, build.builder.name)}: {note.strip()}")
         self.mailer.notifyBuildFailure(build)
 
