@@ -41,11 +41,11 @@ lpbuildd: $(LPB_STAMP)
 test: $(STAMP) $(LPB_STAMP)
 	LAUNCHPAD_BUILDD_PYTHON=$(CURDIR)/$(LPB_VENV)/bin/python $(BIN)/pytest
 
-# Create the SQLite database with sample data and start the farm.
+# A whole farm on this machine under var/demo/: the SQLite database with
+# sample data, two real slaves, two real packages uploaded and built by
+# the master in the foreground.  Ctrl-C stops it all.
 run: $(STAMP)
-	$(BIN)/buildmaster upgrade
-	$(BIN)/buildmaster sampledata
-	$(BIN)/twistd --pidfile= -n -y buildmaster.tac
+	$(BIN)/python -m buildmaster.demo
 
 clean:
 	rm -rf $(VENV) $(LPB_VENV) var *.egg-info

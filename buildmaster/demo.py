@@ -10,13 +10,15 @@ queued to built.  Ctrl-C (SIGINT) or SIGTERM stops the master and the
 slaves.  A second run reuses the database and uploads nothing new.
 
 The slaves build natively (dpkg-buildpackage on this machine, no real
-chroot), so builds must be for this machine's architecture: the demo
-adds it to hoary (with the sample chroot), moves bob and frog to it and
-takes the chroot away from hoary's other architectures, so the queue
-builder only creates builds the slaves can make.
+chroot), so builds must be for this machine's architecture.  The sample
+series warty and hoary are for i386 and hold sample sources whose files
+are stand-ins no slave can build, so the demo adds a series, breezy,
+building for this machine's architecture (with the sample chroot),
+moves bob and frog to that architecture, and uploads to breezy.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +26,8 @@ import sys
 import sqlalchemy as sa
 
 from buildmaster.model import (
-    BuildStatus, Builder, DistroArchSeries, Processor)
+    BuildStatus, Builder, Distribution, DistroArchSeries, DistroSeries, DistroSeriesStatus,
+    Processor, SourcePackageName)
 
 # dpkg's name for an architecture -> the farm's processor name, where they differ.
 PROCESSOR_NAMES = {"i386": "386"}
@@ -65,6 +68,20 @@ def build_natively(session, series, arch, chroot):
     return found
 
 
+def native_series(session, distribution, name, version, chroot):
+    """A new DEVELOPMENT series of ``distribution`` building natively
+    with ``chroot`` (or the one already made by an earlier run)."""
+    series = session.scalars(sa.select(DistroSeries).where(
+        DistroSeries.distribution == distribution, DistroSeries.name == name)).first()
+    if series is None:
+        series = DistroSeries(distribution=distribution, name=name,
+                              displayname=name.capitalize(), version=version,
+                              status=DistroSeriesStatus.DEVELOPMENT)
+        session.add(series)
+    arch = build_natively(session, series, host_architecture(), chroot)
+    return series, arch
+
+
 def point_builder(session, builder, url, processor):
     """Send ``builder`` to the slave at ``url``; a job it had on its old
     slave goes back to the queue."""
@@ -82,3 +99,156 @@ def point_builder(session, builder, url, processor):
 
 def builder_named(session, name):
     return session.scalars(sa.select(Builder).where(Builder.name == name)).one()
+
+
+DEMO_DIR = os.path.join("var", "demo")
+SERIES = "breezy"
+PACKAGES = [("hello-farm", "good"), ("greetings-farm", "good")]
+
+CONFIG_TEMPLATE = """\
+# Written by 'make run' (buildmaster/demo.py) at every start.
+[database]
+url = sqlite:///buildmaster.db
+[builddmaster]
+root = builddmaster
+socket_timeout = 10
+[librarian]
+storage = librarian
+public_port = {public_port}
+restricted_port = {restricted_port}
+public_url = http://127.0.0.1:{public_port}
+restricted_url = http://127.0.0.1:{restricted_port}
+[mail]
+smtp_host = 127.0.0.1
+smtp_port = {smtp_port}
+[sequencer.job.slave_scanner]
+callable = buildmaster.jobs:scan
+mindelay = 2
+[sequencer.job.queue_builder]
+callable = buildmaster.jobs:build_queue
+mindelay = 5
+[sequencer.job.dispatcher]
+callable = buildmaster.jobs:dispatch
+mindelay = 2
+"""
+
+
+def say(text):
+    print(f"make run: {text}", flush=True)
+
+
+def write_config(directory):
+    """The demo's configuration on free loopback ports; its path."""
+    from buildmaster.testing.slaveprocess import free_port
+    path = os.path.join(directory, "buildmaster.conf")
+    with open(path, "w", encoding="utf-8") as f:
+        # Nothing listens on smtp_port: failure mail is logged and retried.
+        f.write(CONFIG_TEMPLATE.format(public_port=free_port(),
+                                       restricted_port=free_port(), smtp_port=free_port()))
+    return path
+
+
+def cli(config_path, *args):
+    """Run a ``buildmaster`` command, showing its output; stop on failure."""
+    command = [os.path.join(os.path.dirname(sys.executable), "buildmaster"),
+               "--config", config_path, *args]
+    subprocess.run(command, check=True)
+
+
+def prepare_farm(config_path, slaves):
+    """A series building natively; bob and frog sent to the slaves."""
+    from buildmaster import config as configmodule
+    from buildmaster.context import FarmContext
+    context = FarmContext(configmodule.load(config_path))
+    try:
+        with context.sessions() as session:
+            ubuntu = session.scalars(sa.select(Distribution).where(
+                Distribution.name == "ubuntu")).one()
+            chroot = ubuntu["hoary"]["i386"].chroot
+            series, arch = native_series(session, ubuntu, SERIES, "5.10", chroot)
+            say(f"ubuntu {series.name} builds for {arch.architecturetag}")
+            for name, slave in zip(("bob", "frog"), slaves):
+                point_builder(session, builder_named(session, name), slave.url,
+                              arch.processor)
+                say(f"builder {name} -> slave at {slave.url} ({arch.architecturetag})")
+            session.commit()
+            return {name for (name,) in session.execute(sa.select(SourcePackageName.name))}
+    finally:
+        context.close()
+
+
+def upload_packages(config_path, directory, known):
+    from buildmaster.testing.debpackages import make_source_package
+    for name, kind in PACKAGES:
+        if name in known:
+            say(f"{name} is already uploaded")
+            continue
+        sources = os.path.join(directory, "sources", name)
+        shutil.rmtree(sources, ignore_errors=True)
+        os.makedirs(sources)
+        dsc = make_source_package(sources, name=name, version="1.0", kind=kind)
+        cli(config_path, "upload", dsc, "--distribution", "ubuntu", "--series", SERIES)
+
+
+def start_slaves(directory):
+    from buildmaster.testing.slaveprocess import SlaveProcess
+    slaves = []
+    for name in ("bob", "frog"):
+        slave = SlaveProcess(os.path.join(directory, f"slave-{name}"),
+                             arch=host_architecture())
+        slaves.append(slave.start())
+        say(f"slave for {name} listening on {slave.url} (log: {slave.log_path})")
+    return slaves
+
+
+def stop_slaves(slaves):
+    from buildmaster.testing.slaveprocess import processes_in
+    for slave in slaves:
+        slave.stop()
+        for pid in processes_in(slave.workdir):
+            os.kill(pid, signal.SIGKILL)
+
+
+def run_master(config_path):
+    """``twistd -n -y buildmaster.tac`` in the foreground until it ends or
+    we are told to stop."""
+    from buildmaster.testing.masterprocess import TAC, twistd
+    master = subprocess.Popen([twistd(), "--pidfile=", "-n", "-y", TAC],
+                              cwd=os.path.dirname(config_path),
+                              env=dict(os.environ, BUILDMASTER_CONFIG=config_path))
+    try:
+        master.wait()
+    finally:
+        if master.poll() is None:
+            master.send_signal(signal.SIGTERM)
+            master.wait()
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main():
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    directory = os.path.abspath(DEMO_DIR)
+    os.makedirs(directory, exist_ok=True)
+    config_path = write_config(directory)
+    say(f"configuration {config_path}")
+    cli(config_path, "upgrade")
+    cli(config_path, "sampledata")
+    slaves = []
+    try:
+        slaves = start_slaves(directory)
+        known = prepare_farm(config_path, slaves)
+        upload_packages(config_path, directory, known)
+        say("starting the master; Ctrl-C stops it and the slaves")
+        run_master(config_path)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_slaves(slaves)
+        say("stopped")
+
+
+if __name__ == "__main__":
+    main()

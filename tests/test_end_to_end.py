@@ -26,11 +26,10 @@ from twisted.internet import reactor, task
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from buildmaster import sampledata
-from buildmaster.demo import build_natively, host_architecture, point_builder
+from buildmaster.demo import host_architecture, native_series, point_builder
 from buildmaster.librarian.urls import http_url
 from buildmaster.model import (
-    Build, BuildQueue, BuildStatus, DistroSeries, DistroSeriesStatus, SourcePackageName,
-    SourcePackageRelease)
+    Build, BuildQueue, BuildStatus, SourcePackageName, SourcePackageRelease)
 from buildmaster.testing.debpackages import make_source_package
 from buildmaster.testing.masterprocess import MasterProcess
 from buildmaster.testing.slaveprocess import SlaveProcess, free_port, processes_in
@@ -57,10 +56,7 @@ def slaves(tmp_path):
 @pytest.fixture
 def world(sample, session, slaves):
     """grumpy, building natively; bob and frog on the real slaves."""
-    grumpy = DistroSeries(distribution=sample.ubuntu, name=SERIES, displayname="Grumpy",
-                          version="5.10", status=DistroSeriesStatus.DEVELOPMENT)
-    session.add(grumpy)
-    arch = build_natively(session, grumpy, host_architecture(), sample.chroot)
+    grumpy, arch = native_series(session, sample.ubuntu, SERIES, "5.10", sample.chroot)
     for builder, slave in zip((sample.bob, sample.frog), slaves):
         point_builder(session, builder, slave.url, arch.processor)
     session.commit()
