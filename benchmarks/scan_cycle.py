@@ -7,13 +7,20 @@ For each size N this makes its own PostgreSQL database on the server
 builders and starts one twisted.web process on loopback that plays all
 their slaves, each at ``/<n>/``: a quarter idle, half building, an eighth
 waiting with a good build (a real .deb and .changes to upload) and an
-eighth waiting with a failed one.  Then it runs two scan cycles: the
-first collects every finished build, the second finds the farm steady.
+eighth waiting with a failed one (each slave's log is its own).  The
+same process runs the SMTP server the master's real BuildMailer sends
+the failure mail to (three messages per failed build), so the master
+does all the work it does in production and nothing else: the slaves'
+process reports its own CPU time to show it is not what we wait for.
 
-It prints for each N the first cycle's wall time, database queries, CPU
-seconds and the process's peak RSS (and the steady cycle's time and
-queries); with --json one object per N with the keys builders, cycle_s,
-queries, cpu_s and peak_rss_mb.
+Then it runs two scan cycles: the first collects every finished build,
+the second finds the farm steady.  It prints for each N the first
+cycle's wall time, database queries, CPU seconds (the master's and the
+slaves' process's), how much of the cycle went into queueing failure
+mail, the process's peak RSS, the steady cycle's time and queries, and
+how long the mail took to reach the SMTP server after the cycle; with
+--json one object per N with the keys builders, cycle_s, queries, cpu_s,
+slaves_cpu_s, mail_s, peak_rss_mb, steady_s and steady_queries.
 """
 
 import argparse
@@ -34,6 +41,7 @@ from sqlalchemy.engine import make_url
 
 MIX = (("idle", 2), ("building", 4), ("ok", 1), ("fail", 1))
 BUILD_LOG = b"".join(b"benchmark build log line %d\n" % i for i in range(2000))
+ADMINS = ("admin1@example.com", "admin2@example.com")
 
 
 def states_for(count):
@@ -45,9 +53,12 @@ def states_for(count):
 # -- The slaves' process ------------------------------------------------------
 
 def serve(spec_path):
-    """Serve every slave of the spec on one loopback port; print the port."""
+    """Serve every slave of the spec on one loopback port and an SMTP
+    server on another; print both ports."""
     from twisted.internet import reactor
     from twisted.web import resource, server, xmlrpc
+
+    from buildmaster.testing.smtp import LoopbackSMTPServer
 
     with open(spec_path) as f:
         spec = json.load(f)
@@ -80,10 +91,14 @@ def serve(spec_path):
     class FileCache(resource.Resource):
         isLeaf = True
 
+        def __init__(self, build_id):
+            super().__init__()
+            self.log = b"build %s\n" % build_id.encode() + BUILD_LOG
+
         def render_GET(self, request):
             name = request.postpath[0].decode()
             if name == "buildlog":
-                return BUILD_LOG
+                return self.log
             if name in by_sha1:
                 return by_sha1[name]
             request.setResponseCode(404)
@@ -93,11 +108,33 @@ def serve(spec_path):
     for n, (state, build_id) in enumerate(spec["slaves"]):
         slave = resource.Resource()
         slave.putChild(b"rpc", FakeSlave(state, build_id))
-        slave.putChild(b"filecache", FileCache())
+        slave.putChild(b"filecache", FileCache(build_id))
         root.putChild(str(n).encode(), slave)
     port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1", backlog=1024)
-    print(port.getHost().port, flush=True)
+    smtp = LoopbackSMTPServer()
+    smtp.start()
+    stdin = stdio_lines(reactor, lambda line: print(len(smtp.messages), flush=True))
+    print(port.getHost().port, smtp.port, flush=True)
     reactor.run()
+    stdin.loseConnection()
+
+
+def stdio_lines(reactor, answer):
+    """Call ``answer`` for every line on stdin: the master asks how many
+    messages arrived."""
+    from twisted.internet import stdio
+    from twisted.protocols.basic import LineReceiver
+
+    class Questions(LineReceiver):
+        delimiter = b"\n"
+
+        def lineReceived(self, line):
+            answer(line)
+
+        def connectionLost(self, reason):
+            if reactor.running:
+                reactor.stop()
+    return stdio.StandardIO(Questions())
 
 
 # -- The master's side ----------------------------------------------------------
@@ -117,7 +154,8 @@ class Farm:
         path = os.path.join(workdir, "buildmaster.conf")
         with open(path, "w") as f:
             f.write(f"[database]\nurl = {url}\n[builddmaster]\n"
-                    f"root = {workdir}/root\n[librarian]\nstorage = {workdir}/lib\n")
+                    f"root = {workdir}/root\n[librarian]\nstorage = {workdir}/lib\n"
+                    f"[mail]\nsmtp_host = 127.0.0.1\nbuildd_admins = {', '.join(ADMINS)}\n")
         self.config = configmodule.load(path)
         self.context = FarmContext(self.config, engine=make_engine(url))
         self.count = count
@@ -163,8 +201,9 @@ class Farm:
             json.dump({"slaves": spec, "files": {name: base64.b64encode(data).decode()
                                                  for name, data in files.items()}}, f)
         self.slaves = subprocess.Popen([sys.executable, __file__, "--serve", spec_path],
-                                       stdout=subprocess.PIPE, text=True)
-        port = int(self.slaves.stdout.readline())
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True)
+        port, self.config.mail.smtp_port = map(int, self.slaves.stdout.readline().split())
         session.execute(sa.update(Builder).where(Builder.name.like("bench%")).values(
             url=sa.func.replace(Builder.url, "{port}", str(port))))
         session.commit()
@@ -178,23 +217,56 @@ class Farm:
                 Build.buildstate).order_by(Build.buildstate)).all()
         return ", ".join(f"{state.name} {number}" for state, number in counts)
 
+    def messages_received(self):
+        """How many messages the SMTP server has received so far."""
+        self.slaves.stdin.write("?\n")
+        self.slaves.stdin.flush()
+        return int(self.slaves.stdout.readline())
+
+    def slaves_cpu(self):
+        """CPU seconds the slaves' process has used."""
+        with open(f"/proc/{self.slaves.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self):
         if self.slaves is not None:
-            self.slaves.terminate()
+            self.slaves.stdin.close()
             self.slaves.wait()
         self.context.close()
         self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-async def measure_cycle(context):
-    """(wall seconds, queries, CPU seconds) of one scan cycle."""
+class TimedMailer:
+    """The real BuildMailer, timing how long queueing each notice takes."""
+
+    def __init__(self, mailer):
+        self.mailer = mailer
+        self.seconds = 0.0
+
+    def notifyBuildFailure(self, build, upload_log=None):
+        start = time.perf_counter()
+        try:
+            self.mailer.notifyBuildFailure(build, upload_log=upload_log)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def flush(self):
+        return self.mailer.flush()
+
+
+async def measure_cycle(farm):
+    """{wall, queries, cpu, slaves_cpu, mail} of one scan cycle, in seconds."""
     from buildmaster import scanner
+    context = farm.context
+    mailer = scanner._state_for(context).mailer
     statements = []
 
     def count(*args):
         statements.append(args[2])
     event.listen(context.engine, "before_cursor_execute", count)
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    slaves_before, mail_before = farm.slaves_cpu(), mailer.seconds
     start = time.perf_counter()
     try:
         await scanner.scan(context)
@@ -203,51 +275,58 @@ async def measure_cycle(context):
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
-    return wall, len(statements), cpu
+    return {"wall": wall, "queries": len(statements), "cpu": cpu,
+            "slaves_cpu": farm.slaves_cpu() - slaves_before,
+            "mail": mailer.seconds - mail_before}
 
 
-class CountingMailer:
-    """Stands in for the mail server: the benchmark measures the scan."""
-
-    def __init__(self):
-        self.sent = 0
-
-    def notifyBuildFailure(self, build, upload_log=None):
-        self.sent += 1
-
-    def flush(self):
-        pass
+async def deliver(farm):
+    """Seconds until the SMTP server has every message queued; their count."""
+    from buildmaster import scanner
+    start = time.perf_counter()
+    await scanner._state_for(farm.context).mailer.flush()
+    return time.perf_counter() - start, farm.messages_received()
 
 
 async def run_size(server_url, count):
     from buildmaster import scanner
+    from buildmaster.mail import BuildMailer
     with tempfile.TemporaryDirectory(prefix="scan-bench-") as workdir:
         farm = Farm(server_url, count, workdir)
         try:
             farm.populate(workdir)
-            scanner._state_for(farm.context).mailer = CountingMailer()
-            first = await measure_cycle(farm.context)
-            steady = await measure_cycle(farm.context)
+            mailer = BuildMailer(farm.config)
+            scanner._state_for(farm.context).mailer = TimedMailer(mailer)
+            first = await measure_cycle(farm)
+            delivery = await deliver(farm)
+            steady = await measure_cycle(farm)
+            mailer.stop()
             outcome = farm.outcome()
         finally:
             farm.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"builders": count, "cycle_s": round(first[0], 3), "queries": first[1],
-            "cpu_s": round(first[2], 3), "peak_rss_mb": round(peak_mb, 1)}, steady, outcome
+    return {"builders": count, "cycle_s": round(first["wall"], 3),
+            "queries": first["queries"], "cpu_s": round(first["cpu"], 3),
+            "slaves_cpu_s": round(first["slaves_cpu"], 3), "mail_s": round(first["mail"], 3),
+            "peak_rss_mb": round(peak_mb, 1), "steady_s": round(steady["wall"], 3),
+            "steady_queries": steady["queries"]}, delivery, outcome
 
 
 async def main(reactor, args):
     import logging
     logging.basicConfig(level=logging.ERROR)
     for count in args.sizes:
-        result, steady, outcome = await run_size(args.db_url, count)
+        result, (delivery_s, messages), outcome = await run_size(args.db_url, count)
         if args.json:
             print(json.dumps(result), flush=True)
-        else:
-            print(f"{count:6d} builders: cycle {result['cycle_s']:.3f} s, "
-                  f"{result['queries']} queries, CPU {result['cpu_s']:.3f} s, "
-                  f"peak RSS {result['peak_rss_mb']:.1f} MB; steady cycle "
-                  f"{steady[0]:.3f} s, {steady[1]} queries; builds: {outcome}", flush=True)
+            continue
+        print(f"{count:6d} builders: cycle {result['cycle_s']:.3f} s, "
+              f"{result['queries']} queries, CPU {result['cpu_s']:.3f} s "
+              f"(slaves' process {result['slaves_cpu_s']:.3f} s), queueing mail "
+              f"{result['mail_s']:.3f} s, peak RSS {result['peak_rss_mb']:.1f} MB; "
+              f"steady cycle {result['steady_s']:.3f} s, {result['steady_queries']} "
+              f"queries; {messages} messages delivered {delivery_s:.3f} s after the "
+              f"cycle; builds: {outcome}", flush=True)
 
 
 def parse_args(argv):

@@ -5,7 +5,10 @@ few batched queries, asks all slaves for their status at once (at most
 ``max_concurrent_calls`` calls in flight, each with the client's
 timeout), rescues slaves busy with jobs the farm does not know, stores
 the log tails of running builds in one UPDATE, and collects finished
-builds (log, files, upload) without holding up the other builders.
+builds together: logs and files fetched from all their slaves at once,
+every outcome recorded in one transaction (a fixed number of queries
+however many builds finished), the slaves cleaned once that is
+committed.
 
 BuilderGroup carries the seeds' API (rescueBuilderIfLost, updateBuild,
 getLogFromSlave, firstAvailable ...) over the same machinery.  Every

@@ -32,42 +32,50 @@ class LibrarianStorage:
     def add_file(self, session, filename, fileobj, mimetype="application/octet-stream",
                  restricted=False, expires=None):
         """Store the bytes read from ``fileobj`` and return a new alias."""
-        spooled = self._spool(fileobj)
+        *sums, temp_path = self._spool(fileobj)
         try:
-            (alias,) = self._store(session, [spooled], [dict(
-                filename=filename, mimetype=mimetype, restricted=restricted,
-                expires=expires)])
+            contents = self._content_rows(session, [sums])
+            if not os.path.exists(self.path_for(sums[0])):
+                os.replace(temp_path, self.path_for(sums[0]))
         finally:
-            _remove_if_present(spooled[-1])
-        return alias
+            _remove_if_present(temp_path)
+        return self._aliases(session, [sums], contents, [dict(
+            filename=filename, mimetype=mimetype, restricted=restricted,
+            expires=expires)])[0]
 
     def add_paths(self, session, files):
         """Store many files in two queries whatever their number.
 
         ``files`` are (filename, path, mimetype, restricted); returns their
-        new aliases in the same order.
+        new aliases in the same order.  A file on the store's filesystem
+        is hard-linked into place, not copied: the caller may remove it
+        afterwards, but must not change it.
         """
-        spooled = []
-        try:
-            for _, path, _, _ in files:
-                with open(path, "rb") as handle:
-                    spooled.append(self._spool(handle))
-            return self._store(session, spooled, [
-                dict(filename=filename, mimetype=mimetype, restricted=restricted)
-                for filename, _, mimetype, restricted in files])
-        finally:
-            for entry in spooled:
-                _remove_if_present(entry[-1])
+        measured = [_measure(path) for _, path, _, _ in files]
+        contents = self._content_rows(session, measured)
+        for sums, (_, path, _, _) in zip(measured, files):
+            self._link_into_place(path, sums[0])
+        return self._aliases(session, measured, contents, [
+            dict(filename=filename, mimetype=mimetype, restricted=restricted)
+            for filename, _, mimetype, restricted in files])
 
-    def _store(self, session, spooled, alias_fields):
-        """Move spooled files into place; one alias per (spooled, fields)."""
-        contents = self._content_rows(session, spooled)
-        aliases = []
-        for (sha1, _, _, size, temp_path), fields in zip(spooled, alias_fields):
-            final_path = self.path_for(sha1)
-            if not os.path.exists(final_path):
-                os.replace(temp_path, final_path)
-            aliases.append(LibraryFileAlias(content=contents[sha1, size], **fields))
+    def _link_into_place(self, path, sha1):
+        final_path = self.path_for(sha1)
+        os.makedirs(os.path.dirname(final_path), exist_ok=True)
+        try:
+            os.link(path, final_path)
+        except FileExistsError:
+            pass
+        except OSError:  # another filesystem, or links not allowed: copy
+            with open(path, "rb") as handle:
+                *_, temp_path = self._spool(handle)
+            os.replace(temp_path, final_path)
+
+    @staticmethod
+    def _aliases(session, measured, contents, alias_fields):
+        """One new alias per (sums, fields), flushed together."""
+        aliases = [LibraryFileAlias(content=contents[sums[0], sums[3]], **fields)
+                   for sums, fields in zip(measured, alias_fields)]
         session.add_all(aliases)
         session.flush()
         return aliases
@@ -84,34 +92,47 @@ class LibrarianStorage:
         return open(self.path_for(alias.content.sha1), "rb")
 
     def _spool(self, fileobj):
-        """Copy ``fileobj`` to a temporary file beside the store, hashing it."""
-        hashes = [hashlib.sha1(), hashlib.sha256(), hashlib.md5()]
-        size = 0
+        """Copy ``fileobj`` to a temporary file beside the store, hashing it:
+        (sha1, sha256, md5, size, temporary path)."""
         incoming = os.path.join(self.root, "incoming")
         os.makedirs(incoming, exist_ok=True)
         handle = tempfile.NamedTemporaryFile(dir=incoming, delete=False)
         with handle:
-            while chunk := fileobj.read(CHUNK_SIZE):
-                for digest in hashes:
-                    digest.update(chunk)
-                size += len(chunk)
-                handle.write(chunk)
-        sha1, sha256, md5 = (digest.hexdigest() for digest in hashes)
-        os.makedirs(os.path.dirname(self.path_for(sha1)), exist_ok=True)
-        return sha1, sha256, md5, size, handle.name
+            sums = _hash_chunks(fileobj, handle.write)
+        os.makedirs(os.path.dirname(self.path_for(sums[0])), exist_ok=True)
+        return (*sums, handle.name)
 
-    def _content_rows(self, session, spooled):
-        """{(sha1, size): LibraryFileContent} for spooled files, the missing
-        ones added to the session."""
+    def _content_rows(self, session, measured):
+        """{(sha1, size): LibraryFileContent} for files' (sha1, sha256, md5,
+        size), the missing ones added to the session."""
         found = session.scalars(sa.select(LibraryFileContent).where(
-            LibraryFileContent.sha1.in_({entry[0] for entry in spooled})))
+            LibraryFileContent.sha1.in_({sums[0] for sums in measured})))
         contents = {(content.sha1, content.filesize): content for content in found}
-        for sha1, sha256, md5, size, _ in spooled:
+        for sha1, sha256, md5, size in measured:
             if (sha1, size) not in contents:
                 contents[sha1, size] = LibraryFileContent(
                     sha1=sha1, sha256=sha256, md5=md5, filesize=size)
                 session.add(contents[sha1, size])
         return contents
+
+
+def _hash_chunks(fileobj, sink=None):
+    """(sha1, sha256, md5, size) of what ``fileobj`` holds, each chunk also
+    given to ``sink``."""
+    hashes = [hashlib.sha1(), hashlib.sha256(), hashlib.md5()]
+    size = 0
+    while chunk := fileobj.read(CHUNK_SIZE):
+        for digest in hashes:
+            digest.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink(chunk)
+    return (*(digest.hexdigest() for digest in hashes), size)
+
+
+def _measure(path):
+    with open(path, "rb") as handle:
+        return _hash_chunks(handle)
 
 
 def _remove_if_present(path):
