@@ -229,6 +229,9 @@ def _exit_on_sigterm(signum, frame):
 
 
 def main():
+    # Even when started with SIGINT ignored (in the background of a
+    # script), Ctrl-C or SIGINT stops the demo and everything it started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     directory = os.path.abspath(DEMO_DIR)
     os.makedirs(directory, exist_ok=True)
