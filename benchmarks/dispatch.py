@@ -127,7 +127,7 @@ INSERT INTO build (sourcepackagerelease_id, distroarchseries_id, archive_id, poc
     SELECT s.id, :das, :archive, 'RELEASE', :processor, 'NEEDSBUILD', now(), 0
     FROM generate_series(1, :size) g JOIN bench_sources s ON s.slot = g % :sources;
 INSERT INTO buildqueue (build_id, processor_id, virtualized, created, lastscore, manual)
-    SELECT b.id, b.processor_id, false, now(), (b.id * 7919) % 5000, false
+    SELECT b.id, b.processor_id, false, now(), (b.id::bigint * 7919) % 5000, false
     FROM build b LEFT JOIN buildqueue q ON q.build_id = b.id
     WHERE q.id IS NULL AND b.buildstate = 'NEEDSBUILD';
 ANALYZE;
