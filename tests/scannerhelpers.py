@@ -8,7 +8,6 @@ from operator import itemgetter
 
 from twisted.internet import defer
 
-from buildmaster.mail import BuildMailer
 from buildmaster.model import UTC, BuildStatus
 from buildmaster.scanner import BuilderGroup
 
@@ -30,11 +29,9 @@ class RecordingMailer:
         return defer.succeed(None)
 
 
-def make_group(transaction, farm_config, librarian, logger=None):
-    """A BuilderGroup mailing through the configuration's SMTP server."""
+def make_group(transaction, farm_config, librarian, mailer, logger=None):
     return BuilderGroup(logger or logging.getLogger("test.scanner"), transaction,
-                        config=farm_config, librarian=librarian,
-                        mailer=BuildMailer(farm_config))
+                        config=farm_config, librarian=librarian, mailer=mailer)
 
 
 @defer.inlineCallbacks

@@ -16,7 +16,6 @@ from twisted.internet import reactor, task
 
 from buildmaster import builderslave, rows, scanner
 from buildmaster.context import FarmContext
-from buildmaster.mail import BuildMailer
 from buildmaster.model import (
     BinaryPackagePublishingHistory, Build, Builder, BuildQueue, BuildStatus,
     DistroArchSeries, PackagePublishingPocket, PackagePublishingStatus, Processor)
@@ -48,11 +47,8 @@ def slave_proc(tmp_path):
 
 
 @pytest.fixture
-def mailer(farm_config):
-    mailer = BuildMailer(farm_config)
-    yield mailer
-    pytest_twisted.blockon(mailer.flush())
-    mailer.stop()
+def mailer(build_mailer):
+    return build_mailer
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ import pytest
 import pytest_twisted
 import sqlalchemy as sa
 from sqlalchemy import event
-from twisted.internet import defer, task
+from twisted.internet import defer
 
 from buildmaster import builderslave, scanner
 from buildmaster.context import FarmContext
-from buildmaster.mail import BuildMailer
 from buildmaster.model import Build, Builder, BuildQueue, BuildStatus, Processor
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import (
@@ -25,17 +24,8 @@ from scannerhelpers import delivered, start_job
 
 
 @pytest.fixture
-def clock():
-    """Drives the mailer's retries."""
-    return task.Clock()
-
-
-@pytest.fixture
-def mailer(farm_config, clock):
-    mailer = BuildMailer(farm_config, clock=clock)
-    yield mailer
-    pytest_twisted.blockon(mailer.flush())
-    mailer.stop()
+def mailer(build_mailer):
+    return build_mailer
 
 
 @pytest.fixture
@@ -203,7 +193,7 @@ async def test_waiting_builds_are_collected(context, farm, session, mailer, smtp
 
 @pytest_twisted.ensureDeferred
 async def test_a_down_smtp_server_does_not_stop_a_scan(
-        context, farm, session, mailer, smtp_server, clock, caplog):
+        context, farm, session, mailer, smtp_server, mail_clock, caplog):
     bob, _ = farm
     bob.setSlaveForTesting(WaitingSlave("BuildStatus.PACKAGEFAIL", build_id="8-1"))
     await smtp_server.stop()
@@ -215,7 +205,7 @@ async def test_a_down_smtp_server_does_not_stop_a_scan(
                 and "not sent (attempt 1 of 12)" in m]) == 3
     # The mail waits in the spool and goes out once the server is back.
     smtp_server.start()
-    clock.advance(context.config.mail.retry_delay)
+    mail_clock.advance(context.config.mail.retry_delay)
     assert failure_notices(await delivered(mailer, smtp_server)) == BUILD_8_NOTICES
 
 

@@ -28,11 +28,8 @@ def good_files():
 
 
 @pytest.fixture
-def group(sample, transaction, farm_config, librarian):
-    group = make_group(transaction, farm_config, librarian)
-    yield group
-    pytest_twisted.blockon(group.mailer.flush())
-    group.mailer.stop()
+def group(sample, transaction, farm_config, librarian, build_mailer):
+    return make_group(transaction, farm_config, librarian, build_mailer)
 
 
 def collect(group, session, files, build_id=9):

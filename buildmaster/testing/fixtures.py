@@ -52,6 +52,25 @@ def smtp_server():
 
 
 @pytest.fixture
+def mail_clock():
+    """The clock of ``build_mailer``'s retries, for a test to advance."""
+    from twisted.internet import task
+    return task.Clock()
+
+
+@pytest.fixture
+def build_mailer(farm_config, mail_clock):
+    """A BuildMailer sending to ``smtp_server``, retrying on ``mail_clock``;
+    what it has queued is delivered before the server goes away."""
+    import pytest_twisted
+    from buildmaster.mail import BuildMailer
+    mailer = BuildMailer(farm_config, clock=mail_clock)
+    yield mailer
+    pytest_twisted.blockon(mailer.flush())
+    mailer.stop()
+
+
+@pytest.fixture
 def farm_config(db, tmp_path, smtp_server):
     """A checked configuration using this test's database and directories,
     mailing through ``smtp_server``."""
