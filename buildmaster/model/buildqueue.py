@@ -24,6 +24,10 @@ class BuildQueue(Base):
                  "processor_id", "virtualized", "lastscore", "id",
                  postgresql_where=sa.text("builder_id IS NULL"),
                  sqlite_where=sa.text("builder_id IS NULL")),
+        # A job is named "<build id>-<queue id>" to the slaves: an id must
+        # never come back after its entry is deleted, which SQLite allows
+        # without AUTOINCREMENT.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
