@@ -122,7 +122,8 @@ class SlaveClient:
     With ``proxy`` (mock slaves in tests) each call goes to the proxy's
     method of the same name instead of the network, with the same
     timeouts, normalisation and errors. ``download_timeout`` caps a whole
-    getFile(); ``timeout`` always bounds each wait for bytes.
+    getFile(); ``timeout`` always bounds each wait for bytes, and every
+    other call unless it is given its own ``timeout``.
     """
 
     def __init__(self, url, timeout=30.0, reactor=None, proxy=None,
@@ -149,8 +150,15 @@ class SlaveClient:
         d = self._call("status")
         return d.addCallback(normalize_status, self.url)
 
-    def ensurepresent(self, sha1, url, user=None, password=None):
-        d = self._call("ensurepresent", sha1, url, user, password)
+    def ensurepresent(self, sha1, url, user=None, password=None, timeout=None):
+        """Make the slave fetch ``url`` into its cache as ``sha1``.
+
+        The slave downloads the file before it answers, so the call may
+        take ``timeout`` seconds: by default ``download_timeout`` (else
+        ``timeout``), not the socket timeout of a quick call.
+        """
+        timeout = timeout or self.download_timeout or self.timeout
+        d = self._call("ensurepresent", sha1, url, user, password, timeout=timeout)
         return d.addCallback(self._pair, "ensurepresent", bool)
 
     def build(self, build_id, manager, chroot_sha1, filemap, args):
@@ -207,7 +215,10 @@ class SlaveClient:
         response.deliverBody(writer)
         await writer.finished
 
-    def _call(self, method, *args):
+    def _call(self, method, *args, timeout=None):
+        """``method(*args)`` on the slave, failing with SlaveTimeout after
+        ``timeout`` seconds (default: the client's ``timeout``)."""
+        timeout = timeout or self.timeout
         if self.proxy is not None:
             d = defer.maybeDeferred(getattr(self.proxy, method), *args)
         else:
@@ -215,7 +226,7 @@ class SlaveClient:
                 self.rpc_url.encode("ascii"), allowNone=True,
                 connectTimeout=self.timeout, reactor=self.reactor)
             d = rpc.callRemote(method, *args)
-        d.addTimeout(self.timeout, self.reactor,
+        d.addTimeout(timeout, self.reactor,
                      onTimeoutCancel=self._timed_out(f"{method}()"))
         return d.addErrback(self._translate, f"{method}()")
 

@@ -182,6 +182,37 @@ def test_hung_proxy_call_times_out():
     assert URL in failure[0].getErrorMessage()
 
 
+def hung_ensurepresent(**client_args):
+    """A client whose slave never answers ensurepresent, on a fake clock."""
+    clock = task.Clock()
+    mock = MockSlave()
+    mock.ensurepresent = lambda *args: defer.Deferred()
+    client = SlaveClient(URL, reactor=clock, proxy=mock, **client_args)
+    return clock, client
+
+
+def test_ensurepresent_waits_for_the_download_timeout():
+    """The slave downloads the file before answering: the socket timeout
+    is too short for that."""
+    clock, client = hung_ensurepresent(timeout=5, download_timeout=60)
+    failure = []
+    client.ensurepresent("a" * 40, "http://librarian/1/f").addErrback(failure.append)
+    clock.advance(59)
+    assert failure == []
+    clock.advance(1)
+    assert failure[0].check(SlaveTimeout)
+    assert "ensurepresent() timed out after 60s" in failure[0].getErrorMessage()
+
+
+def test_a_call_may_bring_its_own_timeout():
+    clock, client = hung_ensurepresent(timeout=5, download_timeout=60)
+    failure = []
+    client.ensurepresent("a" * 40, "http://librarian/1/f", timeout=7).addErrback(
+        failure.append)
+    clock.advance(7)
+    assert "timed out after 7s" in failure[0].getErrorMessage()
+
+
 @pytest_twisted.ensureDeferred
 async def test_nothing_listening_is_a_connection_error():
     from buildmaster.testing.slaveprocess import free_port
