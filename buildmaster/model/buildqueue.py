@@ -16,14 +16,6 @@ class BuildQueue(Base):
 
     __tablename__ = "buildqueue"
     __table_args__ = (
-        # Pending entries only, in candidate order: the dispatcher walks it
-        # backwards (highest score first) and sorts only equal scores by
-        # id (buildmaster.dispatch.pending_query), so a candidate costs a
-        # few index entries whatever the size of the queue.
-        sa.Index("buildqueue__pending__score",
-                 "processor_id", "virtualized", "lastscore", "id",
-                 postgresql_where=sa.text("builder_id IS NULL"),
-                 sqlite_where=sa.text("builder_id IS NULL")),
         # A job is named "<build id>-<queue id>" to the slaves: an id must
         # never come back after its entry is deleted, which SQLite allows
         # without AUTOINCREMENT.
@@ -69,3 +61,15 @@ class BuildQueue(Base):
     def destroySelf(self):
         object_session(self).delete(self)
         object_session(self).flush()
+
+
+# Pending entries only, in candidate order (best score first, then the
+# oldest): the dispatcher reads the first few entries of its (processor,
+# virtualized) group straight off the index, sorting nothing even when
+# thousands of entries share a score, so a candidate costs a few index
+# entries whatever the size of the queue (buildmaster.dispatch).
+sa.Index("buildqueue__pending__score",
+         BuildQueue.processor_id, BuildQueue.virtualized, BuildQueue.lastscore.desc(),
+         BuildQueue.id,
+         postgresql_where=BuildQueue.builder_id.is_(None),
+         sqlite_where=BuildQueue.builder_id.is_(None))
