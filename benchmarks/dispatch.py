@@ -1,22 +1,28 @@
 """Benchmark the dispatcher on PostgreSQL at several queue sizes.
 
     python benchmarks/dispatch.py [--sizes 1000,100000,1000000]
-        [--db-url postgresql://postgres@127.0.0.1:5432/postgres] [--json]
-        [--explain]
+        [--scores spread,equal] [--db-url postgresql://postgres@127.0.0.1:5432/postgres]
+        [--json] [--explain]
 
 For each size it creates its own database (and drops it after), loads
 the sample world, bulk-inserts that many pending builds with INSERT ...
-SELECT generate_series (1,000,000 rows load in seconds), then measures:
+SELECT generate_series (1,000,000 rows load in seconds), their scores
+spread over 5,000 values ('spread') or all equal ('equal': the common
+case of a real queue, where most builds share a pocket, component and
+urgency), then measures:
 
 * findBuildCandidate latency for an idle builder (median and 99th
-  percentile over --samples calls, each on a fresh view of the session);
+  percentile over --samples calls): each call in a new session, as a
+  dispatch pass has, with the builder already loaded (a pass loads all
+  idle builders with one query), so it times the candidate query, the
+  vetting and loading the chosen entry;
 * dispatches per second: whole dispatch() passes filling --builders
   builders whose mock slaves answer at once, the jobs then finished with
   one DELETE so the next pass finds them idle again.
 
---json prints one JSON object per size: pending, candidate_ms_p50,
-candidate_ms_p99, dispatch_per_s.  --explain prints the PostgreSQL plan
-of the candidate query.
+--json prints one JSON object per size and score mode: pending, scores,
+candidate_ms_p50, candidate_ms_p99, dispatch_per_s.  --explain prints
+the PostgreSQL plan of the candidate query.
 """
 
 import argparse
@@ -31,15 +37,16 @@ import sqlalchemy as sa
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from buildmaster import builderslave, dispatch, sampledata, schema  # noqa: E402
+from buildmaster import builderslave, candidates, dispatch, sampledata, schema  # noqa: E402
 from buildmaster import config as configmodule  # noqa: E402
 from buildmaster.context import FarmContext  # noqa: E402
 from buildmaster.database import make_engine  # noqa: E402
 from buildmaster.librarian.storage import LibrarianStorage  # noqa: E402
-from buildmaster.model import Builder, BuildQueue  # noqa: E402
+from buildmaster.model import Builder  # noqa: E402
 from buildmaster.testing.deferreds import wait  # noqa: E402
 
 SOURCES = 1000
+SCORES = {"spread": "(b.id::bigint * 7919) % 5000", "equal": "2515"}
 
 
 class InstantSlave:
@@ -56,6 +63,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,100000,1000000",
                         help="comma-separated queue sizes (default %(default)s)")
+    parser.add_argument("--scores", default="spread,equal",
+                        help="comma-separated score modes: spread (5,000 values), "
+                             "equal (all the same) (default %(default)s)")
     parser.add_argument("--db-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="a PostgreSQL server's maintenance database")
     parser.add_argument("--json", action="store_true", help="one JSON object per size")
@@ -68,6 +78,11 @@ def parse_args(argv):
         args.sizes = [int(size) for size in args.sizes.split(",")]
     except ValueError:
         parser.error(f"--sizes: not a comma-separated list of numbers: {args.sizes!r}")
+    args.scores = args.scores.split(",")
+    unknown = set(args.scores) - set(SCORES)
+    if unknown:
+        parser.error(f"--scores: unknown mode {sorted(unknown)[0]!r}; "
+                     f"choose from {', '.join(SCORES)}")
     if not args.db_url.startswith("postgresql"):
         parser.error("--db-url: the benchmark needs PostgreSQL")
     return args
@@ -127,15 +142,16 @@ INSERT INTO build (sourcepackagerelease_id, distroarchseries_id, archive_id, poc
     SELECT s.id, :das, :archive, 'RELEASE', :processor, 'NEEDSBUILD', now(), 0
     FROM generate_series(1, :size) g JOIN bench_sources s ON s.slot = g % :sources;
 INSERT INTO buildqueue (build_id, processor_id, virtualized, created, lastscore, manual)
-    SELECT b.id, b.processor_id, false, now(), (b.id::bigint * 7919) % 5000, false
+    SELECT b.id, b.processor_id, false, now(), {score}, false
     FROM build b LEFT JOIN buildqueue q ON q.build_id = b.id
     WHERE q.id IS NULL AND b.buildstate = 'NEEDSBUILD';
 ANALYZE;
 """
 
 
-def load(bench, directory, size):
-    """The sample world plus ``size`` pending builds; returns the config."""
+def load(bench, directory, size, scores):
+    """The sample world plus ``size`` pending builds scored as ``scores``
+    says; returns the context and the seconds the fill took."""
     schema.upgrade(bench.engine)
     config = farm_config(bench.url, directory)
     context = FarmContext(config, engine=bench.engine)
@@ -147,7 +163,7 @@ def load(bench, directory, size):
               "processor": world.i386.id}
     started = time.perf_counter()
     with bench.engine.begin() as connection:
-        for statement in FILL_SQL.split(";"):
+        for statement in FILL_SQL.replace("{score}", SCORES[scores]).split(";"):
             if statement.strip():
                 connection.execute(sa.text(statement), {
                     key: value for key, value in params.items()
@@ -157,27 +173,40 @@ def load(bench, directory, size):
 
 
 def candidate_latencies(context, samples):
-    session = context.sessions()
-    builder = session.scalars(sa.select(Builder).where(Builder.name == "frog")).one()
     times = []
     for _ in range(samples):
-        session.expire_all()
+        session = context.sessions()
+        builder = session.scalars(sa.select(Builder).where(Builder.name == "frog")).one()
         started = time.perf_counter()
         candidate = builder.findBuildCandidate()
         times.append((time.perf_counter() - started) * 1000)
         assert candidate is not None
-    session.close()
+        session.close()
     times.sort()
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
 
 
-def explain(context, processor_id):
-    """EXPLAIN ANALYZE of the candidate query, as the dispatcher sends it."""
-    query = dispatch.pending_query(processor_id, False).with_only_columns(BuildQueue.id)
-    sql = query.compile(dialect=context.engine.dialect,
-                        compile_kwargs={"literal_binds": True})
+def explain(context):
+    """EXPLAIN ANALYZE of the candidate query, exactly as findBuildCandidate
+    sent it (caught on the way to the database)."""
+    sent = []
+
+    def catch(conn, cursor, statement, parameters, context_, executemany):
+        if "lastscore" in statement and not sent:
+            sent.append((statement, parameters))
+    sa.event.listen(context.engine, "before_cursor_execute", catch)
+    try:
+        session = context.sessions()
+        session.scalars(sa.select(Builder).where(Builder.name == "frog")).one() \
+            .findBuildCandidate()
+        session.close()
+    finally:
+        sa.event.remove(context.engine, "before_cursor_execute", catch)
+    statement, parameters = sent[0]
     with context.engine.connect() as connection:
-        return "\n".join(connection.exec_driver_sql(f"EXPLAIN ANALYZE {sql}").scalars())
+        cursor = connection.connection.cursor()
+        cursor.execute(f"EXPLAIN (ANALYZE, SUMMARY) {statement}", parameters)
+        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 def dispatch_rate(context, builders, passes):
@@ -205,36 +234,36 @@ def dispatch_rate(context, builders, passes):
     return started / elapsed if elapsed else 0.0
 
 
-def run(args, size):
+def run(args, size, scores):
     with ScratchDatabase(args.db_url) as bench, tempfile.TemporaryDirectory() as directory:
-        context, load_seconds = load(bench, directory, size)
-        pending = context.engine.connect().execute(sa.text(
-            "SELECT count(*) FROM buildqueue WHERE builder_id IS NULL")).scalar()
+        context, load_seconds = load(bench, directory, size, scores)
+        with context.engine.connect() as connection:
+            pending = connection.execute(sa.text(
+                "SELECT count(*) FROM buildqueue WHERE builder_id IS NULL")).scalar()
         p50, p99 = candidate_latencies(context, args.samples)
-        processor_id = context.engine.connect().execute(sa.text(
-            "SELECT id FROM processor WHERE name = '386'")).scalar()
-        plan = explain(context, processor_id) if args.explain else None
+        plan = explain(context) if args.explain else None
         rate = dispatch_rate(context, args.builders, args.passes)
         context.close()
-    return {"pending": pending, "candidate_ms_p50": round(p50, 3),
+    return {"pending": pending, "scores": scores, "candidate_ms_p50": round(p50, 3),
             "candidate_ms_p99": round(p99, 3), "dispatch_per_s": round(rate, 1),
             "load_s": round(load_seconds, 1)}, plan
 
 
 def main(argv=None):
     args = parse_args(argv)
-    for size in args.sizes:
-        result, plan = run(args, size)
-        if args.json:
-            print(json.dumps(result), flush=True)
-        else:
-            print(f"{result['pending']:>9} pending: findBuildCandidate "
-                  f"p50 {result['candidate_ms_p50']:.2f} ms, "
-                  f"p99 {result['candidate_ms_p99']:.2f} ms; "
-                  f"{result['dispatch_per_s']:.0f} dispatches/s "
-                  f"(loaded in {result['load_s']} s)", flush=True)
-        if plan:
-            print(plan, flush=True)
+    for scores in args.scores:
+        for size in args.sizes:
+            result, plan = run(args, size, scores)
+            if args.json:
+                print(json.dumps(result), flush=True)
+            else:
+                print(f"{result['pending']:>9} pending, {scores} scores: findBuildCandidate "
+                      f"p50 {result['candidate_ms_p50']:.2f} ms, "
+                      f"p99 {result['candidate_ms_p99']:.2f} ms; "
+                      f"{result['dispatch_per_s']:.0f} dispatches/s "
+                      f"(loaded in {result['load_s']} s)", flush=True)
+            if plan:
+                print(plan, flush=True)
 
 
 if __name__ == "__main__":

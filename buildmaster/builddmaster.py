@@ -12,7 +12,7 @@ import logging
 
 import sqlalchemy as sa
 
-from buildmaster import dispatch, scanner
+from buildmaster import candidates, dispatch, scanner
 from buildmaster.model import Builder
 
 
@@ -72,7 +72,7 @@ class BuilddMaster:
         """Give ``queueItems`` (one processor's, best first) to that
         processor's idle builders, each the best item it can take; a
         Deferred firing with the number started."""
-        items = dispatch.vet(self.session, list(queueItems), self._logger)
+        items = candidates.vet(self.session, list(queueItems), self._logger)
         pairs = []
         for builder in dispatch.idle_builders(self.session):
             if builder.processor_id != processor.id:
@@ -82,4 +82,5 @@ class BuilddMaster:
                     items.remove(item)
                     pairs.append((builder, item))
                     break
-        return dispatch.dispatch_pairs(pairs, self.config, self._logger)
+        return dispatch.dispatch_pairs(pairs, self.config, self._logger,
+                                      self.librarian, self.mailer)

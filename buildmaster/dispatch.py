@@ -1,64 +1,60 @@
-"""The dispatcher: choose the next job for an idle builder and start it.
+"""The dispatcher: start the chosen jobs on idle builders.
 
-Finding a candidate reads the pending queue of one (processor,
-virtualized) group in score order, CANDIDATE_BATCH entries at a time
-(index ``buildqueue__pending__score``), and vets each batch with one
-query for the publications of its sources:
+Candidates come from buildmaster.candidates.  Dispatching one:
 
-* a build whose source has no live (PENDING or PUBLISHED) publication
-  left in its archive and series is SUPERSEDED and leaves the queue;
-* a SECURITY-pocket build is FAILEDTOBUILD and leaves the queue (the
-  farm cannot build embargoed uploads yet);
-* a build in a private archive whose newest live publication is still
-  PENDING waits until it is PUBLISHED: its files are only reachable
-  through the archive's pool;
-* a build whose pocket its series no longer accepts waits (a series
-  may be frozen again);
-* builds of disabled archives are never read.
+1. The request is prepared first (chroot, source files, sources.list);
+   a build the farm must not start, or one without a chroot, fails
+   there and nothing is claimed.
+2. The claim, in one transaction and one commit: on PostgreSQL the
+   builder row is locked (so two masters cannot give one builder two
+   jobs), the entry is taken with a compare-and-set UPDATE (it must be
+   as it was read: pending, or already this builder's; and the builder
+   must have no other job), and the build is marked BUILDING on the
+   builder.  A claim that loses changes nothing.
+3. The slave is asked to fetch the chroot and the source files
+   (``ensurepresent``: the slave downloads before it answers, so each
+   call may take ``download_timeout``) and to start the build.  Nothing
+   more is written when it says BUILDING.
 
-Nothing is taken off the queue by finding it, so the same candidate
-comes back until it is dispatched.
-
-Dispatching claims the entry with one conditional UPDATE (it must be
-unclaimed or already this builder's, and the builder must have no other
-job; on PostgreSQL the builder row is locked first so two masters
-cannot give one builder two jobs), commits the claim, then asks the
-slave to fetch the chroot and the source files and to start the build.
-Only when the slave says BUILDING is the build marked BUILDING.  If the
-slave refuses or fails, the claim is undone and one failure is counted
+If the slave refuses or fails, the claim is undone (the entry pending
+again, the build back in its old state) and one failure is counted
 against both the builder and the build (Builder.failure_count,
 Build.failure_count, judged like the scanner's failures by
 failures.judge): the builder keeps a note of why in ``failnotes`` and is
 only failed (builderok False) once its count reaches
 ``builder_failure_threshold``, so one refused download does not take a
 builder out of the farm, while a job that keeps breaking builders is
-failed at ``job_failure_threshold`` instead of eating the farm.
+failed at ``job_failure_threshold`` like any FAILEDTOBUILD build: date
+built, a short build log in the librarian saying why, failure mail.
+
+A master killed after the claim's commit and before the slave starts
+leaves a BUILDING build whose slave is idle: the scanner counts that as
+a failed scan of the builder and, at its threshold, puts the job back
+in the queue.
 """
 
 import logging
 import xmlrpc.client
 
 import sqlalchemy as sa
-from sqlalchemy.orm import contains_eager, joinedload, selectinload
+from sqlalchemy.orm import object_session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 from twisted.internet import defer
 
 from buildmaster import builderslave
 from buildmaster.archivedependencies import BUILDD_USER, source_file_url, sources_list
+from buildmaster.buildlog import store_text_log
+from buildmaster.candidates import LOG, find_candidates, label
 from buildmaster.failures import judge
+from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.librarian.urls import http_url
 from buildmaster.model import (
-    Archive, Build, Builder, BuildQueue, BuildStatus, DistroArchSeries,
-    PackagePublishingPocket, PackagePublishingStatus, SourcePackagePublishingHistory,
-    SourcePackageRelease, utcnow)
-from buildmaster.model.publishing import ACTIVE_STATUSES
+    Archive, Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
+    LibraryFileAlias, PackagePublishingPocket, SourcePackageRelease,
+    SourcePackageReleaseFile, utcnow)
 from buildmaster.pockets import build_allowed_in_pocket
 from buildmaster.slaveclient import SlaveError
 from slave.states import BuilderStatus
-
-# Pending entries read per query while looking for candidates (more when
-# a pass needs more candidates than this).
-CANDIDATE_BATCH = 5
-LOG = logging.getLogger("buildmaster.dispatch")
 
 
 class JobTaken(Exception):
@@ -73,13 +69,6 @@ class SlaveRefused(Exception):
     """The slave answered, but no."""
 
 
-def label(build):
-    """'build 9 (foobar 1.0 i386)', as the operators' log names a build."""
-    spr = build.sourcepackagerelease
-    return (f"build {build.id} ({spr.name} {spr.version} "
-            f"{build.distroarchseries.architecturetag})")
-
-
 def job_id(entry):
     """The job's name on the wire: '<Build.id>-<BuildQueue.id>'."""
     return f"{entry.build_id}-{entry.id}"
@@ -91,130 +80,32 @@ def default_config():
                              check_dirs=False)
 
 
-# -- Finding candidates ---------------------------------------------------
-
-def pending_query(processor_id, virtualized, after=None, limit=None):
-    """The next ``limit`` (CANDIDATE_BATCH) pending entries of a group
-    after ``after`` (a (lastscore, id) pair, or None), best first."""
-    query = (
-        sa.select(BuildQueue)
-        .join(Build, Build.id == BuildQueue.build_id)
-        .join(Archive, Archive.id == Build.archive_id)
-        .where(BuildQueue.processor_id == processor_id,
-               BuildQueue.virtualized == virtualized,
-               BuildQueue.builder_id.is_(None),
-               Archive.enabled)
-        .order_by(BuildQueue.lastscore.desc(), BuildQueue.id)
-        .limit(limit or CANDIDATE_BATCH))
-    if after is not None:
-        score, last_id = after
-        query = query.where(sa.or_(
-            BuildQueue.lastscore < score,
-            sa.and_(BuildQueue.lastscore == score, BuildQueue.id > last_id)))
-    return query
-
-
-def _pending_batch(session, processor_id, virtualized, after, limit):
-    """The batch with the rows vetting reads.
-
-    Few joins: PostgreSQL's planning time grows fast with them (nine
-    tables took 6 ms to plan, for a 0.3 ms query).
-    """
-    query = pending_query(processor_id, virtualized, after, limit).options(
-        contains_eager(BuildQueue.build).options(
-            contains_eager(Build.archive),
-            joinedload(Build.sourcepackagerelease, innerjoin=True)
-            .joinedload(SourcePackageRelease.sourcepackagename, innerjoin=True),
-            selectinload(Build.distroarchseries)
-            .selectinload(DistroArchSeries.distroseries)))
-    return session.scalars(query).all()
-
-
-def _newest_live_publications(session, builds):
-    """{(spr id, archive id, series id): status of the newest live
-    publication} for ``builds``, in one query."""
-    spph = SourcePackagePublishingHistory
-    rows = session.execute(
-        sa.select(spph.sourcepackagerelease_id, spph.archive_id, spph.distroseries_id,
-                  spph.status)
-        .where(spph.sourcepackagerelease_id.in_({b.sourcepackagerelease_id for b in builds}),
-               spph.archive_id.in_({b.archive_id for b in builds}),
-               spph.status.in_(ACTIVE_STATUSES))
-        .order_by(spph.id))
-    return {(spr, archive, series): status for spr, archive, series, status in rows}
-
-
-def _drop(session, entry, state, why, logger):
-    """Take ``entry`` off the queue and end its build in ``state``.
-
-    Tolerates another master having dropped it first.
-    """
-    build = entry.build
-    old = build.buildstate
-    session.execute(sa.delete(BuildQueue).where(
-        BuildQueue.id == entry.id, BuildQueue.builder_id.is_(None)))
-    build.buildstate = state
-    session.commit()
-    session.expire(build, ["buildqueue_record"])
-    logger.info(f"{label(build)}: {old.name} -> {state.name} ({why})")
-
-
-def vet(session, entries, logger=LOG):
-    """The dispatchable ones of ``entries``, in order; drops the dead."""
-    if not entries:
-        return []
-    keep = []
-    live = _newest_live_publications(session, [entry.build for entry in entries])
-    for entry in entries:
-        build = entry.build
-        status = live.get((build.sourcepackagerelease_id, build.archive_id,
-                           build.distroarchseries.distroseries_id))
-        if status is None:
-            _drop(session, entry, BuildStatus.SUPERSEDED,
-                  "source no longer published", logger)
-        elif build.pocket == PackagePublishingPocket.SECURITY:
-            _drop(session, entry, BuildStatus.FAILEDTOBUILD,
-                  "SECURITY builds are not dispatched", logger)
-        elif build.archive.private and status != PackagePublishingStatus.PUBLISHED:
-            logger.debug(f"{label(build)}: waits for its private source to be published")
-        elif not build_allowed_in_pocket(build):
-            logger.debug(f"{label(build)}: {build.pocket.name} is closed in "
-                         f"{build.distroseries.name}")
-        else:
-            keep.append(entry)
-    return keep
-
-
-def find_candidates(session, processor_id, virtualized, count, logger=LOG):
-    """Up to ``count`` dispatchable pending entries of one group, best first."""
-    found, after = [], None
-    while len(found) < count:
-        batch = _pending_batch(session, processor_id, virtualized, after,
-                               max(CANDIDATE_BATCH, count))
-        if not batch:
-            break
-        after = (batch[-1].lastscore, batch[-1].id)
-        found.extend(vet(session, batch, logger))
-    return found[:count]
-
-
-def find_build_candidate(builder, logger=LOG):
-    """The best job ``builder`` can take now, or None."""
-    session = sa.orm.object_session(builder)
-    session.flush()
-    found = find_candidates(session, builder.processor_id, builder.virtualized, 1, logger)
-    return found[0] if found else None
-
-
 def is_available(builder):
     """Ok, active and without a job in the database (the slave itself is
     asked when the job is sent)."""
-    session = sa.orm.object_session(builder)
+    session = object_session(builder)
     busy = session.scalar(sa.select(sa.exists().where(BuildQueue.builder_id == builder.id)))
     return bool(builder.builderok and builder.active and not busy)
 
 
-# -- Dispatching ------------------------------------------------------------
+# -- What to send -------------------------------------------------------------
+
+# What build_request reads, loaded for a whole pass in a fixed number of
+# queries instead of one lazy load per relationship per job.
+REQUEST_LOADS = (
+    selectinload(BuildQueue.build).options(
+        selectinload(Build.sourcepackagerelease).options(
+            selectinload(SourcePackageRelease.sourcepackagename),
+            selectinload(SourcePackageRelease.files)
+            .selectinload(SourcePackageReleaseFile.libraryfile)
+            .selectinload(LibraryFileAlias.content)),
+        selectinload(Build.distroarchseries).options(
+            selectinload(DistroArchSeries.chroot).selectinload(LibraryFileAlias.content),
+            selectinload(DistroArchSeries.distroseries)
+            .selectinload(DistroSeries.distribution)),
+        selectinload(Build.archive).selectinload(Archive.dependencies)),
+)
+
 
 def check_dispatchable(build):
     """Raise AssertionError for builds the farm must not start."""
@@ -258,12 +149,53 @@ def build_request(config, entry):
     return fetches, ("binarypackage", chroot.content.sha1, filemap, args)
 
 
-def claim(session, builder, entry):
-    """Atomically make ``entry`` this builder's job; False if it is
-    another's or the builder has another job.  Commits.
+# -- Claims -------------------------------------------------------------------
 
-    A compare-and-set on the builder the entry had when it was read:
-    an entry read as pending is claimed only while still pending, so two
+_queue = BuildQueue.__table__
+_other_job = BuildQueue.__table__.alias("other_job")
+_build = Build.__table__
+
+
+def _claim_statement(still_pending):
+    """Take entry :entry for builder :claimant if it is still pending
+    (``still_pending``) or still the claimant's, and the claimant has no
+    other job."""
+    seen = (_queue.c.builder_id.is_(None) if still_pending
+            else _queue.c.builder_id == sa.bindparam("claimant"))
+    return (sa.update(_queue)
+            .where(_queue.c.id == sa.bindparam("entry"), seen,
+                   ~sa.exists().where(_other_job.c.builder_id == sa.bindparam("claimant"),
+                                      _other_job.c.id != sa.bindparam("entry")))
+            .values(builder_id=sa.bindparam("claimant"), date_started=sa.bindparam("now"),
+                    logtail=None))
+
+
+_LOCK_BUILDER = (sa.select(Builder.__table__.c.id)
+                 .where(Builder.__table__.c.id == sa.bindparam("claimant")).with_for_update())
+_CLAIM_PENDING = _claim_statement(still_pending=True)
+_CLAIM_OWN = _claim_statement(still_pending=False)
+_SET_BUILD = (sa.update(_build).where(_build.c.id == sa.bindparam("build"))
+              .values(buildstate=sa.bindparam("state"), builder_id=sa.bindparam("holder")))
+_UNCLAIM = (sa.update(_queue)
+            .where(_queue.c.id == sa.bindparam("entry"),
+                   _queue.c.builder_id == sa.bindparam("claimant"))
+            .values(builder_id=None, date_started=None))
+
+
+def _show(obj, **values):
+    """Make ``obj`` show ``values`` the statements just wrote, as loaded
+    state: nothing to flush, nothing to load again."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
+
+
+def claim(session, builder, entry):
+    """Atomically make ``entry`` this builder's job and its build
+    BUILDING on it; False (nothing changed) if the entry is another's or
+    the builder has another job.  Commits.
+
+    A compare-and-set on the builder the entry had when it was read: an
+    entry read as pending is claimed only while still pending, so two
     masters that chose the same entry for the same builder do not both
     win; an entry already given to this builder (by an operator, or by
     the seeds' stories) may be dispatched again.
@@ -272,115 +204,151 @@ def claim(session, builder, entry):
     seen = entry.builder_id
     if seen not in (None, builder.id):
         return False
-    session.execute(sa.select(Builder.id).where(Builder.id == builder.id)
-                    .with_for_update())
-    other_job = sa.exists().where(BuildQueue.builder_id == builder.id,
-                                  BuildQueue.id != entry.id)
-    still_seen = (BuildQueue.builder_id.is_(None) if seen is None
-                  else BuildQueue.builder_id == seen)
-    result = session.execute(
-        sa.update(BuildQueue)
-        .where(BuildQueue.id == entry.id, still_seen, ~other_job)
-        .values(builder_id=builder.id, date_started=utcnow())
-        .execution_options(synchronize_session=False))
+    connection = session.connection()
+    now = utcnow()
+    connection.execute(_LOCK_BUILDER, {"claimant": builder.id})
+    won = connection.execute(
+        _CLAIM_PENDING if seen is None else _CLAIM_OWN,
+        {"entry": entry.id, "claimant": builder.id, "now": now}).rowcount == 1
+    if won:
+        connection.execute(_SET_BUILD, {"build": entry.build_id, "holder": builder.id,
+                                        "state": BuildStatus.BUILDING})
     session.commit()
-    _forget_job_links(session, builder, entry)
-    return result.rowcount == 1
+    if won:
+        _show(entry, builder_id=builder.id, builder=builder, date_started=now, logtail=None)
+        _show(entry.build, buildstate=BuildStatus.BUILDING, builder_id=builder.id,
+              builder=builder)
+        _show(builder, currentjob=entry)
+    else:
+        session.refresh(entry)
+        session.expire(builder, ["currentjob"])
+    return won
 
 
-def _forget_job_links(session, builder, entry):
-    """Reload what links builder and job: the rows changed behind the
-    ORM's back, and a job deleted earlier may still be remembered as the
-    builder's current one."""
-    session.refresh(entry)
-    session.expire(builder, ["currentjob"])
+def _unclaim(session, builder, entry, before):
+    """Undo a claim: the entry pending again, the build as ``before``
+    (its (state, builder))."""
+    state, holder = before
+    connection = session.connection()
+    connection.execute(_UNCLAIM, {"entry": entry.id, "claimant": builder.id})
+    connection.execute(_SET_BUILD, {"build": entry.build_id, "state": state,
+                                    "holder": holder.id if holder else None})
+    _show(entry, builder_id=None, builder=None, date_started=None)
+    _show(entry.build, buildstate=state, builder_id=holder.id if holder else None,
+          builder=holder)
+    _show(builder, currentjob=None)
 
 
-def unclaim(session, builder, entry):
-    session.execute(
-        sa.update(BuildQueue)
-        .where(BuildQueue.id == entry.id, BuildQueue.builder_id == builder.id)
-        .values(builder_id=None, date_started=None)
-        .execution_options(synchronize_session=False))
-    session.flush()
-    _forget_job_links(session, builder, entry)
+# -- Dispatching one candidate ---------------------------------------------------
 
+class Dispatch:
+    """One candidate going to one builder: claim, slave calls, outcome.
 
-def dispatch_candidate(builder, entry, config=None, logger=LOG):
-    """Start ``entry`` on ``builder``; a Deferred firing with None once
-    the slave builds it.
-
-    Fails with AssertionError (nothing claimed) for a build that must not
-    start, JobTaken when the claim loses, DispatchFailed when the slave
-    refuses or fails (claim undone, failure counted).
+    ``librarian`` and ``mailer`` take the build log and the mail of a
+    job failed at dispatch (by default the configured store and a new
+    BuildMailer: a running master passes its one mailer).
     """
-    session = sa.orm.object_session(builder)
-    config = config or default_config()
-    try:
-        check_dispatchable(entry.build)
-        fetches, build_args = build_request(config, entry)
-    except Exception:
-        return defer.fail()
-    if not claim(session, builder, entry):
-        return defer.fail(JobTaken(
-            f"{label(entry.build)}: taken by another builder, or {builder.name} is busy"))
-    d = _send(builder, entry, fetches, build_args)
-    d.addCallback(lambda _: _started(session, builder, entry, logger))
-    d.addErrback(_refused, session, builder, entry, config, logger)
-    return d
 
+    def __init__(self, builder, entry, config, logger=LOG, librarian=None, mailer=None):
+        self.builder, self.entry, self.build = builder, entry, entry.build
+        self.session = object_session(builder)
+        self.config, self.logger = config, logger
+        self.librarian, self.mailer = librarian, mailer
 
-@defer.inlineCallbacks
-def _send(builder, entry, fetches, build_args):
-    slave = builder.slave
-    for sha1, url, user, password in fetches:
-        present, info = yield slave.ensurepresent(sha1, url, user, password)
-        if not present:
-            raise SlaveRefused(f"ensurepresent({url}) refused: {info}")
-    state, info = yield slave.build(job_id(entry), *build_args)
-    if state != BuilderStatus.BUILDING:
-        raise SlaveRefused(f"build({job_id(entry)}) answered {state}: {info}")
+    def start(self):
+        """A Deferred firing with None once the slave builds the job.
 
+        Fails with AssertionError (nothing claimed) for a build that must
+        not start, JobTaken when the claim loses, DispatchFailed when the
+        slave refuses or fails (claim undone, failure counted).
+        """
+        try:
+            check_dispatchable(self.build)
+            fetches, build_args = build_request(self.config, self.entry)
+        except Exception:
+            return defer.fail()
+        before = (self.build.buildstate, self.build.builder)
+        if not claim(self.session, self.builder, self.entry):
+            return defer.fail(JobTaken(
+                f"{label(self.build)}: taken by another builder, "
+                f"or {self.builder.name} is busy"))
+        d = self._send(fetches, build_args)
+        d.addCallback(self._started, before[0])
+        d.addErrback(self._refused, before)
+        return d
 
-def _started(session, builder, entry, logger):
-    build = entry.build
-    old = build.buildstate
-    entry.markAsBuilding(builder)
-    build.buildstate = BuildStatus.BUILDING
-    build.builder = builder
-    session.commit()
-    logger.info(f"{label(build)}: {old.name} -> BUILDING on {builder.name} "
-                f"(job {job_id(entry)})")
+    @defer.inlineCallbacks
+    def _send(self, fetches, build_args):
+        slave = self.builder.slave
+        download_timeout = self.config.builddmaster.download_timeout
+        for sha1, url, user, password in fetches:
+            present, info = yield slave.ensurepresent(sha1, url, user, password,
+                                                      timeout=download_timeout)
+            if not present:
+                raise SlaveRefused(f"ensurepresent({url}) refused: {info}")
+        name = job_id(self.entry)
+        state, info = yield slave.build(name, *build_args)
+        if state != BuilderStatus.BUILDING:
+            raise SlaveRefused(f"build({name}) answered {state}: {info}")
 
+    def _started(self, _, old):
+        self.logger.info(f"{label(self.build)}: {old.name} -> BUILDING on "
+                         f"{self.builder.name} (job {job_id(self.entry)})")
 
-def _refused(failure, session, builder, entry, config, logger):
-    failure.trap(SlaveError, SlaveRefused, xmlrpc.client.Fault)
-    build = entry.build
-    reason = f"Dispatch of {label(build)} failed: {failure.getErrorMessage()}"
-    builder.failure_count += 1
-    build.failure_count += 1
-    limits = config.builddmaster
-    verdict = judge(builder.failure_count, build.failure_count,
-                    limits.builder_failure_threshold, limits.job_failure_threshold)
-    if verdict.fail_builder:
-        builder.failBuilder(reason)
-    else:
-        builder.failnotes = reason
-    if verdict.fail_job:
-        old = build.buildstate
-        session.delete(entry)
+    def _refused(self, failure, before):
+        failure.trap(SlaveError, SlaveRefused, xmlrpc.client.Fault)
+        builder, build = self.builder, self.build
+        reason = f"Dispatch of {label(build)} failed: {failure.getErrorMessage()}"
+        builder.failure_count += 1
+        build.failure_count += 1
+        limits = self.config.builddmaster
+        verdict = judge(builder.failure_count, build.failure_count,
+                        limits.builder_failure_threshold, limits.job_failure_threshold)
+        if verdict.fail_builder:
+            builder.failBuilder(reason)
+        else:
+            builder.failnotes = reason
+        if verdict.fail_job:
+            self._failJob(reason)
+        else:
+            _unclaim(self.session, builder, self.entry, before)
+        self.session.commit()
+        self.logger.warning(f"{reason} (on {builder.name}: {builder.failure_count} "
+                            f"failures; {label(build)}: {build.failure_count})")
+        if verdict.fail_builder:
+            self.logger.warning(f"Builder {builder.name} marked as failed: {reason}")
+        if verdict.fail_job:
+            self.logger.warning(f"{label(build)}: {before[0].name} -> FAILEDTOBUILD "
+                                f"(failed to dispatch {build.failure_count} times)")
+            self._mailer().notifyBuildFailure(build)
+        raise DispatchFailed(reason)
+
+    def _failJob(self, reason):
+        """End the build FAILEDTOBUILD, with a build log saying why."""
+        build = self.build
+        note = (f"The build master failed this build: dispatching it failed "
+                f"{build.failure_count} times, last on {self.builder.name}.\n{reason}\n")
+        self.session.delete(self.entry)
         build.buildstate = BuildStatus.FAILEDTOBUILD
-    else:
-        unclaim(session, builder, entry)
-    session.commit()
-    logger.warning(f"{reason} (on {builder.name}: {builder.failure_count} failures; "
-                   f"{label(build)}: {build.failure_count})")
-    if verdict.fail_builder:
-        logger.warning(f"Builder {builder.name} marked as failed: {reason}")
-    if verdict.fail_job:
-        logger.warning(f"{label(build)}: {old.name} -> FAILEDTOBUILD "
-                       f"(failed to dispatch {build.failure_count} times)")
-    raise DispatchFailed(reason)
+        build.datebuilt = utcnow()
+        build.buildlog = store_text_log(self.session, self._librarian(), build, note,
+                                        "buildlog", BuildStatus.FAILEDTOBUILD)
+
+    def _librarian(self):
+        return self.librarian or LibrarianStorage(self.config.librarian.storage)
+
+    def _mailer(self):
+        if self.mailer is None:
+            from buildmaster.mail import BuildMailer
+            self.mailer = BuildMailer(self.config)
+        return self.mailer
+
+
+def dispatch_candidate(builder, entry, config=None, logger=LOG, librarian=None,
+                       mailer=None):
+    """Start ``entry`` on ``builder``; see Dispatch.start."""
+    return Dispatch(builder, entry, config or default_config(), logger,
+                    librarian, mailer).start()
 
 
 # -- A whole pass -------------------------------------------------------------
@@ -396,25 +364,27 @@ def idle_builders(session):
 
 def pair_builders(session, builders, logger=LOG):
     """[(builder, candidate)]: candidates chosen once per (processor,
-    virtualized) group, best to the first builders."""
+    virtualized) group, best to the first builders, loaded with what
+    their dispatch reads."""
     groups = {}
     for builder in builders:
         groups.setdefault((builder.processor_id, builder.virtualized), []).append(builder)
     pairs = []
     for (processor_id, virtualized), members in groups.items():
         candidates = find_candidates(session, processor_id, virtualized, len(members),
-                                     logger)
+                                     logger, REQUEST_LOADS)
         pairs.extend(zip(members, candidates))
     return pairs
 
 
 @defer.inlineCallbacks
-def dispatch_pairs(pairs, config, logger=LOG):
+def dispatch_pairs(pairs, config, logger=LOG, librarian=None, mailer=None):
     """Dispatch every (builder, candidate) pair, at most
     ``max_concurrent_calls`` talking at once; fires with how many started."""
     semaphore = defer.DeferredSemaphore(max(1, config.builddmaster.max_concurrent_calls))
     results = yield defer.DeferredList(
-        [semaphore.run(dispatch_candidate, builder, entry, config, logger)
+        [semaphore.run(dispatch_candidate, builder, entry, config, logger,
+                       librarian, mailer)
          for builder, entry in pairs], consumeErrors=True)
     started = 0
     for (builder, entry), (ok, result) in zip(pairs, results):
@@ -435,7 +405,8 @@ def dispatch(context, logger=LOG):
     session = context.sessions()
     try:
         pairs = pair_builders(session, idle_builders(session), logger)
-        started = yield dispatch_pairs(pairs, context.config, logger)
+        started = yield dispatch_pairs(pairs, context.config, logger,
+                                       context.librarian, context.mailer)
     finally:
         session.close()
     return started

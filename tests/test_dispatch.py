@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from buildmaster import dispatch, rows
+from buildmaster import candidates, dispatch, rows
 from buildmaster.context import FarmContext
 from buildmaster.database import make_engine, make_session_factory
 from buildmaster.model import (
@@ -90,7 +90,7 @@ def test_other_processors_find_nothing(session, sample, bob):
 
 def test_skipped_candidates_do_not_hide_the_rest(session, sample, bob, monkeypatch):
     """Private builds waiting for their sources fill the first batches."""
-    monkeypatch.setattr(dispatch, "CANDIDATE_BATCH", 2)
+    monkeypatch.setattr(candidates, "CANDIDATE_BATCH", 2)
     sample.cprov_ppa.private, sample.cprov_ppa.buildd_secret = True, "s"
     sample.cprov_ppa.require_virtualized = False
     for index in range(5):

@@ -51,8 +51,8 @@ class Builder(Base):
 
     def findBuildCandidate(self):
         """The best pending BuildQueue entry this builder can take, or None
-        (see buildmaster.dispatch)."""
-        from buildmaster.dispatch import find_build_candidate
+        (see buildmaster.candidates)."""
+        from buildmaster.candidates import find_build_candidate
         return find_build_candidate(self)
 
     def dispatchBuildCandidate(self, candidate, config=None):
