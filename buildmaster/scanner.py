@@ -77,6 +77,7 @@ class FinishedJob:
         self.filemap = filemap
         self.log_name = self.log_path = self.directory = self.upload = None
         self.refused = ()
+        self.fetching = None
 
     def discard(self):
         """Remove what is left of the fetched files on the master's disk."""
@@ -400,8 +401,14 @@ class BuilderGroup:
             outcomes[job] = None if ok else result
         return [outcomes[job] for job in jobs]
 
-    @defer.inlineCallbacks
     def _fetch(self, job):
+        """The Deferred fetch of ``job``'s results, started if need be."""
+        if job.fetching is None:
+            job.fetching = self._download(job)
+        return job.fetching
+
+    @defer.inlineCallbacks
+    def _download(self, job):
         """The build log, and for a good build its files, onto our disk."""
         build, slave = job.build, job.builder.slave
         job.log_name = log_filename(build)
@@ -507,31 +514,32 @@ class BuilderGroup:
         Returns the number of builders whose scan failed this time.
         """
         builders = [b for b in self.builders if self._worthScanning(b)]
-        results = yield defer.DeferredList(
-            [self._call(builder.slave, "status") for builder in builders],
-            consumeErrors=True)
-        logtails, followups, finished, failed = {}, [], [], 0
-        for builder, (ok, result) in zip(builders, results):
-            if not ok:
-                failed += 1
-                self._scanFailed(builder, result)
-                continue
+        logtails, followups, finished = {}, [], []
+
+        def answered(status, builder):
             self.failures.succeeded(builder.name)
             try:
-                action = self._act(builder, result, logtails)
+                action = self._act(builder, status, logtails)
             except Exception:
                 action = defer.fail()
             if isinstance(action, FinishedJob):
+                # Fetching starts at once, while other slaves are still asked.
+                self._fetch(action)
                 finished.append(action)
             elif isinstance(action, defer.Deferred):
                 followups.append(action.addErrback(self._followupFailed, builder))
+
+        results = yield defer.DeferredList([
+            self._call(builder.slave, "status").addCallbacks(
+                answered, self._followupFailed, callbackArgs=(builder,),
+                errbackArgs=(builder,))
+            for builder in builders])
         self._storeLogtails(logtails)
-        if finished:
-            followups.append(self.collect(finished).addCallback(
-                self._collected, finished))
+        collecting = self.collect(finished).addCallback(self._collected, finished)
         outcomes = yield defer.DeferredList(followups)
-        return failed + sum(1 for _, result in outcomes if result is False) + sum(
-            result for _, result in outcomes if type(result) is int)
+        failed_collections = yield collecting
+        return failed_collections + sum(
+            1 for _, result in results + outcomes if result is False)
 
     def _collected(self, outcomes, jobs):
         """Count the jobs whose collection failed as failed scans."""
