@@ -128,12 +128,13 @@ def pool_path(source_name, component_name):
     return f"pool/{component_name}/{prefix}/{source_name}"
 
 
-def source_file_url(config, build, filename):
+def source_file_url(config, build, filename, component_name):
     """Where a slave fetches a source file of a private archive's build:
-    the file in the archive's pool (without credentials; the slave
-    gets those separately)."""
+    the file in the archive's pool, under the build's current component
+    ``component_name`` (without credentials; the slave gets those
+    separately)."""
     base = archive_url(config, build.archive, with_credentials=False)
-    return (f"{base}/{pool_path(build.sourcepackagerelease.name, build.current_component.name)}"
+    return (f"{base}/{pool_path(build.sourcepackagerelease.name, component_name)}"
             f"/{filename}")
 
 
@@ -165,11 +166,13 @@ def primary_ancestry_component(build):
         .order_by(spph.id.desc()).limit(1))
 
 
-def ogre_component(build):
+def ogre_component(build, component_name):
+    """The ogre component of ``build``, whose current component is
+    ``component_name``."""
     archive = build.archive
     if archive.is_ppa and not archive.require_virtualized:
         return primary_ancestry_component(build) or DEFAULT_OGRE_COMPONENT
-    return build.current_component.name
+    return component_name
 
 
 def archive_purpose(build):
@@ -181,30 +184,42 @@ def archive_purpose(build):
     return archive.purpose.name
 
 
-def own_components(build):
-    """The components of the build's own archive line."""
+def own_components(build, component_name):
+    """The components of the build's own archive line, for a build whose
+    current component is ``component_name``."""
     if build.archive.purpose == ArchivePurpose.PRIMARY:
         if build.pocket == Pocket.BACKPORTS:
             return ALL_COMPONENTS
-        return component_dependencies(build.current_component.name)
+        return component_dependencies(component_name)
     if build.archive.purpose == ArchivePurpose.PARTNER:
         return ("partner",)
     # A PPA publishes everything in main.
     return ("main",)
 
 
-def sources_list(config, build):
+def primary_archive(build):
+    """The primary archive of the build's distribution (its own archive,
+    when that is the primary one: no query)."""
+    if build.archive.purpose == ArchivePurpose.PRIMARY:
+        return build.archive
+    return build.distribution.main_archive
+
+
+def sources_list(config, build, component_name=None):
     """The BuildArchives for ``build``: its sources.list lines (own
     archive first, then dependencies, then the primary archive), its
-    ogre component and the purpose to announce."""
+    ogre component and the purpose to announce.  ``component_name`` is
+    the build's current component, when the caller already has it."""
     archive, das = build.archive, build.distroarchseries
     series = build.distroseries.name
+    component_name = component_name or build.current_component.name
     entries = []  # (archive, pockets, components)
     primary_rules = None
     if archive.purpose == ArchivePurpose.PRIMARY:
-        primary_rules = (pocket_dependencies(build.pocket), own_components(build))
+        primary_rules = (pocket_dependencies(build.pocket),
+                         own_components(build, component_name))
     elif has_published_binaries(archive, das):
-        entries.append((archive, (build.pocket,), own_components(build)))
+        entries.append((archive, (build.pocket,), own_components(build, component_name)))
     for dependency in archive.dependencies:
         target = dependency.dependency
         component = dependency.component.name if dependency.component else "main"
@@ -215,11 +230,11 @@ def sources_list(config, build):
             entries.append((target, (dependency.pocket,), (component,)))
     if primary_rules is None:
         primary_rules = (pocket_dependencies(NON_PRIMARY_POCKET), NON_PRIMARY_COMPONENTS)
-    entries.append((build.distribution.main_archive,) + primary_rules)
+    entries.append((primary_archive(build),) + primary_rules)
     lines = []
     for target, pockets, components in entries:
         base = archive_url(config, target)
         for pocket in pockets:
             lines.append(f"deb {base} {suite_name(series, pocket)} {' '.join(components)}")
-    return BuildArchives(lines=lines, ogre_component=ogre_component(build),
+    return BuildArchives(lines=lines, ogre_component=ogre_component(build, component_name),
                          purpose=archive_purpose(build))

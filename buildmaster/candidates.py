@@ -187,12 +187,18 @@ def candidate_ids(session, processor_id, virtualized, count, logger=LOG):
 
 
 def load_entries(session, ids, *options):
-    """The BuildQueue objects of ``ids``, in that order, loaded with
-    ``options``."""
+    """The BuildQueue objects of ``ids`` still pending, in that order,
+    loaded with ``options``.
+
+    An entry another master claimed since it was vetted is left out:
+    loaded as its new builder's, it could look like a job given to this
+    same builder by hand, which may be sent again (dispatch.claim).
+    """
     if not ids:
         return []
     loaded = {entry.id: entry for entry in session.scalars(
-        sa.select(BuildQueue).where(BuildQueue.id.in_(ids)).options(*options))}
+        sa.select(BuildQueue).where(BuildQueue.id.in_(ids), BuildQueue.builder_id.is_(None))
+        .options(*options))}
     return [loaded[entry_id] for entry_id in ids if entry_id in loaded]
 
 
@@ -208,5 +214,5 @@ def find_build_candidate(builder, logger=LOG):
     """The best job ``builder`` can take now, or None."""
     session = sa.orm.object_session(builder)
     session.flush()
-    found = candidate_ids(session, builder.processor_id, builder.virtualized, 1, logger)
-    return session.get(BuildQueue, found[0]) if found else None
+    found = find_candidates(session, builder.processor_id, builder.virtualized, 1, logger)
+    return found[0] if found else None

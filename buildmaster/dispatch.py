@@ -124,6 +124,7 @@ def build_request(config, entry):
     chroot = das.chroot
     if chroot is None:
         raise ValueError(f"{label(build)}: no chroot for {das.displayname}")
+    component_name = build.current_component.name
     fetches = [(chroot.content.sha1, http_url(config, chroot), None, None)]
     filemap = {}
     for source_file in build.sourcepackagerelease.files:
@@ -131,11 +132,12 @@ def build_request(config, entry):
         filemap[alias.filename] = alias.content.sha1
         if archive.private:
             fetches.append((alias.content.sha1,
-                            source_file_url(config, build, alias.filename),
+                            source_file_url(config, build, alias.filename,
+                                            component_name),
                             BUILDD_USER, archive.buildd_secret))
         else:
             fetches.append((alias.content.sha1, http_url(config, alias), None, None))
-    archives = sources_list(config, build)
+    archives = sources_list(config, build, component_name)
     args = {
         "archives": archives.lines,
         "suite": build.suite,
