@@ -116,6 +116,13 @@ def _as_binary(logtail, raw, url):
     raise SlaveProtocolError(f"{url}: status() gave a bad logtail in {raw!r}")
 
 
+class _QuietQueryFactory(twisted_xmlrpc.QueryFactory):
+    """Every call is a new connection: logging each factory's start and
+    stop would bury the operators' lines in the twistd log."""
+
+    noisy = False
+
+
 class SlaveClient:
     """Talks to one slave at ``url`` (e.g. 'http://127.0.0.1:8221/').
 
@@ -225,6 +232,7 @@ class SlaveClient:
             rpc = twisted_xmlrpc.Proxy(
                 self.rpc_url.encode("ascii"), allowNone=True,
                 connectTimeout=self.timeout, reactor=self.reactor)
+            rpc.queryFactory = _QuietQueryFactory
             d = rpc.callRemote(method, *args)
         d.addTimeout(timeout, self.reactor,
                      onTimeoutCancel=self._timed_out(f"{method}()"))
