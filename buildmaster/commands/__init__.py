@@ -7,5 +7,6 @@ importing this package imports them all.
 from buildmaster.commands import builders  # noqa: F401
 from buildmaster.commands import builds  # noqa: F401
 from buildmaster.commands import chroots  # noqa: F401
+from buildmaster.commands import farmjobs  # noqa: F401
 from buildmaster.commands import queue  # noqa: F401
 from buildmaster.commands import uploads  # noqa: F401

@@ -1,0 +1,66 @@
+"""``buildmaster scan``, ``queue-builder`` and ``dispatch``: one run of a
+periodic job from the shell, as the sequencer would run it.
+
+Each runs the job's Deferred to completion on a reactor of its own and
+prints the job's log lines (INFO and above) on stderr, so an operator
+can watch one cycle by hand while the daemon is stopped.
+"""
+
+import logging
+import sys
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
+
+from buildmaster import builderslave, jobs
+from buildmaster.cli import require_schema
+from buildmaster.commands.common import operator_command
+
+
+def run_job(job, context):
+    """Run ``job(context)`` under the reactor and return its result."""
+    from twisted.internet import reactor
+    outcome = []
+
+    def start():
+        d = defer.maybeDeferred(job, context)
+        d.addBoth(outcome.append)
+        d.addBoth(lambda _: reactor.stop())
+
+    reactor.callWhenRunning(start)
+    reactor.run()
+    result = outcome[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
+
+
+def _prepare(context):
+    require_schema(context)
+    builderslave.configure(context.config)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+@operator_command("scan", "scan every builder once: log tails, results, rescues")
+def scan(context, args):
+    _prepare(context)
+    failed = run_job(jobs.scan, context)
+    print(f"Scan finished; {failed or 0} builder(s) could not be scanned.")
+
+
+@operator_command("queue-builder", "create the builds that published sources call for")
+def queue_builder(context, args):
+    _prepare(context)
+    created = run_job(jobs.build_queue, context)
+    print(f"Queue builder finished; {created or 0} build(s) created.")
+
+
+@operator_command("dispatch", "give every idle builder its next job, once")
+def dispatch(context, args):
+    _prepare(context)
+    started = run_job(jobs.dispatch, context)
+    print(f"Dispatch finished; {started or 0} job(s) started.")
