@@ -517,7 +517,9 @@ class BuilderGroup:
         logtails, followups, finished = {}, [], []
 
         def answered(status, builder):
-            self.failures.succeeded(builder.name)
+            # A failure streak ends only when everything the status called
+            # for has worked: a slave that answers but is idle while its
+            # job should run must still count towards the threshold.
             try:
                 action = self._act(builder, status, logtails)
             except Exception:
@@ -527,7 +529,11 @@ class BuilderGroup:
                 self._fetch(action)
                 finished.append(action)
             elif isinstance(action, defer.Deferred):
-                followups.append(action.addErrback(self._followupFailed, builder))
+                followups.append(action.addCallbacks(
+                    self._scanSucceeded, self._followupFailed,
+                    callbackArgs=(builder,), errbackArgs=(builder,)))
+            else:
+                self.failures.succeeded(builder.name)
 
         results = yield defer.DeferredList([
             self._call(builder.slave, "status").addCallbacks(
@@ -544,7 +550,9 @@ class BuilderGroup:
     def _collected(self, outcomes, jobs):
         """Count the jobs whose collection failed as failed scans."""
         for job, outcome in zip(jobs, outcomes):
-            if outcome is not None:
+            if outcome is None:
+                self.failures.succeeded(job.builder.name)
+            else:
                 self._scanFailed(job.builder, outcome)
         return sum(1 for outcome in outcomes if outcome is not None)
 
@@ -579,6 +587,10 @@ class BuilderGroup:
             sa.update(BuildQueue),
             [{"id": queue_id, "logtail": text} for queue_id, text in logtails.items()])
         self.transaction.commit()
+
+    def _scanSucceeded(self, result, builder):
+        self.failures.succeeded(builder.name)
+        return result
 
     def _followupFailed(self, failure, builder):
         self._scanFailed(builder, failure)

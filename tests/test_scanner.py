@@ -308,6 +308,22 @@ def test_an_idle_slave_with_a_job_is_a_scan_failure(context, farm, session, capl
     assert any("should be running job 8-1" in m for m in caplog.messages)
 
 
+def test_an_idle_slave_with_a_job_has_its_job_requeued_after_a_streak(
+        context, farm, session):
+    """A master killed between claiming a job and sending it leaves a slave
+    that answers, idle, while the database says it builds: the job must
+    come back to the queue once the streak is complete."""
+    bob, _ = farm
+    bob.setSlaveForTesting(OkSlave())
+    scan_times(context, 4)
+    assert scanner._state_for(context).failures.streak("bob") == 4
+    assert session.get(BuildQueue, 1).builder_id == 1
+    run_scan(context)
+    session.expire_all()
+    assert session.get(BuildQueue, 1).builder_id is None
+    assert session.get(Build, 8).buildstate == BuildStatus.NEEDSBUILD
+
+
 def test_a_failed_builder_is_left_alone(context, farm, session):
     _, frog = farm
     frog.builderok = False
