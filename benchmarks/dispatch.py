@@ -37,7 +37,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from buildmaster import builderslave, candidates, dispatch, sampledata, schema  # noqa: E402
+from buildmaster import builderslave, dispatch, sampledata, schema  # noqa: E402
 from buildmaster import config as configmodule  # noqa: E402
 from buildmaster.context import FarmContext  # noqa: E402
 from buildmaster.database import make_engine  # noqa: E402

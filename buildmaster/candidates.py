@@ -98,6 +98,9 @@ _GROUP_AFTER = _GROUP.where(sa.or_(
             _queue.c.id > sa.bindparam("after_id"))))
 # ... and given entries.
 _NAMED = _VETTING.where(_queue.c.id.in_(sa.bindparam("ids", expanding=True)))
+# The objects of given entries, while still pending.
+_PENDING_ENTRIES = sa.select(BuildQueue).where(
+    BuildQueue.id.in_(sa.bindparam("ids", expanding=True)), BuildQueue.builder_id.is_(None))
 
 
 def pending_rows(session, processor_id, virtualized, limit, after=None):
@@ -196,9 +199,8 @@ def load_entries(session, ids, *options):
     """
     if not ids:
         return []
-    loaded = {entry.id: entry for entry in session.scalars(
-        sa.select(BuildQueue).where(BuildQueue.id.in_(ids), BuildQueue.builder_id.is_(None))
-        .options(*options))}
+    query = _PENDING_ENTRIES.options(*options) if options else _PENDING_ENTRIES
+    loaded = {entry.id: entry for entry in session.scalars(query, {"ids": ids})}
     return [loaded[entry_id] for entry_id in ids if entry_id in loaded]
 
 

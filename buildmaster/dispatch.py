@@ -33,7 +33,6 @@ a failed scan of the builder and, at its threshold, puts the job back
 in the queue.
 """
 
-import logging
 import xmlrpc.client
 
 import sqlalchemy as sa

@@ -4,7 +4,6 @@ import gzip
 import json
 import logging
 import multiprocessing
-import xmlrpc.client
 
 import pytest
 import pytest_twisted
