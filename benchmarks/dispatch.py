@@ -70,7 +70,7 @@ def parse_args(argv):
                         help="a PostgreSQL server's maintenance database")
     parser.add_argument("--json", action="store_true", help="one JSON object per size")
     parser.add_argument("--explain", action="store_true", help="print the candidate plan")
-    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--builders", type=int, default=50)
     parser.add_argument("--passes", type=int, default=10)
     args = parser.parse_args(argv)
