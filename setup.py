@@ -9,9 +9,11 @@ setup(
     long_description=open("README.rst", encoding="utf-8").read(),
     long_description_content_type="text/x-rst",
     python_requires=">=3.11",
-    packages=find_packages(include=["buildmaster*", "slave*", "sequencer*", "migrations*"]),
+    # buildmaster.templates holds only data (the mail templates).
+    packages=find_packages(include=["buildmaster*", "slave*", "sequencer*", "migrations*"])
+    + ["buildmaster.templates"],
     include_package_data=True,
-    package_data={"buildmaster": ["templates/*"], "migrations": ["script.py.mako"]},
+    package_data={"buildmaster.templates": ["*"], "migrations": ["script.py.mako"]},
     install_requires=[
         "Twisted>=23.10,<27",
         "SQLAlchemy>=2.0,<2.1",
