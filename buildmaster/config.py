@@ -35,6 +35,13 @@ def _int(value):
     return number
 
 
+def _positive_int(value):
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
 def _float(value):
     number = float(value)
     if number <= 0:
@@ -104,6 +111,8 @@ SCHEMA = {
         "from_address": (_text, "buildmaster@localhost"),
         "buildd_admins": (_addresses, ""),
         "retry_delay": (_int, "300"),
+        "max_connections": (_positive_int, "4"),
+        "send_timeout": (_float, "60"),
     },
     "sequencer": {
         "mailer_targets": (_addresses, "-"),

@@ -4,28 +4,30 @@ When a build ends FAILEDTOBUILD, CHROOTWAIT or FAILEDTOUPLOAD, the
 source's creator, the archive's owner (for a PPA) and every buildd admin
 each get one message saying what failed, where, and where the log is.
 
-Sending never holds up the caller and never raises into it: each message
-goes to the spool (mailspool.py) first, then to the SMTP server with
-twisted.mail's ``sendmail``.  A failed attempt is logged with the
-recipient and the error and tried again ``[mail] retry_delay`` seconds
-later; after ``max_attempts`` the message is moved aside to
-``mail-spool/failed/`` and logged as lost to the retry loop, since a
-retry without a cap loops forever.  One BuildMailer owns a spool
-directory: the master makes one and keeps it.
+Sending never holds up the caller and never raises into it: a build's
+messages are composed together (FailureNotice), written to the spool in
+one file (mailspool.py), then handed to a few SMTP sessions
+(mailsession.py) that send queued messages one after another.  A failed
+attempt is logged with the recipient and the error and tried again
+``[mail] retry_delay`` seconds later; after ``max_attempts`` the message
+is moved aside to ``mail-spool/failed/`` and logged as lost to the retry
+loop, since a retry without a cap loops forever.  One BuildMailer owns a
+spool directory: the master makes one and keeps it.
 """
 
+import collections
 import email.policy
 import email.utils
 import logging
-from email.message import EmailMessage
+import quopri
 
 import jinja2
 from twisted.internet import defer
-from twisted.mail import smtp
 from twisted.python import failure
 
 from buildmaster.librarian.urls import http_url
-from buildmaster.mailspool import MailSpool, SpooledMail, SpoolError
+from buildmaster.mailsession import run_session
+from buildmaster.mailspool import MailSpool, SpooledBatch, SpooledMessage, SpoolError
 from buildmaster.model import BuildStatus
 from buildmaster.scanner import describe
 
@@ -34,7 +36,7 @@ logger = logging.getLogger("buildmaster.mail")
 NOTIFIED_STATES = (BuildStatus.FAILEDTOBUILD, BuildStatus.CHROOTWAIT,
                    BuildStatus.FAILEDTOUPLOAD)
 MAX_ATTEMPTS = 12
-SEND_TIMEOUT = 300  # seconds one SMTP delivery may take
+_REASON = "\0reason\0"  # where a recipient's reason goes in the rendered body
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("buildmaster", "templates"),
@@ -79,44 +81,88 @@ def _buildlog_location(build, config):
     return http_url(config, build.buildlog)
 
 
-def render_body(build, config, reason, upload_log=None):
-    spr = build.sourcepackagerelease
-    return _templates.get_template("build-failure.txt").render(
-        source=spr.name, version=spr.version,
-        series=f"{build.distribution.name} {build.distroseries.name}",
-        arch=build.distroarchseries.architecturetag,
-        archive=f"{build.archive.reference} ({build.archive.displayname})",
-        component=build.current_component.name, state=build.buildstate.title,
-        duration=describe_duration(build.buildduration),
-        buildlog=_buildlog_location(build, config),
-        builder=build.builder.name if build.builder else "not available",
-        title=build.title, reason=reason,
-        upload_log=upload_log.rstrip("\n") if upload_log else None)
+def _header(name, value):
+    """One header line; folded by the email package only when it must be."""
+    line = f"{name}: {value}\n"
+    if value.isascii() and len(line) <= 79 and "\n" not in value and "\r" not in value:
+        return line
+    return email.policy.default.fold(name, value)
 
 
-def compose(build, config, recipient, reason, upload_log=None):
-    """The failure message for ``build`` to ``recipient``, an EmailMessage."""
-    body = render_body(build, config, reason, upload_log)
-    readable = body.isascii() and all(len(line) <= 998 for line in body.splitlines())
-    message = EmailMessage(policy=email.policy.default)
-    message.set_content(body, cte="7bit" if readable else "quoted-printable")
-    message["From"] = config.mail.from_address
-    message["To"] = recipient
-    message["Subject"] = f"[Build #{build.id}] {build.title}"
-    message["Date"] = email.utils.formatdate(usegmt=True)
-    message["Message-ID"] = email.utils.make_msgid(
-        "build", domain=config.mail.from_address.rpartition("@")[2] or None)
-    message["X-Launchpad-Build-State"] = build.buildstate.name
-    message["X-Launchpad-Build-Component"] = build.current_component.name
-    message["X-Launchpad-Build-Arch"] = build.distroarchseries.architecturetag
-    return message
+def _readable(body):
+    return body.isascii() and all(len(line) <= 998 for line in body.splitlines())
+
+
+class FailureNotice:
+    """What a build's failure messages say, worked out once per build.
+
+    The template is rendered once with a marker where the recipient's
+    reason goes, and the headers common to every recipient are formatted
+    once, so each recipient's message is a few string joins.  Every
+    value comes from what the build already has loaded, except its
+    current component, asked of the database once here.
+    """
+
+    def __init__(self, build, config, upload_log=None):
+        spr = build.sourcepackagerelease
+        arch = build.distroarchseries.architecturetag
+        component = build.current_component.name
+        builder = build.builder.name if build.builder else None
+        self.sender = config.mail.from_address
+        self.about = f"{describe(build, builder or 'no builder')} {build.buildstate.name}"
+        body = _templates.get_template("build-failure.txt").render(
+            source=spr.name, version=spr.version,
+            series=f"{build.distribution.name} {build.distroseries.name}",
+            arch=arch, archive=f"{build.archive.reference} ({build.archive.displayname})",
+            component=component, state=build.buildstate.title,
+            duration=describe_duration(build.buildduration),
+            buildlog=_buildlog_location(build, config),
+            builder=builder or "not available",
+            title=build.title, reason=_REASON,
+            upload_log=upload_log.rstrip("\n") if upload_log else None)
+        self._body_head, _, self._body_tail = body.partition(_REASON)
+        self._from = _header("From", self.sender)
+        self._subject = _header("Subject", f"[Build #{build.id}] {build.title}")
+        self._trailer = (_header("X-Launchpad-Build-State", build.buildstate.name)
+                         + _header("X-Launchpad-Build-Component", component)
+                         + _header("X-Launchpad-Build-Arch", arch))
+        self._date = _header("Date", email.utils.formatdate(usegmt=True))
+        self._domain = self.sender.rpartition("@")[2] or None
+
+    def message(self, recipient, reason):
+        """The raw text of the message telling ``recipient`` why they get it."""
+        body = f"{self._body_head}{reason}{self._body_tail}"
+        if _readable(body):
+            encoding = "7bit"
+        else:
+            encoding = "quoted-printable"
+            body = quopri.encodestring(body.encode("utf-8")).decode("ascii")
+        message_id = email.utils.make_msgid("build", domain=self._domain)
+        return ('Content-Type: text/plain; charset="utf-8"\n'
+                f"Content-Transfer-Encoding: {encoding}\nMIME-Version: 1.0\n"
+                f"{self._from}{_header('To', recipient)}{self._subject}{self._date}"
+                f"{_header('Message-ID', message_id)}{self._trailer}\n{body}")
+
+
+class _Outgoing:
+    """A spooled message as a session sends it."""
+
+    __slots__ = ("batch", "message", "sender", "recipient", "data")
+
+    def __init__(self, batch, message):
+        self.batch, self.message = batch, message
+        self.sender, self.recipient = batch.sender, message.recipient
+        self.data = message.message.encode("utf-8")
 
 
 class BuildMailer:
     """Queues failure mail and delivers it to ``[mail] smtp_host:smtp_port``.
 
+    At most ``[mail] max_connections`` SMTP sessions run at once, each
+    sending queued messages one after another until none is left, so a
+    cycle that fails hundreds of builds opens a handful of connections.
     ``reactor`` makes the SMTP connections; ``clock`` (default: the
-    reactor) schedules retries, so a test can drive them with a
+    reactor) times the server's answers and schedules retries, so a test can drive them with a
     ``twisted.internet.task.Clock``.  Creating a mailer loads the spool
     and starts sending what an earlier master left there.
     """
@@ -129,8 +175,11 @@ class BuildMailer:
         self.clock = clock or reactor
         self.max_attempts = max_attempts
         self.spool = MailSpool(config.builddmaster.root)
-        self._in_flight = set()
+        self._queue = collections.deque()
+        self._sessions = 0
+        self._rounds = {}
         self._retries = {}
+        self._waiting = []
         self._load_spool()
 
     def notifyBuildFailure(self, build, upload_log=None):
@@ -138,25 +187,29 @@ class BuildMailer:
         if build.buildstate not in NOTIFIED_STATES:
             raise ValueError(f"build {build.id} is {build.buildstate.name}: failure mail "
                              "is for FAILEDTOBUILD, CHROOTWAIT or FAILEDTOUPLOAD builds")
-        builder_name = build.builder.name if build.builder else "no builder"
-        about = f"{describe(build, builder_name)} {build.buildstate.name}"
         told = recipients(build, self.config)
         if not told:
-            logger.info(f"Mail about {about}: nobody to tell")
+            builder_name = build.builder.name if build.builder else "no builder"
+            logger.info(f"Mail about {describe(build, builder_name)} "
+                        f"{build.buildstate.name}: nobody to tell")
             return
-        sender = self.config.mail.from_address
-        for address, reason in told:
-            message = compose(build, self.config, address, reason, upload_log)
-            mail = SpooledMail.new(sender, address, about, message.as_string())
-            self.spool.save(mail)
-            self._attempt(mail)
-        logger.info(f"Mail about {about} queued for "
+        notice = FailureNotice(build, self.config, upload_log)
+        batch = SpooledBatch.new(notice.sender, notice.about, [
+            SpooledMessage(address, notice.message(address, reason))
+            for address, reason in told])
+        self.spool.save(batch)
+        self._attempt(batch)
+        logger.info(f"Mail about {notice.about} queued for "
                     f"{', '.join(address for address, _ in told)}")
 
     def flush(self):
         """A Deferred firing once every message queued so far has been
         tried: delivered, or failed and waiting for its retry."""
-        return defer.DeferredList(list(self._in_flight)).addCallback(lambda _: None)
+        if not self._queue and not self._sessions:
+            return defer.succeed(None)
+        waiting = defer.Deferred()
+        self._waiting.append(waiting)
+        return waiting
 
     def stop(self):
         """Cancel pending retries; their messages stay in the spool."""
@@ -167,46 +220,88 @@ class BuildMailer:
     def _load_spool(self):
         for name in self.spool.names():
             try:
-                mail = self.spool.load(name)
+                batch = self.spool.load(name)
             except SpoolError as error:
                 logger.error(f"Unreadable mail spool file {error}; moved to "
                              f"{self.spool.fail(name)}")
                 continue
-            self._attempt(mail)
+            self._attempt(batch)
 
-    def _attempt(self, mail):
-        self._retries.pop(mail.name, None)
+    def _attempt(self, batch):
+        """Queue every unsent message of ``batch`` for one more try."""
+        self._retries.pop(batch.name, None)
+        self._rounds[batch.name] = (len(batch.messages), [])
+        self._queue.extend(_Outgoing(batch, message) for message in batch.messages)
+        self._open_sessions()
+
+    def _open_sessions(self):
         mail_config = self.config.mail
-        sending = smtp.sendmail(
-            mail_config.smtp_host, mail.sender, [mail.recipient],
-            mail.message.encode("utf-8"), port=mail_config.smtp_port, reactor=self.reactor)
-        sending.addTimeout(SEND_TIMEOUT, self.reactor)
-        sending.addCallbacks(self._delivered, self._not_delivered,
-                             callbackArgs=(mail,), errbackArgs=(mail,))
-        self._in_flight.add(sending)
-        sending.addBoth(self._settled, sending)
+        while self._queue and self._sessions < mail_config.max_connections:
+            self._sessions += 1
+            session = run_session(self.reactor, mail_config.smtp_host, mail_config.smtp_port,
+                                  mail_config.send_timeout, self._take, self._settle,
+                                  clock=self.clock)
+            session.addCallback(self._session_ended)
+            session.addErrback(self._trouble)
 
-    def _settled(self, result, sending):
-        self._in_flight.discard(sending)
-        if isinstance(result, failure.Failure):
-            logger.error(f"Mail spool trouble: {result.getErrorMessage()}",
-                         exc_info=(result.type, result.value, result.getTracebackObject()))
+    def _take(self):
+        return self._queue.popleft() if self._queue else None
 
-    def _delivered(self, _result, mail):
-        self.spool.remove(mail)
-        logger.info(f"Mail about {mail.about} delivered to {mail.recipient}")
+    def _session_ended(self, outcome):
+        taken, error = outcome
+        self._sessions -= 1
+        if error is not None and not taken:
+            # The server could not be reached: the queue would fare no better now.
+            while self._queue:
+                self._settle(self._queue.popleft(), error)
+        self._open_sessions()
+        if not self._queue and not self._sessions:
+            waiting, self._waiting = self._waiting, []
+            for deferred in waiting:
+                deferred.callback(None)
 
-    def _not_delivered(self, reason, mail):
-        mail.attempts += 1
-        error = reason.getErrorMessage().strip().rstrip(".")
-        self.spool.save(mail)
-        if mail.attempts >= self.max_attempts:
-            logger.error(f"Mail about {mail.about} to {mail.recipient} not sent after "
-                         f"{mail.attempts} attempts ({error}); given up, kept in "
-                         f"{self.spool.fail(mail.name)}")
+    def _settle(self, outgoing, error):
+        """Record one message's outcome; the batch's file is updated once
+        every message of its round has one."""
+        batch, message = outgoing.batch, outgoing.message
+        pending, failures = self._rounds[batch.name]
+        if error is None:
+            batch.messages.remove(message)
+            logger.info(f"Mail about {batch.about} delivered to {message.recipient}")
+        else:
+            message.attempts += 1
+            failures.append((message, error.strip().rstrip(".")))
+        if pending > 1:
+            self._rounds[batch.name] = (pending - 1, failures)
             return
+        del self._rounds[batch.name]
+        try:
+            self._round_ended(batch, failures)
+        except Exception:
+            self._trouble(failure.Failure())
+
+    def _round_ended(self, batch, failures):
+        given_up = [message for message, _ in failures
+                    if message.attempts >= self.max_attempts]
+        batch.messages = [m for m in batch.messages if m not in given_up]
+        kept = self.spool.give_up(batch, given_up) if given_up else None
         delay = self.config.mail.retry_delay
-        logger.warning(f"Mail about {mail.about} to {mail.recipient} not sent "
-                       f"(attempt {mail.attempts} of {self.max_attempts}): {error}; "
-                       f"retrying in {delay} seconds")
-        self._retries[mail.name] = self.clock.callLater(delay, self._attempt, mail)
+        for message, error in failures:
+            if message in given_up:
+                logger.error(f"Mail about {batch.about} to {message.recipient} not sent "
+                             f"after {message.attempts} attempts ({error}); given up, "
+                             f"kept in {kept}")
+            else:
+                logger.warning(f"Mail about {batch.about} to {message.recipient} not sent "
+                               f"(attempt {message.attempts} of {self.max_attempts}): "
+                               f"{error}; retrying in {delay} seconds")
+        if not batch.messages:
+            self.spool.remove(batch)
+            return
+        self.spool.save(batch)
+        self._retries[batch.name] = self.clock.callLater(delay, self._attempt, batch)
+
+    @staticmethod
+    def _trouble(reason):
+        logger.error(f"Mail spool trouble: {reason.getErrorMessage()}",
+                     exc_info=(reason.type, reason.value, reason.getTracebackObject()))

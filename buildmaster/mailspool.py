@@ -1,12 +1,22 @@
-"""The outbox: mail waiting to be sent, one file per message, on disk.
+"""The outbox: mail waiting to be sent, one file per build, on disk.
 
-Every message is written to ``<root>/mail-spool/`` before anyone tries
-to send it and removed once the SMTP server has taken it, so a master
-stopped at any moment loses no mail: the next one loads the spool and
-sends what is there.  Files are written to a temporary name and renamed
-into place, so the spool never holds half a message.  A message that
-could not be sent after the allowed number of attempts moves to
+A build's failure messages (one per recipient) are written together to
+one file in ``<root>/mail-spool/`` before anyone tries to send them, so
+a cycle that fails many builds pays one write and one fsync per build,
+not per message.  The file is rewritten after each round of delivery
+attempts with only the messages still unsent, and removed once all of
+them have gone, so a master stopped at any moment loses no mail: the
+next one loads the spool and sends what is there (a message delivered
+just before a crash may be sent twice, never lost).  Files are written
+to a temporary name and renamed into place, so the spool never holds
+half a message.  Messages that could not be sent after the allowed
+number of attempts go to a file of the same name in
 ``mail-spool/failed/`` for an operator to look at.
+
+A spool file is JSON::
+
+    {"sender": "...", "about": "build 8 (...) on bob FAILEDTOUPLOAD",
+     "messages": [{"recipient": "...", "message": "<raw text>", "attempts": 0}, ...]}
 """
 
 import dataclasses
@@ -22,26 +32,41 @@ SUFFIX = ".json"
 
 
 @dataclasses.dataclass
-class SpooledMail:
-    """One message to one recipient; ``about`` names it in log lines."""
+class SpooledMessage:
+    """One message to one recipient."""
 
-    name: str
-    sender: str
     recipient: str
-    about: str
     message: str
     attempts: int = 0
 
+
+@dataclasses.dataclass
+class SpooledBatch:
+    """A build's messages, all from ``sender``; ``about`` names the build
+    in log lines and ``name`` is the spool file's name."""
+
+    name: str
+    sender: str
+    about: str
+    messages: list
+
     @classmethod
-    def new(cls, sender, recipient, about, message):
+    def new(cls, sender, about, messages):
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        return cls(f"{stamp}-{uuid.uuid4().hex[:12]}{SUFFIX}",
-                   sender, recipient, about, message)
+        return cls(f"{stamp}-{uuid.uuid4().hex[:12]}{SUFFIX}", sender, about, list(messages))
 
     def to_json(self):
-        fields = dataclasses.asdict(self)
-        del fields["name"]
-        return json.dumps(fields, indent=1)
+        return json.dumps({"sender": self.sender, "about": self.about,
+                           "messages": [dataclasses.asdict(m) for m in self.messages]},
+                          indent=1)
+
+    @classmethod
+    def from_json(cls, name, text):
+        fields = json.loads(text)
+        messages = [SpooledMessage(**message) for message in fields.pop("messages")]
+        if not messages:
+            raise ValueError("no messages")
+        return cls(name=name, messages=messages, **fields)
 
 
 class SpoolError(Exception):
@@ -56,41 +81,49 @@ class MailSpool:
         self.failed_directory = os.path.join(self.directory, FAILED_DIRECTORY)
         os.makedirs(self.failed_directory, exist_ok=True)
 
-    def path(self, mail):
-        return os.path.join(self.directory, mail.name)
+    def save(self, batch):
+        """Write (or rewrite) ``batch``'s file atomically."""
+        self._write(self.directory, batch)
 
-    def save(self, mail):
-        """Write (or rewrite) ``mail``'s file atomically."""
-        handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=self.directory, prefix=".tmp-", delete=False)
-        try:
-            with handle:
-                handle.write(mail.to_json())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(handle.name, self.path(mail))
-        except BaseException:
-            os.unlink(handle.name)
-            raise
+    def remove(self, batch):
+        os.unlink(os.path.join(self.directory, batch.name))
 
-    def remove(self, mail):
-        os.unlink(self.path(mail))
+    def give_up(self, batch, messages):
+        """Write ``messages`` of ``batch`` to failed/; return that file's path."""
+        failed = dataclasses.replace(batch, messages=messages)
+        return self._write(self.failed_directory, failed)
 
     def fail(self, name):
-        """Move spool file ``name`` to failed/; return its new path."""
+        """Move spool file ``name`` to failed/ as it is; return its new path."""
         target = os.path.join(self.failed_directory, name)
         os.replace(os.path.join(self.directory, name), target)
         return target
 
     def names(self):
-        """The spooled messages' file names, oldest first."""
+        """The spool files' names, oldest first."""
         return sorted(name for name in os.listdir(self.directory)
                       if name.endswith(SUFFIX) and not name.startswith("."))
 
     def load(self, name):
-        """The SpooledMail in file ``name``; SpoolError if it is unreadable."""
+        """The SpooledBatch in file ``name``; SpoolError if it is unreadable."""
         try:
             with open(os.path.join(self.directory, name), encoding="utf-8") as handle:
-                return SpooledMail(name=name, **json.load(handle))
-        except (OSError, ValueError, TypeError) as error:
+                return SpooledBatch.from_json(name, handle.read())
+        except (OSError, ValueError, TypeError, KeyError) as error:
             raise SpoolError(f"{name}: {error}") from None
+
+    @staticmethod
+    def _write(directory, batch):
+        handle = tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=directory, prefix=".tmp-", delete=False)
+        try:
+            with handle:
+                handle.write(batch.to_json())
+                handle.flush()
+                os.fsync(handle.fileno())
+            target = os.path.join(directory, batch.name)
+            os.replace(handle.name, target)
+        except BaseException:
+            os.unlink(handle.name)
+            raise
+        return target

@@ -15,7 +15,7 @@ import pytest_twisted
 from twisted.internet import task
 
 from buildmaster.librarian.urls import http_url
-from buildmaster.mail import BuildMailer, compose, describe_duration, recipients
+from buildmaster.mail import BuildMailer, FailureNotice, describe_duration, recipients
 from buildmaster.model import Build, BuildStatus
 
 UPLOAD_LOG = ("INFO    creating lockfile\n"
@@ -55,6 +55,17 @@ def spooled(farm_config, *parts):
 
 def parse(raw):
     return email.message_from_string(raw, policy=email.policy.default)
+
+
+def compose(build, config, recipient, reason, upload_log=None):
+    """The message to ``recipient``, parsed back as an EmailMessage."""
+    return parse(FailureNotice(build, config, upload_log).message(recipient, reason))
+
+
+def spool_file(farm_config, name, *parts):
+    path = os.path.join(farm_config.builddmaster.root, "mail-spool", *parts, name)
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def test_primary_build_tells_creator_and_buildd_admins(failed_build, farm_config):
@@ -162,7 +173,14 @@ def test_failure_mail_reaches_the_smtp_server(failed_build, farm_config, mailer,
                                              smtp_server, caplog):
     caplog.set_level(logging.INFO)
     mailer.notifyBuildFailure(failed_build, upload_log=UPLOAD_LOG)
-    assert len(spooled(farm_config)) == 3
+    name, = spooled(farm_config)
+    batch = spool_file(farm_config, name)
+    assert batch["about"] == "build 8 (mozilla-firefox 0.9 i386) on bob FAILEDTOUPLOAD"
+    assert batch["sender"] == "buildmaster@localhost"
+    assert [(m["recipient"], m["attempts"]) for m in batch["messages"]] == [
+        ("mark@example.com", 0), ("foo.bar@canonical.com", 0),
+        ("celso.providelo@canonical.com", 0)]
+    assert parse(batch["messages"][0]["message"])["To"] == "mark@example.com"
     yield mailer.flush()
     received = sorted(smtp_server.messages, key=itemgetter(1), reverse=True)
     assert [to for _, to, _ in received] == [
@@ -192,10 +210,8 @@ def test_smtp_down_mail_is_kept_and_sent_when_it_returns(
         "Mail about build 8 (mozilla-firefox 0.9 i386) on bob FAILEDTOUPLOAD to "
         "mark@example.com not sent (attempt 1 of 12): Unable to connect to SMTP server")
     assert mark_warning.endswith("; retrying in 300 seconds")
-    names = spooled(farm_config)
-    assert len(names) == 3
-    with open(os.path.join(farm_config.builddmaster.root, "mail-spool", names[0])) as handle:
-        assert json.load(handle)["attempts"] == 1
+    name, = spooled(farm_config)
+    assert [m["attempts"] for m in spool_file(farm_config, name)["messages"]] == [1, 1, 1]
 
     smtp_server.start()
     clock.advance(299)
@@ -247,7 +263,9 @@ def test_retries_are_capped(failed_build, farm_config, smtp_server, clock, caplo
     yield mailer.flush()
     assert clock.getDelayedCalls() == []
     assert spooled(farm_config) == []
-    assert len(spooled(farm_config, "failed")) == 3
+    name, = spooled(farm_config, "failed")
+    assert [m["attempts"] for m in spool_file(farm_config, name, "failed")["messages"]] == [
+        2, 2, 2]
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 3
     mark_error, = (e for e in errors if " to mark@example.com " in e)
@@ -266,3 +284,54 @@ def test_unreadable_spool_files_are_set_aside(farm_config, smtp_server, caplog):
     assert spooled(farm_config, "failed") == ["20240101T000000000000-broken.json"]
     assert "Unreadable mail spool file 20240101T000000000000-broken.json: " in caplog.text
     assert smtp_server.messages == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_few_sessions_send_a_whole_cycle(failed_build, farm_config, mailer, smtp_server):
+    """Ten builds' thirty messages go through at most max_connections
+    sessions at once, each sending messages until the queue is empty."""
+    farm_config.mail.max_connections = 2
+    for _ in range(10):
+        mailer.notifyBuildFailure(failed_build)
+    assert len(spooled(farm_config)) == 10
+    yield mailer.flush()
+    assert len(smtp_server.messages) == 30
+    assert smtp_server.most_connections == 2
+    assert smtp_server.sessions == 2
+    assert spooled(farm_config) == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_hanging_server_is_timed_out_and_retried(failed_build, farm_config, mailer,
+                                                   smtp_server, clock, caplog):
+    from twisted.internet import reactor
+    farm_config.mail.max_connections = 1
+    smtp_server.hanging = True
+    mailer.notifyBuildFailure(failed_build)
+    while not smtp_server.connections:
+        yield task.deferLater(reactor, 0.01, lambda: None)
+    clock.advance(farm_config.mail.send_timeout)
+    yield mailer.flush()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    assert all("(attempt 1 of 12): the SMTP server did not answer within 60 seconds; "
+               "retrying in 300 seconds" in warning for warning in warnings)
+    assert smtp_server.messages == []
+
+    smtp_server.hanging = False
+    clock.advance(farm_config.mail.retry_delay)
+    yield mailer.flush()
+    assert len(smtp_server.messages) == 3
+    assert spooled(farm_config) == []
+
+
+def test_spool_file_written_whole_or_not_at_all(failed_build, farm_config, mailer,
+                                                monkeypatch):
+    """A crash while writing a build's messages leaves no spool file."""
+    def crash(descriptor):
+        raise OSError("disk on fire")
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError, match="disk on fire"):
+        mailer.notifyBuildFailure(failed_build)
+    assert os.listdir(os.path.join(farm_config.builddmaster.root, "mail-spool")) == [
+        "failed"]

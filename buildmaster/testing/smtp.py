@@ -5,8 +5,12 @@ the code under test sends is received as soon as the test lets the
 reactor turn, e.g. by ``pytest_twisted.blockon(mailer.flush())``.
 ``messages`` holds ``(from, [to, ...], raw message text)`` in arrival
 order, as the seeds' stub mailer did.  ``refusing = True`` makes it
-answer 550 to every recipient; ``stop()`` and ``start()`` take it off
-the network and back onto the same port.
+answer 550 to every recipient; ``hanging = True`` makes it accept
+connections and never greet them, like a server whose listen backlog
+overflowed; ``stop()`` and ``start()`` take it off the network and back
+onto the same port.  ``connections`` is how many clients are connected
+now, ``most_connections`` the most there ever were at once and
+``sessions`` how many connections it has accepted in all.
 """
 
 from twisted.internet import defer
@@ -69,8 +73,24 @@ class _Delivery:
         return lambda: _Message(self.server, transaction, first)
 
 
+class _Protocol(smtp.ESMTP):
+    """Counts its connections; stays silent while the server hangs."""
+
+    def connectionMade(self):
+        server = self.factory.server
+        server.sessions += 1
+        server.connections += 1
+        server.most_connections = max(server.most_connections, server.connections)
+        if not server.hanging:
+            super().connectionMade()
+
+    def connectionLost(self, reason):
+        self.factory.server.connections -= 1
+        super().connectionLost(reason)
+
+
 class _Factory(smtp.SMTPFactory):
-    protocol = smtp.ESMTP
+    protocol = _Protocol
     domain = b"localhost"
 
     def __init__(self, server):
@@ -94,6 +114,8 @@ class LoopbackSMTPServer:
         self.reactor = reactor
         self.messages = []
         self.refusing = False
+        self.hanging = False
+        self.connections = self.most_connections = self.sessions = 0
         self.port = 0
         self._listening = None
 
