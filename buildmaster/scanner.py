@@ -135,11 +135,6 @@ class BuilderGroup:
         self.builders = []
 
     @property
-    def mailer_in_use(self):
-        """The mailer, if this group has needed one."""
-        return self._mailer
-
-    @property
     def mailer(self):
         if self._mailer is None:
             from buildmaster.mail import BuildMailer
@@ -680,7 +675,9 @@ def load_builders(session):
 
 
 class _ScannerState:
-    """What outlives one scan cycle: failure streaks and the mail queue."""
+    """What outlives one scan cycle: the failure streaks.  ``mailer``
+    replaces the farm's one BuildMailer (``context.mailer``) when set,
+    as tests and the benchmark do."""
 
     def __init__(self, config):
         self.failures = ScanFailures(config.builddmaster.scan_failure_threshold)
@@ -714,10 +711,9 @@ def scan(context, logger=None):
         group = BuilderGroup(
             logger or logging.getLogger("buildmaster.scanner"), Transaction(session),
             config=context.config, librarian=context.librarian,
-            mailer=state.mailer, failures=state.failures)
+            mailer=state.mailer or context.mailer, failures=state.failures)
         group.builders = load_builders(session)
         failed = yield group.scanActiveBuilders()
-        state.mailer = group.mailer_in_use
     finally:
         session.close()
     return failed
