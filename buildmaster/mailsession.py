@@ -31,6 +31,12 @@ class _SessionClient(smtp.SMTPClient):
         self.error = None
         self.finished = False
 
+    def connectionMade(self):
+        # A message's text and the "." ending it are separate writes: with
+        # Nagle's algorithm the second waits for the server's delayed ACK.
+        self.transport.setTcpNoDelay(True)
+        super().connectionMade()
+
     def getMailFrom(self):
         self.current = self.take()
         if self.current is None:
