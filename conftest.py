@@ -4,7 +4,10 @@ import os
 
 from sqlalchemy.engine import make_url
 
-pytest_plugins = ["buildmaster.testing.fixtures"]
+pytest_plugins = [
+    "buildmaster.testing.fixtures",
+    "buildmaster.testing.slaveprocess",  # served_dir, slave_proc
+]
 
 
 def pytest_report_header(config):

@@ -6,7 +6,6 @@ the build reaches the state the slave's outcome calls for.
 """
 
 import gzip
-import os
 import signal
 
 import pytest
@@ -21,29 +20,10 @@ from buildmaster.model import (
     DistroArchSeries, PackagePublishingPocket, PackagePublishingStatus, Processor)
 from buildmaster.testing.debpackages import (
     DEPWAIT_DEPENDS, make_chroot_tarball, make_source_package, source_files)
-from buildmaster.testing.slaveprocess import (
-    SlaveProcess, processes_in, send_files, serve_directory, wait_for_state)
+from buildmaster.testing.slaveprocess import send_files, wait_for_state
 from scannerhelpers import delivered
 
 SOURCE, VERSION = "hello-bm", "1.0"
-
-
-@pytest.fixture
-def served(tmp_path):
-    directory = tmp_path / "served"
-    directory.mkdir()
-    port, url = serve_directory(directory)
-    yield directory, url
-    port.stopListening()
-
-
-@pytest.fixture
-def slave_proc(tmp_path):
-    process = SlaveProcess(tmp_path / "slave").start()
-    yield process
-    process.stop()
-    for pid in processes_in(process.workdir):
-        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -80,12 +60,12 @@ def world(sample, session, slave_proc):
     return arch, release, builder
 
 
-async def dispatch(session, world, served, kind):
+async def dispatch(session, world, served_dir, kind):
     """Send a ``kind`` package to the slave and start its build: the job."""
     arch, release, builder = world
     build = release.createBuild(arch, arch.main_archive, PackagePublishingPocket.RELEASE)
     entry = build.createBuildQueueEntry()
-    directory, url = served
+    directory, url = served_dir
     dsc = make_source_package(str(directory), name=SOURCE, version=VERSION, kind=kind)
     chroot = make_chroot_tarball(str(directory / "chroot.tar.gz"))
     client = builder.slave
@@ -121,9 +101,9 @@ def stored_log(context, alias):
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_good_build_is_fully_built(context, session, world, served, mailer,
+async def test_a_good_build_is_fully_built(context, session, world, served_dir, mailer,
                                           smtp_server):
-    build_id, queue_id = await dispatch(session, world, served, "good")
+    build_id, queue_id = await dispatch(session, world, served_dir, "good")
     build = await scan_until(context, session, build_id, finished)
     assert build.buildstate == BuildStatus.FULLYBUILT
     assert [b.name for b in build.binarypackages] == [SOURCE]
@@ -140,9 +120,9 @@ async def test_a_good_build_is_fully_built(context, session, world, served, mail
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_failing_build_fails_with_its_log(context, session, world, served, mailer,
+async def test_a_failing_build_fails_with_its_log(context, session, world, served_dir, mailer,
                                                  smtp_server):
-    build_id, _ = await dispatch(session, world, served, "fail")
+    build_id, _ = await dispatch(session, world, served_dir, "fail")
     build = await scan_until(context, session, build_id, finished)
     assert build.buildstate == BuildStatus.FAILEDTOBUILD
     assert build.buildlog.filename.endswith("_BUILDING.txt.gz")
@@ -160,9 +140,9 @@ async def test_a_failing_build_fails_with_its_log(context, session, world, serve
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_missing_dependency_waits(context, session, world, served, mailer,
+async def test_a_missing_dependency_waits(context, session, world, served_dir, mailer,
                                          smtp_server):
-    build_id, _ = await dispatch(session, world, served, "depwait")
+    build_id, _ = await dispatch(session, world, served_dir, "depwait")
     build = await scan_until(context, session, build_id, finished)
     assert build.buildstate == BuildStatus.MANUALDEPWAIT
     assert build.dependencies == DEPWAIT_DEPENDS
@@ -171,8 +151,8 @@ async def test_a_missing_dependency_waits(context, session, world, served, maile
 
 @pytest_twisted.ensureDeferred
 async def test_a_killed_slave_gives_the_job_back_to_the_queue(
-        context, session, world, served, slave_proc):
-    build_id, queue_id = await dispatch(session, world, served, "slow")
+        context, session, world, served_dir, slave_proc):
+    build_id, queue_id = await dispatch(session, world, served_dir, "slow")
     client = world[2].slave
     await wait_for_state(client, "BuilderStatus.BUILDING")
     await scanner.scan(context)

@@ -12,8 +12,7 @@ from buildmaster.slaveclient import (
 from buildmaster.testing.debpackages import (
     make_chroot_tarball, make_source_package, source_files)
 from buildmaster.testing.slaveprocess import (
-    SlaveProcess, processes_in, send_files, serve_directory, sha1_of,
-    wait_for_state)
+    SlaveProcess, processes_in, send_files, sha1_of, wait_for_state)
 
 IDLE = "BuilderStatus.IDLE"
 BUILDING = "BuilderStatus.BUILDING"
@@ -21,30 +20,13 @@ WAITING = "BuilderStatus.WAITING"
 
 
 @pytest.fixture
-def files(tmp_path):
-    """A directory of test files served over HTTP: (directory, base URL)."""
-    directory = tmp_path / "served"
-    directory.mkdir()
-    port, url = serve_directory(directory)
-    yield directory, url
-    port.stopListening()
-
-
-@pytest.fixture
-def slave_proc(tmp_path):
-    process = SlaveProcess(tmp_path / "slave").start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
 def client(slave_proc):
     return SlaveClient(slave_proc.url, timeout=20)
 
 
-async def start_build(client, files, kind, build_id="1-1"):
+async def start_build(client, served_dir, kind, build_id="1-1"):
     """Send a `kind` package and a chroot to the slave; start the build."""
-    directory, url = files
+    directory, url = served_dir
     dsc = make_source_package(str(directory), kind=kind)
     chroot = make_chroot_tarball(str(directory / "chroot.tar.gz"))
     filemap = await send_files(client, url, source_files(dsc))
@@ -62,8 +44,8 @@ async def log_text(client, tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_good_build_offers_its_deb(client, files, tmp_path):
-    await start_build(client, files, "good", build_id="7-3")
+async def test_good_build_offers_its_deb(client, served_dir, tmp_path):
+    await start_build(client, served_dir, "good", build_id="7-3")
     status = await wait_for_state(client, WAITING)
     assert status["build_status"] == "BuildStatus.OK"
     assert status["build_id"] == "7-3"
@@ -80,24 +62,24 @@ async def test_good_build_offers_its_deb(client, files, tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_failing_build_is_packagefail_with_log(client, files, tmp_path):
-    await start_build(client, files, "fail")
+async def test_failing_build_is_packagefail_with_log(client, served_dir, tmp_path):
+    await start_build(client, served_dir, "fail")
     status = await wait_for_state(client, WAITING)
     assert status["build_status"] == "BuildStatus.PACKAGEFAIL"
     assert "this build is going to fail" in await log_text(client, tmp_path)
 
 
 @pytest_twisted.ensureDeferred
-async def test_missing_build_dependency_is_depfail(client, files):
-    await start_build(client, files, "depwait")
+async def test_missing_build_dependency_is_depfail(client, served_dir):
+    await start_build(client, served_dir, "depwait")
     status = await wait_for_state(client, WAITING)
     assert status["build_status"] == "BuildStatus.DEPFAIL"
     assert status["dependencies"] == "baz (>= 1.0.1)"
 
 
 @pytest_twisted.ensureDeferred
-async def test_corrupt_chroot_is_chrootfail(client, files):
-    directory, url = files
+async def test_corrupt_chroot_is_chrootfail(client, served_dir):
+    directory, url = served_dir
     dsc = make_source_package(str(directory), kind="good")
     (directory / "chroot.tar.gz").write_bytes(b"not a tarball at all")
     filemap = await send_files(client, url, source_files(dsc))
@@ -109,17 +91,17 @@ async def test_corrupt_chroot_is_chrootfail(client, files):
 
 
 @pytest_twisted.ensureDeferred
-async def test_unusable_work_dir_is_builderfail(client, files, slave_proc):
+async def test_unusable_work_dir_is_builderfail(client, served_dir, slave_proc):
     with open(os.path.join(slave_proc.workdir, "build"), "w") as f:
         f.write("a file where the build dir should be")
-    await start_build(client, files, "good")
+    await start_build(client, served_dir, "good")
     status = await wait_for_state(client, WAITING)
     assert status["build_status"] == "BuildStatus.BUILDERFAIL"
 
 
 @pytest_twisted.ensureDeferred
-async def test_abort_kills_the_build(client, files, slave_proc):
-    await start_build(client, files, "slow")
+async def test_abort_kills_the_build(client, served_dir, slave_proc):
+    await start_build(client, served_dir, "slow")
     building = await wait_for_state(client, BUILDING)
     while b"a slow build starts" not in building["logtail"].data:
         building = await wait_for_state(client, BUILDING)
@@ -131,11 +113,11 @@ async def test_abort_kills_the_build(client, files, slave_proc):
 
 
 @pytest_twisted.ensureDeferred
-async def test_build_past_its_timeout_is_aborted(tmp_path, files):
+async def test_build_past_its_timeout_is_aborted(tmp_path, served_dir):
     process = SlaveProcess(tmp_path / "quick", build_timeout=2).start()
     try:
         client = SlaveClient(process.url, timeout=20)
-        await start_build(client, files, "slow")
+        await start_build(client, served_dir, "slow")
         status = await wait_for_state(client, WAITING)
         assert status["build_status"] == "BuildStatus.ABORTED"
         assert "timed out after 2 seconds" in await log_text(client, tmp_path)
@@ -145,8 +127,8 @@ async def test_build_past_its_timeout_is_aborted(tmp_path, files):
 
 
 @pytest_twisted.ensureDeferred
-async def test_waiting_state_survives_a_restart(client, files, slave_proc):
-    await start_build(client, files, "good", build_id="5-6")
+async def test_waiting_state_survives_a_restart(client, served_dir, slave_proc):
+    await start_build(client, served_dir, "good", build_id="5-6")
     before = await wait_for_state(client, WAITING)
     slave_proc.stop()
     slave_proc.start()
@@ -157,8 +139,8 @@ async def test_waiting_state_survives_a_restart(client, files, slave_proc):
 
 
 @pytest_twisted.ensureDeferred
-async def test_shutdown_mid_build_gives_it_back(client, files, slave_proc):
-    await start_build(client, files, "slow")
+async def test_shutdown_mid_build_gives_it_back(client, served_dir, slave_proc):
+    await start_build(client, served_dir, "slow")
     await wait_for_state(client, BUILDING)
     slave_proc.stop()
     assert processes_in(slave_proc.workdir) == []
@@ -169,9 +151,9 @@ async def test_shutdown_mid_build_gives_it_back(client, files, slave_proc):
 
 
 @pytest_twisted.ensureDeferred
-async def test_corrupt_download_is_refused_and_removed(client, files,
+async def test_corrupt_download_is_refused_and_removed(client, served_dir,
                                                         slave_proc):
-    directory, url = files
+    directory, url = served_dir
     (directory / "data").write_bytes(b"the real content")
     wrong = "0" * 40
     present, info = await client.ensurepresent(wrong, url + "data")
@@ -181,8 +163,8 @@ async def test_corrupt_download_is_refused_and_removed(client, files,
 
 
 @pytest_twisted.ensureDeferred
-async def test_download_with_basic_auth_url_and_cache_answers(client, files):
-    directory, url = files
+async def test_download_with_basic_auth_url_and_cache_answers(client, served_dir):
+    directory, url = served_dir
     (directory / "data").write_bytes(b"some bytes")
     sha1 = sha1_of(directory / "data")
     assert await client.ensurepresent(sha1, url + "data", "user", "pw") == (
@@ -221,8 +203,8 @@ async def test_bad_requests_are_refused_and_slave_keeps_serving(client):
 
 
 @pytest_twisted.ensureDeferred
-async def test_build_while_building_is_a_fault(client, files):
-    chroot_sha1, filemap = await start_build(client, files, "slow")
+async def test_build_while_building_is_a_fault(client, served_dir):
+    chroot_sha1, filemap = await start_build(client, served_dir, "slow")
     with pytest.raises(xmlrpc.client.Fault, match="cannot build"):
         await client.build("2-2", "binarypackage", chroot_sha1, filemap, {})
     await client.abort()

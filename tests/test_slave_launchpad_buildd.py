@@ -18,7 +18,7 @@ from buildmaster.slaveclient import SlaveClient
 from buildmaster.testing.debpackages import (
     make_chroot_tarball, make_source_package, source_files)
 from buildmaster.testing.slaveprocess import (
-    SlaveProcess, send_files, serve_directory, wait_for_state)
+    SlaveProcess, send_files, wait_for_state)
 
 PYTHON = os.environ.get("LAUNCHPAD_BUILDD_PYTHON")
 
@@ -107,17 +107,8 @@ def buildd(tmp_path):
     process.stop()
 
 
-@pytest.fixture
-def files(tmp_path):
-    directory = tmp_path / "served"
-    directory.mkdir()
-    port, url = serve_directory(directory)
-    yield directory, url
-    port.stopListening()
-
-
 @pytest_twisted.ensureDeferred
-async def test_protocol_calls_against_launchpad_buildd(buildd, files):
+async def test_protocol_calls_against_launchpad_buildd(buildd, served_dir):
     client = SlaveClient(buildd.url, timeout=20)
     assert await client.echo("hello", 1) == ["hello", 1]
     version, arch, managers = await client.info()
@@ -127,7 +118,7 @@ async def test_protocol_calls_against_launchpad_buildd(buildd, files):
     assert status["builder_status"] == "BuilderStatus.IDLE"
     assert status["build_id"] == ""
 
-    directory, url = files
+    directory, url = served_dir
     dsc = make_source_package(str(directory), kind="good")
     chroot = make_chroot_tarball(str(directory / "chroot.tar.gz"))
     filemap = await send_files(client, url, source_files(dsc))
