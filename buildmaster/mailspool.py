@@ -23,7 +23,6 @@ import dataclasses
 import datetime
 import json
 import os
-import tempfile
 import uuid
 
 SPOOL_DIRECTORY = "mail-spool"
@@ -114,16 +113,18 @@ class MailSpool:
 
     @staticmethod
     def _write(directory, batch):
-        handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=directory, prefix=".tmp-", delete=False)
+        """Write ``batch`` to ``directory`` under a temporary name (unique,
+        as the batch's name is), fsync it and rename it into place."""
+        target = os.path.join(directory, batch.name)
+        temporary = os.path.join(directory, f".tmp-{batch.name}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            with handle:
+            with open(descriptor, "w", encoding="utf-8") as handle:
                 handle.write(batch.to_json())
                 handle.flush()
-                os.fsync(handle.fileno())
-            target = os.path.join(directory, batch.name)
-            os.replace(handle.name, target)
+                os.fsync(descriptor)
+            os.replace(temporary, target)
         except BaseException:
-            os.unlink(handle.name)
+            os.unlink(temporary)
             raise
         return target
