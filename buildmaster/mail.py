@@ -22,6 +22,7 @@ import logging
 import quopri
 
 import jinja2
+from sqlalchemy.orm import object_session
 from twisted.internet import defer
 from twisted.python import failure
 
@@ -36,6 +37,7 @@ logger = logging.getLogger("buildmaster.mail")
 NOTIFIED_STATES = (BuildStatus.FAILEDTOBUILD, BuildStatus.CHROOTWAIT,
                    BuildStatus.FAILEDTOUPLOAD)
 MAX_ATTEMPTS = 12
+_COMPONENTS = "buildmaster.mail.components"  # component_name's key in session.info
 _REASON = "\0reason\0"  # where a recipient's reason goes in the rendered body
 
 _templates = jinja2.Environment(
@@ -81,6 +83,22 @@ def _buildlog_location(build, config):
     return http_url(config, build.buildlog)
 
 
+def component_name(build):
+    """The name of ``build.current_component``, asked of the database once
+    per transaction for each (source release, archive, series) it depends
+    on: a cycle that fails a source on several architectures asks once."""
+    session = object_session(build)
+    key = (build.sourcepackagerelease_id, build.archive_id,
+           build.distroarchseries.distroseries_id)
+    transaction, names = session.info.get(_COMPONENTS, (None, {}))
+    if transaction is None or transaction is not session.get_transaction():
+        names = {}
+    if key not in names:
+        names[key] = build.current_component.name
+        session.info[_COMPONENTS] = (session.get_transaction(), names)
+    return names[key]
+
+
 def _header(name, value):
     """One header line; folded by the email package only when it must be."""
     line = f"{name}: {value}\n"
@@ -100,13 +118,13 @@ class FailureNotice:
     reason goes, and the headers common to every recipient are formatted
     once, so each recipient's message is a few string joins.  Every
     value comes from what the build already has loaded, except its
-    current component, asked of the database once here.
+    current component (see component_name).
     """
 
     def __init__(self, build, config, upload_log=None):
         spr = build.sourcepackagerelease
         arch = build.distroarchseries.architecturetag
-        component = build.current_component.name
+        component = component_name(build)
         builder = build.builder.name if build.builder else None
         self.sender = config.mail.from_address
         self.about = f"{describe(build, builder or 'no builder')} {build.buildstate.name}"

@@ -12,10 +12,12 @@ from operator import itemgetter
 
 import pytest
 import pytest_twisted
+from sqlalchemy import event
 from twisted.internet import task
 
 from buildmaster.librarian.urls import http_url
-from buildmaster.mail import BuildMailer, FailureNotice, describe_duration, recipients
+from buildmaster.mail import (
+    BuildMailer, FailureNotice, component_name, describe_duration, recipients)
 from buildmaster.model import Build, BuildStatus
 
 UPLOAD_LOG = ("INFO    creating lockfile\n"
@@ -138,6 +140,30 @@ def test_non_ascii_logs_are_quoted_printable(failed_build, farm_config):
                       "ERROR   paquet refusé\n")
     assert message["Content-Transfer-Encoding"] == "quoted-printable"
     assert parse(message.as_string()).get_content().endswith("paquet refusé\n")
+
+
+def test_component_is_asked_once_per_transaction(failed_build, farm_config, session,
+                                                  transaction):
+    """Every message of a build, and every build of the same source
+    publication, share one lookup until the transaction ends."""
+    lookups = []
+
+    def count(conn, cursor, statement, *args):
+        if "FROM sourcepackagepublishinghistory" in statement:
+            lookups.append(statement)
+    event.listen(session.get_bind(), "before_cursor_execute", count)
+    try:
+        notice = FailureNotice(failed_build, farm_config)
+        for address in ("mark@example.com", *ADMINS):
+            assert parse(notice.message(address, "why"))["X-Launchpad-Build-Component"] == (
+                "main")
+        assert component_name(failed_build) == "main"
+        assert len(lookups) == 1
+        transaction.commit()
+        assert component_name(failed_build) == "main"
+        assert len(lookups) == 2
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", count)
 
 
 @pytest.mark.parametrize("delta, text", [
