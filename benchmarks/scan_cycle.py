@@ -111,25 +111,12 @@ def serve(spec_path):
         slave.putChild(b"filecache", FileCache(build_id))
         root.putChild(str(n).encode(), slave)
     port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1", backlog=1024)
-    smtp = LoopbackSMTPServer(reactor=DeepBacklog(reactor))
+    smtp = LoopbackSMTPServer(reactor=reactor)
     smtp.start()
     stdin = stdio_lines(reactor, lambda line: print(len(smtp.messages), flush=True))
     print(port.getHost().port, smtp.port, flush=True)
     reactor.run()
     stdin.loseConnection()
-
-
-class DeepBacklog:
-    """The reactor for the SMTP server: BuildMailer opens one connection per
-    message, all at once, and the default listen backlog of 50 would drop
-    some of a cycle's hundreds of them (they then hang until the mailer's
-    send timeout)."""
-
-    def __init__(self, reactor):
-        self.reactor = reactor
-
-    def listenTCP(self, port, factory, interface=""):
-        return self.reactor.listenTCP(port, factory, backlog=1024, interface=interface)
 
 
 def stdio_lines(reactor, answer):
