@@ -179,10 +179,12 @@ class BuildMailer:
     At most ``[mail] max_connections`` SMTP sessions run at once, each
     sending queued messages one after another until none is left, so a
     cycle that fails hundreds of builds opens a handful of connections.
-    ``reactor`` makes the SMTP connections; ``clock`` (default: the
-    reactor) times the server's answers and schedules retries, so a test can drive them with a
-    ``twisted.internet.task.Clock``.  Creating a mailer loads the spool
-    and starts sending what an earlier master left there.
+    A session that cannot reach the server fails every queued message
+    (the others would fare no better), to be retried later.  ``reactor``
+    makes the SMTP connections; ``clock`` (default: the reactor) times
+    the server's answers and schedules retries, so a test can drive them
+    with a ``twisted.internet.task.Clock``.  Creating a mailer loads the
+    spool and starts sending what an earlier master left there.
     """
 
     def __init__(self, config, reactor=None, clock=None, max_attempts=MAX_ATTEMPTS):
@@ -193,9 +195,9 @@ class BuildMailer:
         self.clock = clock or reactor
         self.max_attempts = max_attempts
         self.spool = MailSpool(config.builddmaster.root)
-        self._queue = collections.deque()
+        self._queue = collections.deque()  # _Outgoing messages no session has taken
         self._sessions = 0
-        self._rounds = {}
+        self._rounds = {}  # batch name -> (its messages still being tried, [(message, error)])
         self._retries = {}
         self._waiting = []
         self._load_spool()

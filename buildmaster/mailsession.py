@@ -90,7 +90,8 @@ class _SessionFactory(protocol.ClientFactory):
         return client
 
     def clientConnectionFailed(self, connector, reason):
-        self.done.callback((0, f"Unable to connect to SMTP server: {reason.getErrorMessage()}"))
+        error = f"Unable to connect to SMTP server: {reason.getErrorMessage()}"
+        self.done.callback((0, error))
 
 
 def _text(value):
