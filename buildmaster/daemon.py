@@ -23,6 +23,7 @@ from twisted.logger import Logger, LogLevel
 from buildmaster import builderslave, schema
 from buildmaster.context import FarmContext
 from buildmaster.librarian.web import make_sites
+from buildmaster.slaveclient import close_connections
 from sequencer import BuildSequencer
 
 log = Logger()
@@ -55,10 +56,12 @@ def check_schema(context):
 
 class ContextService(service.Service):
     """Says which configuration and database the master runs on; closes
-    the database engine when everything else has stopped."""
+    the database engine and the kept-alive slave connections when
+    everything else has stopped."""
 
-    def __init__(self, context):
+    def __init__(self, context, reactor=None):
         self.context = context
+        self.reactor = reactor
 
     def startService(self):
         super().startService()
@@ -70,6 +73,7 @@ class ContextService(service.Service):
         super().stopService()
         self.context.close()
         log.info("buildmaster stopped")
+        return close_connections(self.reactor)
 
 
 class TwistedLogHandler(logging.Handler):
@@ -134,7 +138,7 @@ def make_application(config, reactor=None, context=None):
         raise
     builderslave.configure(config)
     top = service.MultiService()
-    ContextService(context).setServiceParent(top)
+    ContextService(context, reactor).setServiceParent(top)
     PythonLoggingService().setServiceParent(top)
     for server in librarian_servers(context):
         server.setServiceParent(top)

@@ -4,17 +4,26 @@ Every call has a timeout and every failure names the slave's URL, so one
 hung or broken builder is a failed Deferred, never a stuck scan. status()
 accepts the protocol '1.0' dict and the older tuple forms (the seeds' mock
 slaves answer those) and always returns the same dict shape.
+
+Calls and downloads share one persistent HTTP connection pool per reactor,
+so a scan cycle reuses each slave's connection instead of opening a new
+one per call; close_connections() drops the idle ones at shutdown.
 """
 
 import os
+import weakref
+from io import BytesIO
 import xmlrpc.client
 from urllib.parse import quote
 
 import treq
 from twisted.internet import defer, error, protocol
-from twisted.web import xmlrpc as twisted_xmlrpc
+from twisted.python.failure import Failure
 from twisted.web.client import (
-    Agent, HTTPConnectionPool, ResponseDone, ResponseFailed)
+    Agent, FileBodyProducer, HTTPConnectionPool, RequestNotSent, RequestTransmissionFailed,
+    ResponseDone, ResponseFailed, ResponseNeverReceived,
+    _HTTP11ClientFactory)
+from twisted.web.http_headers import Headers
 
 from slave.states import BuilderStatus, BuildStatus
 
@@ -26,6 +35,13 @@ BUILDER_STATES = frozenset({
 BUILD_STATES = frozenset(
     value for name, value in vars(BuildStatus).items() if name.isupper())
 CHUNK_SIZE = 64 * 1024
+MAX_RESPONSE_SIZE = 16 * 1024 * 1024
+IDLE_CONNECTION_TIMEOUT = 60
+CONNECTIONS_PER_SLAVE = 2
+# Calls a slave may safely get twice: repeated only when a kept-alive
+# connection died under a request the slave may have received.
+IDEMPOTENT_CALLS = frozenset({"echo", "info", "status", "ensurepresent"})
+XMLRPC_HEADERS = Headers({b"Content-Type": [b"text/xml"]})
 
 
 class SlaveError(Exception):
@@ -116,11 +132,61 @@ def _as_binary(logtail, raw, url):
     raise SlaveProtocolError(f"{url}: status() gave a bad logtail in {raw!r}")
 
 
-class _QuietQueryFactory(twisted_xmlrpc.QueryFactory):
-    """Every call is a new connection: logging each factory's start and
-    stop would bury the operators' lines in the twistd log."""
+class _QuietHTTP11ClientFactory(_HTTP11ClientFactory):
+    """A thousand slaves are a thousand connections: logging each
+    factory's start and stop would bury the operators' lines."""
 
     noisy = False
+
+
+_pools = weakref.WeakKeyDictionary()
+
+
+def connection_pool(reactor):
+    """The persistent HTTP connection pool all SlaveClients of ``reactor``
+    share (made on first use)."""
+    pool = _pools.get(reactor)
+    if pool is None:
+        pool = HTTPConnectionPool(reactor, persistent=True)
+        pool.maxPersistentPerHost = CONNECTIONS_PER_SLAVE
+        pool.cachedConnectionTimeout = IDLE_CONNECTION_TIMEOUT
+        pool.retryAutomatically = True
+        pool._factory = _QuietHTTP11ClientFactory
+        _pools[reactor] = pool
+    return pool
+
+
+def close_connections(reactor=None):
+    """Close the idle connections to slaves kept for ``reactor`` (default:
+    the global reactor); the Deferred fires once they are closed."""
+    if reactor is None:
+        from twisted.internet import reactor
+    pool = _pools.pop(reactor, None)
+    if pool is None:
+        return defer.succeed(None)
+    return pool.closeCachedConnections()
+
+
+def _may_repeat(failure, method):
+    """Whether a call that failed with ``failure`` may go out once more:
+    its connection closed under it, and either the slave cannot have
+    received all of it or the call is harmless twice."""
+    if not _died_unanswered(failure):
+        return False
+    return method in IDEMPOTENT_CALLS or not failure.check(ResponseNeverReceived)
+
+
+def _died_unanswered(failure):
+    """Whether a request failed only because its connection closed under
+    it (a slave dropping an idle kept-alive connection), not because we
+    cancelled it or the slave answered."""
+    if failure.check(RequestNotSent):
+        return True
+    if not failure.check(RequestTransmissionFailed, ResponseNeverReceived):
+        return False
+    return all(reason.check(error.ConnectionDone, error.ConnectionLost)
+               and not reason.check(error.ConnectionAborted)
+               for reason in failure.value.reasons)
 
 
 class SlaveClient:
@@ -208,8 +274,8 @@ class SlaveClient:
         return d.addErrback(self._translate, f"getFile({name!r})")
 
     async def _download(self, url, target):
-        pool = HTTPConnectionPool(self.reactor, persistent=False)
-        agent = Agent(self.reactor, connectTimeout=self.timeout, pool=pool)
+        agent = Agent(self.reactor, connectTimeout=self.timeout,
+                      pool=connection_pool(self.reactor))
         d = agent.request(b"GET", url.encode("ascii"))
         d.addTimeout(self.timeout, self.reactor,
                      onTimeoutCancel=self._timed_out("getFile"))
@@ -229,14 +295,55 @@ class SlaveClient:
         if self.proxy is not None:
             d = defer.maybeDeferred(getattr(self.proxy, method), *args)
         else:
-            rpc = twisted_xmlrpc.Proxy(
-                self.rpc_url.encode("ascii"), allowNone=True,
-                connectTimeout=self.timeout, reactor=self.reactor)
-            rpc.queryFactory = _QuietQueryFactory
-            d = rpc.callRemote(method, *args)
+            d = defer.ensureDeferred(self._post(method, args))
         d.addTimeout(timeout, self.reactor,
                      onTimeoutCancel=self._timed_out(f"{method}()"))
         return d.addErrback(self._translate, f"{method}()")
+
+    async def _post(self, method, args):
+        """XML-RPC ``method(*args)`` over the shared pool.
+
+        A kept-alive connection the slave closed while we sent on it is
+        not an unreachable slave: the call is tried once more on a new
+        connection when the slave cannot have acted on it twice.
+        """
+        body = xmlrpc.client.dumps(args, method, allow_none=True).encode()
+        try:
+            response = await self._request(body, connection_pool(self.reactor))
+        except (RequestNotSent, RequestTransmissionFailed,
+                ResponseNeverReceived):
+            if not _may_repeat(Failure(), method):
+                raise
+            fresh = HTTPConnectionPool(self.reactor, persistent=False)
+            fresh._factory = _QuietHTTP11ClientFactory
+            response = await self._request(body, fresh)
+        data = await self._read_body(response)
+        return xmlrpc.client.loads(data)[0][0]
+
+    def _request(self, body, pool):
+        agent = Agent(self.reactor, connectTimeout=self.timeout, pool=pool)
+        return agent.request(b"POST", self.rpc_url.encode("ascii"),
+                             XMLRPC_HEADERS, FileBodyProducer(BytesIO(body)))
+
+    async def _read_body(self, response):
+        """The response body, if it is a 200 answer of at most
+        MAX_RESPONSE_SIZE bytes; else SlaveProtocolError."""
+        chunks = []
+        size = 0
+
+        def collect(chunk):
+            nonlocal size
+            size += len(chunk)
+            if size > MAX_RESPONSE_SIZE:
+                raise SlaveProtocolError(
+                    f"{self.rpc_url}: answer larger than"
+                    f" {MAX_RESPONSE_SIZE} bytes")
+            chunks.append(chunk)
+        await treq.collect(response, collect)
+        if response.code != 200:
+            raise SlaveProtocolError(
+                f"{self.rpc_url}: HTTP status {response.code}")
+        return b"".join(chunks)
 
     def _timed_out(self, what):
         """An onTimeoutCancel for addTimeout raising SlaveTimeout."""
@@ -250,7 +357,8 @@ class SlaveClient:
         if failure.check(xmlrpc.client.Fault, SlaveError):
             return failure
         if failure.check(error.ConnectError, error.ConnectionLost,
-                         error.ConnectionDone, ResponseFailed, OSError):
+                         error.ConnectionDone, ResponseFailed, RequestNotSent,
+                         RequestTransmissionFailed, OSError):
             raise SlaveConnectionError(
                 f"{self.url}: {what} failed: {failure.getErrorMessage()}")
         raise SlaveProtocolError(
