@@ -13,6 +13,7 @@ import subprocess
 
 import pytest
 import pytest_twisted
+from twisted.internet import reactor, task
 
 from buildmaster.slaveclient import SlaveClient
 from buildmaster.testing.debpackages import (
@@ -107,6 +108,16 @@ def buildd(tmp_path):
     process.stop()
 
 
+async def sleeper_started(buildd, polls=300, interval=0.1):
+    """Wait until the fake in-target is sleeping in the chroot unpack step."""
+    pid_file = os.path.join(buildd.sharepath, "sleeper.pid")
+    for _ in range(polls):
+        if os.path.exists(pid_file):
+            return
+        await task.deferLater(reactor, interval, lambda: None)
+    raise AssertionError("launchpad-buildd never reached the chroot unpack step")
+
+
 @pytest_twisted.ensureDeferred
 async def test_protocol_calls_against_launchpad_buildd(buildd, served_dir):
     client = SlaveClient(buildd.url, timeout=20)
@@ -130,6 +141,10 @@ async def test_protocol_calls_against_launchpad_buildd(buildd, served_dir):
                               BUILD_ARGS) == ("BuilderStatus.BUILDING", "1-1")
     building = await wait_for_state(client, "BuilderStatus.BUILDING")
     assert building["build_id"] == "1-1"
+    # Abort only once the build has reached its (fake) chroot unpacking:
+    # an abort before that finds nothing to kill, and the sleeper started
+    # afterwards would keep the buildd ABORTING for ten minutes.
+    await sleeper_started(buildd)
     await client.abort()
     status = await wait_for_state(client, "BuilderStatus.WAITING")
     assert status["build_status"] == "BuildStatus.ABORTED"
