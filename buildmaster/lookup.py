@@ -24,12 +24,7 @@ def _one_line_choices(names):
 
 
 def distribution(session, name):
-    found = session.scalars(sa.select(Distribution).filter_by(name=name)).first()
-    if found is None:
-        names = session.scalars(sa.select(Distribution.name))
-        raise NotFound(f"no distribution named {name!r} "
-                       f"(known: {_one_line_choices(names)})")
-    return found
+    return _named(session, Distribution, "distribution", name)
 
 
 def series(session, distribution_name, series_name):
@@ -87,27 +82,28 @@ def pocket(name):
             from None
 
 
-def component(session, name):
-    found = session.scalars(sa.select(Component).filter_by(name=name)).first()
+def _named(session, model, noun, name, list_choices=True):
+    """The ``model`` row called ``name``; NotFound names the choices."""
+    found = session.scalars(sa.select(model).filter_by(name=name)).first()
     if found is None:
-        names = session.scalars(sa.select(Component.name))
-        raise NotFound(f"no component named {name!r} (known: {_one_line_choices(names)})")
+        known = ""
+        if list_choices:
+            names = session.scalars(sa.select(model.name))
+            known = f" (known: {_one_line_choices(names)})"
+        raise NotFound(f"no {noun} named {name!r}{known}")
     return found
+
+
+def component(session, name):
+    return _named(session, Component, "component", name)
 
 
 def processor(session, name):
-    found = session.scalars(sa.select(Processor).filter_by(name=name)).first()
-    if found is None:
-        names = session.scalars(sa.select(Processor.name))
-        raise NotFound(f"no processor named {name!r} (known: {_one_line_choices(names)})")
-    return found
+    return _named(session, Processor, "processor", name)
 
 
 def builder(session, name):
-    found = session.scalars(sa.select(Builder).filter_by(name=name)).first()
-    if found is None:
-        raise NotFound(f"no builder named {name!r}")
-    return found
+    return _named(session, Builder, "builder", name, list_choices=False)
 
 
 def build(session, build_id):
