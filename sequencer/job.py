@@ -19,6 +19,8 @@ import traceback
 from twisted.internet import defer, error, protocol
 from twisted.python.failure import Failure
 
+from slave.process import signal_group
+
 import sequencer
 
 TIMEOUT_EXIT_CODE = 124
@@ -136,16 +138,8 @@ class BuildSequencerJob(protocol.ProcessProtocol):
 
     def _signal(self, signum):
         pid = self.transport.pid if self.transport is not None else None
-        if pid is None:
-            return
-        try:
-            os.killpg(pid, signum)
-        except ProcessLookupError:
-            # setsid has not made the group yet, or it is gone already.
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
+        if pid is not None:
+            signal_group(pid, signum)
 
     def _later(self, delay, function, *args):
         self._timers.append(self.sequencer.reactor.callLater(delay, function, *args))

@@ -11,6 +11,19 @@ OUTPUT_KEPT = 4096
 KILL_GRACE = 5.0
 
 
+
+def signal_group(pid, signum):
+    """Send ``signum`` to the process group led by ``pid`` (a child started
+    under setsid); to ``pid`` alone if setsid has not made the group yet.
+    A process already gone is not an error."""
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
 class LoggedProcess(protocol.ProcessProtocol):
     """Feed a child's stdout and stderr into the log; keep a short tail.
 
@@ -78,15 +91,7 @@ class ProcessGroup:
             self._signal(signal.SIGKILL)
 
     def _signal(self, signum):
-        pid = self.pid
-        try:
-            os.killpg(pid, signum)
-        except ProcessLookupError:
-            # Not yet a group leader (setsid not run) or already gone.
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
+        signal_group(self.pid, signum)
 
     def _ended(self, result):
         """Reap any grandchildren left in the group, then report."""
