@@ -11,7 +11,25 @@ from buildmaster.model.distribution import Processor
 from buildmaster.model.person import Person
 
 
-class Builder(Base):
+class BuilderBehaviour:
+    """What the scanner asks of any builder: the Builder rows, and the
+    seeds' MockBuilder that is not one."""
+
+    @property
+    def displayname(self):
+        return f"{self.name} ({self.url})"
+
+    def slaveStatus(self):
+        """A Deferred firing with the slave's normalised status dict."""
+        return self.slave.status()
+
+    def failBuilder(self, reason):
+        """Take this builder out of use until an operator enables it."""
+        self.builderok = False
+        self.failnotes = reason
+
+
+class Builder(BuilderBehaviour, Base):
     __tablename__ = "builder"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,10 +63,6 @@ class Builder(Base):
         from buildmaster.builderslave import override
         override(self, proxy)
 
-    def slaveStatus(self):
-        """A Deferred firing with the slave's normalised status dict."""
-        return self.slave.status()
-
     def findBuildCandidate(self):
         """The best pending BuildQueue entry this builder can take, or None
         (see buildmaster.candidates)."""
@@ -67,16 +81,7 @@ class Builder(Base):
         from buildmaster.dispatch import is_available
         return is_available(self)
 
-    def failBuilder(self, reason):
-        """Take this builder out of use until an operator enables it."""
-        self.builderok = False
-        self.failnotes = reason
-
     def enable(self):
         self.builderok = True
         self.failnotes = None
         self.failure_count = 0
-
-    @property
-    def displayname(self):
-        return f"{self.name} ({self.url})"

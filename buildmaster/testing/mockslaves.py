@@ -11,6 +11,7 @@ import hashlib
 import io
 import xmlrpc.client
 
+from buildmaster.model.builder import BuilderBehaviour
 from buildmaster.slaveclient import SlaveClient
 
 BUILD_LOG = b"This is a build log"
@@ -166,7 +167,7 @@ class LostBuildingBrokenSlave(LostBuildingSlave):
         raise xmlrpc.client.Fault(8002, "Could not abort")
 
 
-class MockBuilder:
+class MockBuilder(BuilderBehaviour):
     """A builder-like object that is not a database row."""
 
     def __init__(self, name, slave, url="http://fake:0000", virtualized=False):
@@ -178,14 +179,3 @@ class MockBuilder:
         self.virtualized = virtualized
         self.currentjob = None
         self.slave = SlaveClient(url, proxy=slave)
-
-    @property
-    def displayname(self):
-        return f"{self.name} ({self.url})"
-
-    def failBuilder(self, reason):
-        self.builderok = False
-        self.failnotes = reason
-
-    def slaveStatus(self):
-        return self.slave.status()
