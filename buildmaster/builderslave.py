@@ -14,10 +14,15 @@ _overrides = {}
 
 
 def configure(config):
-    """Take the slave timeouts from a loaded configuration."""
-    settings["timeout"] = config.builddmaster.socket_timeout
-    settings["download_timeout"] = config.builddmaster.download_timeout
-    _clients.clear()
+    """Take the slave timeouts from a loaded configuration.
+
+    Cheap to call on every job: the cached clients are only dropped when
+    a timeout actually changes."""
+    wanted = {"timeout": config.builddmaster.socket_timeout,
+              "download_timeout": config.builddmaster.download_timeout}
+    if wanted != settings:
+        settings.update(wanted)
+        _clients.clear()
 
 
 def slave_for(builder):
