@@ -7,6 +7,7 @@ from sqlalchemy.engine import make_url
 pytest_plugins = [
     "buildmaster.testing.fixtures",
     "buildmaster.testing.slaveprocess",  # served_dir, slave_proc
+    "buildmaster.testing.chroots",  # buildd_chroot
 ]
 
 
