@@ -28,6 +28,9 @@ class PublishingMixin:
         enum_column(PackagePublishingStatus))
     datecreated: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     datepublished: Mapped[Optional[datetime.datetime]]
+    # When the publisher took a no longer live publication out of the
+    # indexes; NULL while it is still in them (or never was).
+    dateremoved: Mapped[Optional[datetime.datetime]]
 
     @declared_attr
     def archive(cls) -> Mapped[Archive]:
