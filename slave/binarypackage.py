@@ -1,25 +1,49 @@
-"""The 'binarypackage' build manager: a Debian binary build of a .dsc.
+"""The 'binarypackage' build manager: a Debian binary build of a .dsc,
+inside a fresh chroot, as launchpad-buildd and sbuild build.
 
-For now the build runs on the slave's own system; the chroot tarball is
-only checked for being a readable tarball (else CHROOTFAIL).
+The steps, each ending the build when it fails::
+
+    UNPACK    the chroot tarball into the build dir      -> CHROOTFAIL
+    SETUP     sources.list from the master's 'archives',
+              trusted keys, the buildd user               -> CHROOTFAIL
+    SOURCE    dpkg-source -x, as buildd, offline           -> PACKAGEFAIL
+    UPDATE    apt-get update                               -> GIVENBACK
+    DEPENDS   apt-get satisfy the build-dependencies       -> GIVENBACK (fetch
+              (Build-Depends-Indep on the arch-indep build)   failed), DEPFAIL
+                                                              (a relation no
+                                                              archive meets),
+                                                              else PACKAGEFAIL
+    BUILD     dpkg-buildpackage -b (arch-indep) or -B,
+              as buildd under fakeroot, offline            -> PACKAGEFAIL
+    RESULTS   the .deb, .changes ... into the file cache   -> OK
+
+The chroot is removed when the master cleans the slave (Builder.clean).
 """
 
 import errno
 import os
 import re
-import shutil
-import tarfile
 
+from debian import deb822
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
+from slave import depwait
+from slave.chroot import (
+    BUILD_HOME, Chroot, ChrootBroken, environment, remove_tree, tarball_prefix, unpack_command)
 from slave.process import ProcessGroup
+from slave.sourceslist import BadArchives, apt_sources, mask
 from slave.states import BuildStatus
 
-UNMET_DEPENDS = re.compile(r"Unmet build dependencies: (.*)$", re.MULTILINE)
 # Errors of the machine, not of the package: another try may pass.
 RETRYABLE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-SOURCE_DIR = "source"
+# apt's words for an archive it could not reach or read: try again later.
+FETCH_FAILED = re.compile(
+    r"^(E|W): (Failed to fetch|Some index files failed|Unable to fetch)"
+    r"|Hash Sum mismatch|Could not connect|Connection failed|Temporary failure resolving",
+    re.MULTILINE)
+AVAILABLE_LIST = "/var/lib/buildd-available"
+RESULT_SUFFIXES = (".deb", ".udeb", ".ddeb", ".changes", ".buildinfo")
 
 log = Logger()
 
@@ -32,16 +56,30 @@ class _Aborted(Exception):
     """The build was aborted (by the master, the timeout or shutdown)."""
 
 
+class _Ended(Exception):
+    """A step decided how the build ends: (status, dependencies)."""
+
+    def __init__(self, status, dependencies=None):
+        super().__init__(status)
+        self.status, self.dependencies = status, dependencies
+
+
 class BinaryPackageManager:
-    """Runs one build: unpack, check build-deps, dpkg-buildpackage."""
+    """Runs one build through the steps above."""
 
     @staticmethod
-    def check_request(filemap):
-        """Raise BadRequest unless ``filemap`` holds exactly one .dsc."""
+    def check_request(filemap, args):
+        """Raise BadRequest unless ``filemap`` holds exactly one .dsc and
+        ``args`` are archives and keys a chroot can use."""
         dscs = [name for name in filemap if name.endswith(".dsc")]
         if len(dscs) != 1:
             raise BadRequest(
                 f"binarypackage needs exactly one .dsc in filemap, got {dscs}")
+        if "archives" in args:
+            try:
+                apt_sources(args["archives"], args.get("trusted_keys"))
+            except BadArchives as e:
+                raise BadRequest(str(e)) from None
 
     def __init__(self, builder, reactor):
         self.builder = builder
@@ -50,13 +88,14 @@ class BinaryPackageManager:
         self.group = ProcessGroup(reactor, builder.buildlog)
         self.aborting = False
         self._timeout_call = None
+        self.chroot = None
 
-    def start(self, chroot_sha1, filemap):
+    def start(self, chroot_sha1, filemap, args):
         """Run the build in the background; the builder hears the end."""
         timeout = self.builder.config.build_timeout
         self._timeout_call = self.reactor.callLater(
             timeout, self._timed_out, timeout)
-        d = defer.ensureDeferred(self._run(chroot_sha1, filemap))
+        d = defer.ensureDeferred(self._run(chroot_sha1, filemap, args))
         d.addCallbacks(self._succeeded, self._failed)
 
     def abort(self):
@@ -70,59 +109,172 @@ class BinaryPackageManager:
         self.aborting = True
         self.group.kill()
 
-    async def _run(self, chroot_sha1, filemap):
+    async def _run(self, chroot_sha1, filemap, args):
         """Return (build status, produced filemap, dependencies)."""
         build_dir = self._fresh_build_dir()
-        if not await self._chroot_ok(chroot_sha1):
-            return BuildStatus.CHROOTFAIL, {}, None
-        self._copy_inputs(build_dir, filemap)
-        dsc = next(name for name in filemap if name.endswith(".dsc"))
-        if await self._step(["dpkg-source", "-x", dsc, SOURCE_DIR],
-                            build_dir):
-            return BuildStatus.PACKAGEFAIL, {}, None
-        source_dir = os.path.join(build_dir, SOURCE_DIR)
-        failed, output = await self._step_output(["dpkg-checkbuilddeps"],
-                                                 source_dir)
-        if failed:
-            return self._depends_failure(output)
-        if await self._step(["dpkg-buildpackage", "-b", "-us", "-uc",
-                             "-rfakeroot"], source_dir):
-            return BuildStatus.PACKAGEFAIL, {}, None
-        return BuildStatus.OK, self._store_results(build_dir, filemap), None
+        self.chroot = Chroot(build_dir)
+        dsc_name = next(name for name in filemap if name.endswith(".dsc"))
+        arch_indep = bool(args.get("arch_indep"))
+        try:
+            await self._unpack(chroot_sha1, build_dir)
+            self._set_up(args)
+            dsc = self._copy_inputs(filemap, dsc_name)
+            source_dir = await self._unpack_source(dsc, dsc_name)
+            await self._update()
+            await self._install_depends(dsc, arch_indep)
+            await self._build(source_dir, arch_indep)
+        except _Ended as end:
+            return end.status, {}, end.dependencies
+        return BuildStatus.OK, await self._store_results(filemap), None
 
     def _fresh_build_dir(self):
         build_dir = self.builder.build_dir
-        shutil.rmtree(build_dir, ignore_errors=True)
+        remove_tree(build_dir)
         os.makedirs(build_dir)
         return build_dir
 
-    async def _chroot_ok(self, chroot_sha1):
-        path = self.builder.cache.path(chroot_sha1)
+    # -- the steps -------------------------------------------------------
+
+    async def _unpack(self, chroot_sha1, build_dir):
+        tarball = self.builder.cache.path(chroot_sha1)
         try:
-            count = await threads.deferToThread(_count_tar_members, path)
-        except (tarfile.TarError, OSError, EOFError) as e:
-            self.buildlog.note(f"chroot {chroot_sha1} is not a tarball: {e}")
-            return False
-        self._check_progress()
-        self.buildlog.note(f"chroot {chroot_sha1}: tarball of {count} entries")
-        return True
+            prefix = await threads.deferToThread(tarball_prefix, tarball)
+        except Exception as e:
+            self._fail_chroot(f"chroot {chroot_sha1} is not a tarball: {e}")
+        os.makedirs(self.chroot.root, exist_ok=True)
+        self.buildlog.note(f"unpacking chroot {chroot_sha1}")
+        if await self._host_step(unpack_command(tarball, build_dir, prefix)):
+            self._fail_chroot(f"chroot {chroot_sha1} could not be unpacked")
 
-    def _copy_inputs(self, build_dir, filemap):
+    def _set_up(self, args):
+        chroot = self.chroot
+        try:
+            chroot.check()
+            chroot.copy_host_files()
+            chroot.add_build_user()
+            self._configure_apt(args)
+        except (ChrootBroken, OSError) as e:
+            self._fail_chroot(f"the chroot cannot be set up: {e}")
+        self.buildlog.note(
+            f"suite {args.get('suite')}, component {args.get('ogrecomponent')}, "
+            f"archive {args.get('archive_purpose')}"
+            f"{' (private)' if args.get('archive_private') else ''}")
+
+    def _configure_apt(self, args):
+        if "archives" not in args:
+            self.buildlog.note("no archives given: the chroot keeps its own sources.list")
+            return
+        sources = apt_sources(args["archives"], args.get("trusted_keys"))
+        self.chroot.configure_apt(sources)
+        self.buildlog.note("sources.list:")
+        for line in args["archives"]:
+            self.buildlog.note("  " + mask(line))
+        if sources.auth:
+            self.buildlog.note(f"credentials for {len(sources.auth)} archive(s) "
+                               "in /etc/apt/auth.conf.d/buildd.conf")
+        if sources.keys:
+            self.buildlog.note(f"{len(sources.keys)} trusted archive key(s) installed")
+
+    def _copy_inputs(self, filemap, dsc_name):
+        """Put the source files in /build; return the parsed .dsc."""
         for name, sha1 in filemap.items():
-            shutil.copyfile(self.builder.cache.path(sha1),
-                            os.path.join(build_dir, name))
+            self.chroot.put(self.builder.cache.path(sha1), f"{BUILD_HOME}/{name}")
+        with open(self.builder.cache.path(filemap[dsc_name]), encoding="utf-8",
+                  errors="replace") as f:
+            return deb822.Dsc(f)
 
-    async def _step(self, argv, cwd):
-        """Run one command; return its exit code (non-zero is failure)."""
-        code, _ = await self._step_output(argv, cwd)
+    async def _unpack_source(self, dsc, dsc_name):
+        upstream = dsc.get("Version", "0").split(":", 1)[-1].rsplit("-", 1)[0]
+        source_dir = f"{BUILD_HOME}/{dsc.get('Source', 'source')}-{upstream}"
+        code, _ = await self._chroot_step(
+            ["dpkg-source", "-x", dsc_name, source_dir], as_buildd=True,
+            network=False, cwd=BUILD_HOME)
+        if code:
+            raise _Ended(BuildStatus.PACKAGEFAIL)
+        return source_dir
+
+    async def _update(self):
+        code, _ = await self._chroot_step(["apt-get", "update"])
+        if code:
+            self.buildlog.note("giving back: the archives could not be read")
+            raise _Ended(BuildStatus.GIVENBACK)
+
+    async def _install_depends(self, dsc, arch_indep):
+        depends, conflicts = _satisfy_arguments(dsc, arch_indep)
+        self.buildlog.note(f"installing build-dependencies: {depends}")
+        argv = ["apt-get", "satisfy", depends]
+        if conflicts:
+            argv.append(f"Conflicts: {conflicts}")
+        code, output = await self._chroot_step(argv)
+        if not code:
+            return
+        if FETCH_FAILED.search(output):
+            self.buildlog.note("giving back: apt could not fetch from the archives")
+            raise _Ended(BuildStatus.GIVENBACK)
+        relation = await self._unsatisfiable(dsc, arch_indep)
+        if relation is None:
+            self.buildlog.note("the build-dependencies cannot be installed, "
+                               "though each is available")
+            raise _Ended(BuildStatus.PACKAGEFAIL)
+        self.buildlog.note(f"waiting on: {relation}")
+        raise _Ended(BuildStatus.DEPFAIL, relation)
+
+    async def _unsatisfiable(self, dsc, arch_indep):
+        code, _ = await self._chroot_step(
+            ["/bin/sh", "-c", f"apt-cache dumpavail > {AVAILABLE_LIST}"],
+            network=False, quiet=True)
+        if code:
+            return None
+        path = self.chroot.path(AVAILABLE_LIST)
+        arch = self.builder.config.architecturetag
+        return await threads.deferToThread(
+            _waiting_on, path, depwait.build_relations(dsc, arch_indep), arch)
+
+    async def _build(self, source_dir, arch_indep):
+        which = "-b" if arch_indep else "-B"
+        self.buildlog.note(
+            "building arch-dependent and arch-independent packages (-b)" if arch_indep
+            else "building arch-dependent packages only (-B)")
+        code, _ = await self._chroot_step(
+            ["dpkg-buildpackage", "-us", "-uc", "-rfakeroot", which],
+            as_buildd=True, network=False, cwd=source_dir)
+        if code:
+            raise _Ended(BuildStatus.PACKAGEFAIL)
+
+    async def _store_results(self, inputs):
+        """Cache every package file the build left in /build."""
+        home = self.chroot.path(BUILD_HOME)
+
+        def store():
+            produced = {}
+            for name in sorted(os.listdir(home)):
+                path = os.path.join(home, name)
+                if (name not in inputs and name.endswith(RESULT_SUFFIXES)
+                        and os.path.isfile(path) and not os.path.islink(path)):
+                    produced[name] = self.builder.cache.store(path)
+            return produced
+        return await threads.deferToThread(store)
+
+    # -- running commands ---------------------------------------------------
+
+    async def _host_step(self, argv):
+        code, _ = await self._run_step(argv, argv, cwd=self.builder.build_dir)
         return code
 
-    async def _step_output(self, argv, cwd):
+    async def _chroot_step(self, argv, as_buildd=False, network=True, cwd="/",
+                           quiet=False):
+        """Run ``argv`` in the chroot; return (exit code, output tail)."""
+        wrapped = self.chroot.command(argv, as_buildd=as_buildd, network=network, cwd=cwd)
+        return await self._run_step(wrapped, None if quiet else argv,
+                                    cwd=self.builder.build_dir)
+
+    async def _run_step(self, argv, shown, cwd):
         self._check_progress()
-        proto = self.group.run(argv, cwd)
+        proto = self.group.run(argv, cwd, env=environment(), shown=shown)
         code = await proto.ended
         self._check_progress()
-        self.buildlog.note(f"{argv[0]} exited with {code}")
+        if shown is not None:
+            self.buildlog.note(f"{shown[0]} exited with {code}")
         return code, proto.output.decode("utf-8", "replace")
 
     def _check_progress(self):
@@ -132,20 +284,11 @@ class BinaryPackageManager:
         if self.buildlog.write_error is not None:
             raise self.buildlog.write_error
 
-    def _depends_failure(self, output):
-        match = UNMET_DEPENDS.search(output)
-        if match is None:
-            return BuildStatus.PACKAGEFAIL, {}, None
-        return BuildStatus.DEPFAIL, {}, match.group(1).strip()
+    def _fail_chroot(self, reason):
+        self.buildlog.note(reason)
+        raise _Ended(BuildStatus.CHROOTFAIL)
 
-    def _store_results(self, build_dir, inputs):
-        """Cache every file the build left in the build dir."""
-        produced = {}
-        for name in sorted(os.listdir(build_dir)):
-            path = os.path.join(build_dir, name)
-            if name not in inputs and os.path.isfile(path):
-                produced[name] = self.builder.cache.store(path)
-        return produced
+    # -- the end -------------------------------------------------------------
 
     def _timed_out(self, timeout):
         self._timeout_call = None
@@ -179,6 +322,20 @@ class BinaryPackageManager:
         self._timeout_call = None
 
 
-def _count_tar_members(path):
-    with tarfile.open(path) as tar:
-        return len(tar.getmembers())
+def _satisfy_arguments(dsc, arch_indep):
+    """(the relations apt-get satisfy installs, the ones it must keep
+    out): the build-dependency fields of the .dsc this build uses, plus
+    fakeroot, which dpkg-buildpackage runs."""
+    suffixes = ("", "-Arch", "-Indep") if arch_indep else ("", "-Arch")
+
+    def joined(prefix, extra=()):
+        values = list(extra) + [" ".join(dsc[prefix + suffix].split())
+                                for suffix in suffixes if dsc.get(prefix + suffix)]
+        return ", ".join(value for value in values if value.strip(", "))
+    return joined("Build-Depends", ["fakeroot"]), joined("Build-Conflicts")
+
+
+def _waiting_on(available_path, relations, arch):
+    with open(available_path, encoding="utf-8", errors="replace") as f:
+        available = depwait.available_packages(f.read())
+    return depwait.waiting_on(relations, available, arch)

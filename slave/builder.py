@@ -4,18 +4,25 @@ WAITING is persisted to a small JSON file in the work dir, so a slave
 restarted before the master collected the results still offers them.
 """
 
+import itertools
 import json
 import os
 import shutil
 from xmlrpc.client import Binary
 
+from twisted.internet import threads
 from twisted.logger import Logger
 
 from slave.buildlog import BuildLog
+from slave.chroot import mounts_under
 from slave.states import BuilderStatus, BuildStatus
 
 STATE_FILE = "waiting-state.json"
 BUILD_DIR = "build"
+# A cleaned build dir is renamed to this prefix at once and deleted in a
+# thread (a chroot is hundreds of megabytes); leftovers go at start-up.
+DISCARDED_PREFIX = "discarded-build-"
+_discards = itertools.count(1)
 
 log = Logger()
 
@@ -92,7 +99,7 @@ class Builder:
     def clean(self):
         """WAITING -> IDLE: drop the build dir, results and log."""
         self._require(BuilderStatus.WAITING, "clean")
-        shutil.rmtree(self.build_dir, ignore_errors=True)
+        self._discard_build_dir()
         for sha1 in set(self.filemap.values()):
             self.cache.remove(sha1)
         self.buildlog.remove()
@@ -116,6 +123,29 @@ class Builder:
         self.buildlog.note("slave shutting down, giving the build back")
         self.manager.kill()
         self.finish(BuildStatus.GIVENBACK)
+
+    def _discard_build_dir(self):
+        """Move the build dir (and its chroot) aside and delete it in a
+        thread; leave it, with an error, if anything is mounted in it."""
+        if not os.path.isdir(self.build_dir):
+            return
+        mounted = mounts_under(self.build_dir)
+        if mounted:
+            log.error("not removing {path}: {mount} is mounted there",
+                      path=self.build_dir, mount=mounted[0])
+            return
+        discarded = os.path.join(self.config.workdir,
+                                 f"{DISCARDED_PREFIX}{os.getpid()}-{next(_discards)}")
+        os.rename(self.build_dir, discarded)
+        threads.deferToThread(shutil.rmtree, discarded, True)
+
+    def remove_discarded(self):
+        """Delete build dirs a previous run discarded but did not finish
+        deleting (at start-up, before any build)."""
+        for name in os.listdir(self.config.workdir):
+            path = os.path.join(self.config.workdir, name)
+            if name.startswith(DISCARDED_PREFIX) and not mounts_under(path):
+                shutil.rmtree(path, ignore_errors=True)
 
     def restore(self):
         """Come back WAITING if a saved state file says so."""

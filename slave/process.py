@@ -11,7 +11,6 @@ OUTPUT_KEPT = 4096
 KILL_GRACE = 5.0
 
 
-
 def signal_group(pid, signum):
     """Send ``signum`` to the process group led by ``pid`` (a child started
     under setsid); to ``pid`` alone if setsid has not made the group yet.
@@ -23,6 +22,7 @@ def signal_group(pid, signum):
             os.kill(pid, signum)
         except ProcessLookupError:
             pass
+
 
 class LoggedProcess(protocol.ProcessProtocol):
     """Feed a child's stdout and stderr into the log; keep a short tail.
@@ -62,14 +62,17 @@ class ProcessGroup:
         self.pid = None
         self._kill_call = None
 
-    def run(self, argv, cwd, env=None):
+    def run(self, argv, cwd, env=None, shown=()):
         """Start ``argv`` in ``cwd``; return its LoggedProcess.
 
+        The log says "running: <shown>" (``argv`` by default; nothing for
+        None): a command wrapped in a sandbox is shown as the command.
         ``setsid`` execs in place (our child is never a group leader), so
         the child's pid is its process group id.
         """
         proto = LoggedProcess(self.log)
-        self.log.note("running: " + " ".join(argv))
+        if shown is not None:
+            self.log.note("running: " + " ".join(shown or argv))
         transport = self.reactor.spawnProcess(
             proto, SETSID, [SETSID] + list(argv), env=env or _build_env(),
             path=cwd, usePTY=False)

@@ -71,10 +71,10 @@ class SlaveRPC(xmlrpc.XMLRPC):
                     "not in the file cache: " + ", ".join(missing)]
         manager_class = self.managers[manager]
         with _faults():
-            manager_class.check_request(filemap)
+            manager_class.check_request(filemap, args)
             build = manager_class(self.builder, self.reactor)
             self.builder.start(build_id, build)
-        build.start(chroot_sha1, filemap)
+        build.start(chroot_sha1, filemap, args)
         return [BuilderStatus.BUILDING, build_id]
 
     def xmlrpc_abort(self):

@@ -25,6 +25,7 @@ class SlaveService(service.MultiService):
                            interface=config.bindhost).setServiceParent(self)
 
     def startService(self):
+        self.builder.remove_discarded()
         self.builder.restore()
         super().startService()
 

@@ -1,4 +1,6 @@
-"""Real slave processes doing real Debian builds, driven by SlaveClient."""
+"""Real slave processes doing real Debian builds in fresh chroots, driven
+by SlaveClient, with their build-dependencies from a small apt archive
+served on loopback."""
 
 import os
 import signal
@@ -6,11 +8,12 @@ import xmlrpc.client
 
 import pytest
 import pytest_twisted
+from twisted.internet import reactor, task
 
 from buildmaster.slaveclient import (
     SlaveClient, SlaveConnectionError, SlaveProtocolError, SlaveTimeout)
-from buildmaster.testing.debpackages import (
-    make_chroot_tarball, make_source_package, source_files)
+from buildmaster.testing.aptrepo import AptRepository, make_binary_package
+from buildmaster.testing.debpackages import make_source_package, source_files
 from buildmaster.testing.slaveprocess import (
     SlaveProcess, processes_in, send_files, sha1_of, wait_for_state)
 
@@ -24,15 +27,42 @@ def client(slave_proc):
     return SlaveClient(slave_proc.url, timeout=20)
 
 
-async def start_build(client, served_dir, kind, build_id="1-1"):
-    """Send a `kind` package and a chroot to the slave; start the build."""
+SUITE = "breezy"
+
+
+def publish_archive(served_dir, name, debs):
+    """An apt archive of ``debs`` served under ``name``; its line."""
     directory, url = served_dir
-    dsc = make_source_package(str(directory), kind=kind)
-    chroot = make_chroot_tarball(str(directory / "chroot.tar.gz"))
+    AptRepository(directory / name).publish(SUITE, debs)
+    return AptRepository.line(url + name, SUITE)
+
+
+@pytest.fixture
+def empty_archive(served_dir):
+    """The sources.list line of a served archive with no packages."""
+    return publish_archive(served_dir, "empty", [])
+
+
+async def send_chroot(client, served_dir, tarball):
+    directory, url = served_dir
+    link = directory / "chroot.tar.gz"
+    if not link.exists():
+        link.symlink_to(tarball)
+    (sha1,) = (await send_files(client, url, [link])).values()
+    return sha1
+
+
+async def start_build(client, served_dir, kind, chroot, archives, build_id="1-1",
+                      **package):
+    """Send a `kind` package and the chroot to the slave; start the build
+    with ``archives`` as its sources.list."""
+    directory, url = served_dir
+    dsc = make_source_package(str(directory), kind=kind, **package)
     filemap = await send_files(client, url, source_files(dsc))
-    (chroot_sha1,) = (await send_files(client, url, [chroot])).values()
-    answer = await client.build(build_id, "binarypackage", chroot_sha1,
-                                filemap, {"arch_tag": "amd64"})
+    chroot_sha1 = await send_chroot(client, served_dir, chroot)
+    answer = await client.build(build_id, "binarypackage", chroot_sha1, filemap,
+                                {"arch_tag": "amd64", "archives": [archives],
+                                 "suite": SUITE, "ogrecomponent": "main"})
     assert answer == ("BuilderStatus.BUILDING", build_id)
     return chroot_sha1, filemap
 
@@ -44,8 +74,10 @@ async def log_text(client, tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_good_build_offers_its_deb(client, served_dir, tmp_path):
-    await start_build(client, served_dir, "good", build_id="7-3")
+async def test_good_build_offers_its_deb(client, served_dir, tmp_path, buildd_chroot,
+                                         empty_archive):
+    await start_build(client, served_dir, "good", buildd_chroot, empty_archive,
+                      build_id="7-3")
     status = await wait_for_state(client, WAITING)
     assert status["build_status"] == "BuildStatus.OK"
     assert status["build_id"] == "7-3"
@@ -62,46 +94,117 @@ async def test_good_build_offers_its_deb(client, served_dir, tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_failing_build_is_packagefail_with_log(client, served_dir, tmp_path):
-    await start_build(client, served_dir, "fail")
+async def test_failing_build_is_packagefail_with_log(client, served_dir, tmp_path,
+                                                     buildd_chroot, empty_archive):
+    await start_build(client, served_dir, "fail", buildd_chroot, empty_archive)
     status = await wait_for_state(client, WAITING)
     assert status["build_status"] == "BuildStatus.PACKAGEFAIL"
     assert "this build is going to fail" in await log_text(client, tmp_path)
 
 
 @pytest_twisted.ensureDeferred
-async def test_missing_build_dependency_is_depfail(client, served_dir):
-    await start_build(client, served_dir, "depwait")
+async def test_missing_build_dependency_is_depfail(client, served_dir, buildd_chroot,
+                                                   tmp_path):
+    too_old = make_binary_package(str(tmp_path), "baz", "1.0.0")
+    archive = publish_archive(served_dir, "old", [too_old])
+    await start_build(client, served_dir, "depwait", buildd_chroot, archive)
     status = await wait_for_state(client, WAITING)
     assert status["build_status"] == "BuildStatus.DEPFAIL"
     assert status["dependencies"] == "baz (>= 1.0.1)"
+    assert "waiting on: baz (>= 1.0.1)" in await log_text(client, tmp_path)
 
 
 @pytest_twisted.ensureDeferred
-async def test_corrupt_chroot_is_chrootfail(client, served_dir):
-    directory, url = served_dir
-    dsc = make_source_package(str(directory), kind="good")
-    (directory / "chroot.tar.gz").write_bytes(b"not a tarball at all")
-    filemap = await send_files(client, url, source_files(dsc))
-    chroot = await send_files(client, url, [directory / "chroot.tar.gz"])
-    await client.build("1-1", "binarypackage", chroot["chroot.tar.gz"],
-                       filemap, {})
+async def test_build_dependency_comes_from_the_archive_into_the_chroot(
+        client, served_dir, buildd_chroot, tmp_path):
+    baz = make_binary_package(str(tmp_path), "baz", "1.0.2")
+    archive = publish_archive(served_dir, "full", [baz])
+    await start_build(client, served_dir, "depwait", buildd_chroot, archive)
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.OK"
+    log = await log_text(client, tmp_path)
+    assert "Setting up baz (1.0.2)" in log
+    assert f"  {archive}" in log
+    assert not os.path.exists("/usr/share/doc/baz")
+
+
+@pytest_twisted.ensureDeferred
+async def test_unreachable_archive_gives_the_build_back(client, served_dir, buildd_chroot,
+                                                        tmp_path):
+    _, url = served_dir
+    archive = f"deb [trusted=yes] {url}no-such-archive {SUITE} main"
+    await start_build(client, served_dir, "good", buildd_chroot, archive)
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.GIVENBACK"
+    assert "giving back: the archives could not be read" in await log_text(client, tmp_path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_build_cannot_touch_the_host(client, served_dir, buildd_chroot,
+                                             empty_archive, tmp_path):
+    await start_build(client, served_dir, "escape", buildd_chroot, empty_archive)
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.OK"
+    assert "the escape attempt is over" in await log_text(client, tmp_path)
+    for path in ("/etc/buildmaster-escape", "/root/buildmaster-escape",
+                 "/tmp/buildmaster-escape"):
+        assert not os.path.exists(path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_clean_removes_the_chroot(client, served_dir, buildd_chroot, empty_archive,
+                                        slave_proc):
+    await start_build(client, served_dir, "good", buildd_chroot, empty_archive)
+    await wait_for_state(client, WAITING)
+    assert os.path.isdir(os.path.join(slave_proc.workdir, "build", "chroot-autobuild",
+                                      "usr"))
+    assert await client.clean() == IDLE
+    for _ in range(200):
+        if os.listdir(slave_proc.workdir) == []:
+            break
+        await task.deferLater(reactor, 0.1, lambda: None)
+    assert os.listdir(slave_proc.workdir) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_corrupt_chroot_is_chrootfail(client, served_dir, empty_archive, tmp_path):
+    corrupt = tmp_path / "corrupt.tar.gz"
+    corrupt.write_bytes(b"not a tarball at all")
+    await start_build(client, served_dir, "good", str(corrupt), empty_archive)
     status = await wait_for_state(client, WAITING)
     assert status["build_status"] == "BuildStatus.CHROOTFAIL"
+    assert "is not a tarball" in await log_text(client, tmp_path)
 
 
 @pytest_twisted.ensureDeferred
-async def test_unusable_work_dir_is_builderfail(client, served_dir, slave_proc):
+async def test_tarball_that_is_no_system_is_chrootfail(client, served_dir, empty_archive,
+                                                       tmp_path):
+    import tarfile
+    empty_root = tmp_path / "root"
+    (empty_root / "etc").mkdir(parents=True)
+    with tarfile.open(tmp_path / "nosystem.tar.gz", "w:gz") as tar:
+        tar.add(empty_root, arcname=".")
+    await start_build(client, served_dir, "good", str(tmp_path / "nosystem.tar.gz"),
+                      empty_archive)
+    status = await wait_for_state(client, WAITING)
+    assert status["build_status"] == "BuildStatus.CHROOTFAIL"
+    assert "the chroot has no /bin/sh" in await log_text(client, tmp_path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_unusable_work_dir_is_builderfail(client, served_dir, slave_proc,
+                                                buildd_chroot, empty_archive):
     with open(os.path.join(slave_proc.workdir, "build"), "w") as f:
         f.write("a file where the build dir should be")
-    await start_build(client, served_dir, "good")
+    await start_build(client, served_dir, "good", buildd_chroot, empty_archive)
     status = await wait_for_state(client, WAITING)
     assert status["build_status"] == "BuildStatus.BUILDERFAIL"
 
 
 @pytest_twisted.ensureDeferred
-async def test_abort_kills_the_build(client, served_dir, slave_proc):
-    await start_build(client, served_dir, "slow")
+async def test_abort_kills_the_build(client, served_dir, slave_proc, buildd_chroot,
+                                     empty_archive):
+    await start_build(client, served_dir, "slow", buildd_chroot, empty_archive)
     building = await wait_for_state(client, BUILDING)
     while b"a slow build starts" not in building["logtail"].data:
         building = await wait_for_state(client, BUILDING)
@@ -113,11 +216,12 @@ async def test_abort_kills_the_build(client, served_dir, slave_proc):
 
 
 @pytest_twisted.ensureDeferred
-async def test_build_past_its_timeout_is_aborted(tmp_path, served_dir):
+async def test_build_past_its_timeout_is_aborted(tmp_path, served_dir, buildd_chroot,
+                                                 empty_archive):
     process = SlaveProcess(tmp_path / "quick", build_timeout=2).start()
     try:
         client = SlaveClient(process.url, timeout=20)
-        await start_build(client, served_dir, "slow")
+        await start_build(client, served_dir, "slow", buildd_chroot, empty_archive)
         status = await wait_for_state(client, WAITING)
         assert status["build_status"] == "BuildStatus.ABORTED"
         assert "timed out after 2 seconds" in await log_text(client, tmp_path)
@@ -127,8 +231,10 @@ async def test_build_past_its_timeout_is_aborted(tmp_path, served_dir):
 
 
 @pytest_twisted.ensureDeferred
-async def test_waiting_state_survives_a_restart(client, served_dir, slave_proc):
-    await start_build(client, served_dir, "good", build_id="5-6")
+async def test_waiting_state_survives_a_restart(client, served_dir, slave_proc,
+                                                buildd_chroot, empty_archive):
+    await start_build(client, served_dir, "good", buildd_chroot, empty_archive,
+                      build_id="5-6")
     before = await wait_for_state(client, WAITING)
     slave_proc.stop()
     slave_proc.start()
@@ -139,8 +245,9 @@ async def test_waiting_state_survives_a_restart(client, served_dir, slave_proc):
 
 
 @pytest_twisted.ensureDeferred
-async def test_shutdown_mid_build_gives_it_back(client, served_dir, slave_proc):
-    await start_build(client, served_dir, "slow")
+async def test_shutdown_mid_build_gives_it_back(client, served_dir, slave_proc,
+                                                buildd_chroot, empty_archive):
+    await start_build(client, served_dir, "slow", buildd_chroot, empty_archive)
     await wait_for_state(client, BUILDING)
     slave_proc.stop()
     assert processes_in(slave_proc.workdir) == []
@@ -184,6 +291,7 @@ async def test_bad_requests_are_refused_and_slave_keeps_serving(client):
                                {name: "b" * 40}, {})
     with pytest.raises(xmlrpc.client.Fault, match="wrong type"):
         await client.build(1, "binarypackage", chroot, {}, {})
+
     with pytest.raises(xmlrpc.client.Fault, match="not a sha1"):
         await client.ensurepresent("../../etc/passwd", None)
     with pytest.raises(xmlrpc.client.Fault, match="arguments"):
@@ -203,8 +311,10 @@ async def test_bad_requests_are_refused_and_slave_keeps_serving(client):
 
 
 @pytest_twisted.ensureDeferred
-async def test_build_while_building_is_a_fault(client, served_dir):
-    chroot_sha1, filemap = await start_build(client, served_dir, "slow")
+async def test_build_while_building_is_a_fault(client, served_dir, buildd_chroot,
+                                               empty_archive):
+    chroot_sha1, filemap = await start_build(client, served_dir, "slow", buildd_chroot,
+                                             empty_archive)
     with pytest.raises(xmlrpc.client.Fault, match="cannot build"):
         await client.build("2-2", "binarypackage", chroot_sha1, filemap, {})
     await client.abort()

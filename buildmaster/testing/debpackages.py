@@ -7,17 +7,30 @@ without debhelper. The ``kind`` decides what the build target does:
 - ``good``: prints a line and succeeds;
 - ``fail``: prints a line and exits 1 (a PACKAGEFAIL);
 - ``depwait``: declares ``Build-Depends: baz (>= 1.0.1)``, never installed;
-- ``slow``: prints a line and sleeps for ten minutes (for abort tests).
+- ``slow``: prints a line and sleeps for ten minutes (for abort tests);
+- ``escape``: tries to write to /etc, /root and /tmp while building, and
+  succeeds whatever came of it (the chroot must keep the host untouched);
+- ``all``: one ``Architecture: all`` binary package, made by the
+  arch-independent targets only (so ``dpkg-buildpackage -B`` makes
+  nothing);
+- ``mixed``: an ``Architecture: any`` package and its ``Architecture:
+  all`` ``-doc`` package: ``-b`` makes both, ``-B`` the first only.
+
+``build_binaries`` builds one on this host as a slave would, for upload
+tests that need a real .changes.
 """
 
+import glob
 import io
 import os
+import shutil
 import subprocess
 import tarfile
+import tempfile
 
 import pytest
 
-KINDS = ("good", "fail", "depwait", "slow")
+KINDS = ("good", "fail", "depwait", "slow", "all", "mixed", "escape")
 
 DEPWAIT_DEPENDS = "baz (>= 1.0.1)"
 
@@ -26,31 +39,49 @@ _BUILD_COMMANDS = {
     "depwait": ["@echo 'building the depwait package'"],
     "fail": ["@echo 'this build is going to fail'", "exit 1"],
     "slow": ["@echo 'a slow build starts'", "sleep 600"],
+    "all": ["@echo 'building the arch-independent package'"],
+    "mixed": ["@echo 'building the mixed package'"],
+    # Tries to write outside its build tree; the chroot keeps the host safe.
+    "escape": ["-echo escaped > /etc/buildmaster-escape",
+               "-echo escaped > /root/buildmaster-escape",
+               "-echo escaped > /tmp/buildmaster-escape",
+               "@echo 'the escape attempt is over'"],
 }
+
+# The binary packages of each kind: (name suffix, Architecture).
+_BINARIES = {kind: [("", "any")] for kind in KINDS}
+_BINARIES["all"] = [("", "all")]
+_BINARIES["mixed"] = [("", "any"), ("-doc", "all")]
 
 _RULES = """\
 #!/usr/bin/make -f
-PKG := {name}
-
 build: build-arch build-indep
-build-indep:
 build-arch:
-{build_commands}
+{arch_build}
+build-indep:
+{indep_build}
 
 clean:
-\trm -rf debian/tmp debian/files
+\trm -rf debian/tmp-* debian/files
 
 binary: binary-arch binary-indep
-binary-indep:
 binary-arch: build-arch
-\trm -rf debian/tmp
-\tmkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/doc/$(PKG)
-\techo 'hello from $(PKG)' > debian/tmp/usr/share/doc/$(PKG)/README
-\tdpkg-gencontrol -Pdebian/tmp
-\tdpkg-deb --build debian/tmp ..
+{arch_binaries}
+binary-indep: build-indep
+{indep_binaries}
 
 .PHONY: build build-arch build-indep clean binary binary-arch binary-indep
 """
+
+# Makes the .deb of one binary package (dpkg-gencontrol names it in
+# debian/files, where dpkg-genchanges finds it).
+_BINARY_COMMANDS = [
+    "rm -rf debian/tmp-{package}",
+    "mkdir -p debian/tmp-{package}/DEBIAN debian/tmp-{package}/usr/share/doc/{package}",
+    "echo 'hello from {package}' > debian/tmp-{package}/usr/share/doc/{package}/README",
+    "dpkg-gencontrol -p{package} -Pdebian/tmp-{package}",
+    "dpkg-deb --build debian/tmp-{package} ..",
+]
 
 _CONTROL = """\
 Source: {name}
@@ -58,9 +89,11 @@ Section: misc
 Priority: optional
 Maintainer: Build Farm Tests <tests@example.invalid>
 Standards-Version: 4.6.2
-{build_depends_line}
-Package: {name}
-Architecture: any
+{build_depends_line}"""
+
+_CONTROL_BINARY = """
+Package: {package}
+Architecture: {arch}
 Description: tiny test package for the build farm
  A package built by the buildmaster slave tests.
 """
@@ -72,6 +105,25 @@ _CHANGELOG = """\
 
  -- Build Farm Tests <tests@example.invalid>  Mon, 01 Jan 2024 00:00:00 +0000
 """
+
+
+def _recipe(lines):
+    return "\n".join(f"\t{line}" for line in lines)
+
+
+def _rules(name, kind):
+    """debian/rules: the kind's build commands in the target of its first
+    package's kind, one .deb per package in binary-arch or binary-indep."""
+    packages = {"any": [], "all": []}
+    for suffix, arch in _BINARIES[kind]:
+        packages[arch].append(name + suffix)
+    binaries = {arch: _recipe([line.format(package=package)
+                               for package in names for line in _BINARY_COMMANDS])
+                for arch, names in packages.items()}
+    builds = {"any": "", "all": ""}
+    builds[_BINARIES[kind][0][1]] = _recipe(_BUILD_COMMANDS[kind])
+    return _RULES.format(arch_build=builds["any"], indep_build=builds["all"],
+                         arch_binaries=binaries["any"], indep_binaries=binaries["all"])
 
 
 def make_source_package(dirpath, name="hello-bm", version="1.0",
@@ -87,18 +139,39 @@ def make_source_package(dirpath, name="hello-bm", version="1.0",
     os.makedirs(os.path.join(debian, "source"))
     depends_line = (f"Build-Depends: {build_depends}\n"
                     if build_depends else "")
-    commands = "".join(f"\t{line}\n" for line in _BUILD_COMMANDS[kind])
-    _write(os.path.join(debian, "control"), _CONTROL.format(
-        name=name, build_depends_line=depends_line))
+    control = _CONTROL.format(name=name, build_depends_line=depends_line)
+    control += "".join(_CONTROL_BINARY.format(package=name + suffix, arch=arch)
+                       for suffix, arch in _BINARIES[kind])
+    _write(os.path.join(debian, "control"), control)
     _write(os.path.join(debian, "changelog"),
            _CHANGELOG.format(name=name, version=version))
-    _write(os.path.join(debian, "rules"),
-           _RULES.format(name=name, build_commands=commands.rstrip("\n")))
+    _write(os.path.join(debian, "rules"), _rules(name, kind))
     os.chmod(os.path.join(debian, "rules"), 0o755)
     _write(os.path.join(debian, "source", "format"), source_format + "\n")
     subprocess.run(["dpkg-source", "-b", os.path.basename(tree)],
                    cwd=dirpath, check=True, capture_output=True)
     return os.path.join(dirpath, f"{name}_{version}.dsc")
+
+
+def build_binaries(dsc_path, arch, arch_indep):
+    """Build the source package on this host as a slave builds it for
+    ``arch`` (``dpkg-buildpackage -b`` with ``arch_indep``, else ``-B``;
+    cross-built with ``-a``, which these packages allow); {file name:
+    bytes} of the .changes and every file it lists.  Raises
+    CalledProcessError with dpkg's output when the build fails."""
+    with tempfile.TemporaryDirectory() as work:
+        tree = os.path.join(work, "tree")
+        subprocess.run(["dpkg-source", "-x", os.path.abspath(dsc_path), tree],
+                       check=True, capture_output=True, cwd=work)
+        subprocess.run(["dpkg-buildpackage", "-b" if arch_indep else "-B", "-a", arch,
+                        "-d", "-us", "-uc", "-rfakeroot"],
+                       check=True, capture_output=True, text=True, cwd=tree)
+        shutil.rmtree(tree)
+        found = {}
+        for path in glob.glob(os.path.join(work, "*")):
+            with open(path, "rb") as f:
+                found[os.path.basename(path)] = f.read()
+        return found
 
 
 def make_chroot_tarball(path):
@@ -142,6 +215,8 @@ good_dsc = _dsc_fixture("good")
 fail_dsc = _dsc_fixture("fail")
 depwait_dsc = _dsc_fixture("depwait")
 slow_dsc = _dsc_fixture("slow")
+all_dsc = _dsc_fixture("all")
+mixed_dsc = _dsc_fixture("mixed")
 
 
 @pytest.fixture
