@@ -18,8 +18,8 @@ from buildmaster.context import FarmContext
 from buildmaster.model import (
     BinaryPackagePublishingHistory, Build, Builder, BuildQueue, BuildStatus,
     DistroArchSeries, PackagePublishingPocket, PackagePublishingStatus, Processor)
-from buildmaster.testing.debpackages import (
-    DEPWAIT_DEPENDS, make_chroot_tarball, make_source_package, source_files)
+from buildmaster.testing.aptrepo import AptRepository
+from buildmaster.testing.debpackages import DEPWAIT_DEPENDS, make_source_package, source_files
 from buildmaster.testing.slaveprocess import send_files, wait_for_state
 from scannerhelpers import delivered
 
@@ -60,22 +60,26 @@ def world(sample, session, slave_proc):
     return arch, release, builder
 
 
-async def dispatch(session, world, served_dir, kind):
-    """Send a ``kind`` package to the slave and start its build: the job."""
+async def dispatch(session, world, served_dir, kind, chroot):
+    """Send a ``kind`` package to the slave and start its build in
+    ``chroot``, with an empty served archive as its sources: the job."""
     arch, release, builder = world
     build = release.createBuild(arch, arch.main_archive, PackagePublishingPocket.RELEASE)
     entry = build.createBuildQueueEntry()
     directory, url = served_dir
     dsc = make_source_package(str(directory), name=SOURCE, version=VERSION, kind=kind)
-    chroot = make_chroot_tarball(str(directory / "chroot.tar.gz"))
+    AptRepository(directory / "archive").publish("hoary", [])
+    (directory / "chroot.tar.gz").symlink_to(chroot)
+    chroot = directory / "chroot.tar.gz"
     client = builder.slave
     filemap = await send_files(client, url, source_files(dsc))
     (chroot_sha1,) = (await send_files(client, url, [chroot])).values()
     entry.markAsBuilding(builder)
     build.buildstate = BuildStatus.BUILDING
     session.commit()
+    archives = [AptRepository.line(url + "archive", "hoary")]
     answer = await client.build(f"{build.id}-{entry.id}", "binarypackage", chroot_sha1,
-                                filemap, {"arch_tag": "amd64"})
+                                filemap, {"arch_tag": "amd64", "archives": archives})
     assert answer == ("BuilderStatus.BUILDING", f"{build.id}-{entry.id}")
     return build.id, entry.id
 
@@ -102,8 +106,9 @@ def stored_log(context, alias):
 
 @pytest_twisted.ensureDeferred
 async def test_a_good_build_is_fully_built(context, session, world, served_dir, mailer,
-                                          smtp_server):
-    build_id, queue_id = await dispatch(session, world, served_dir, "good")
+                                          smtp_server, buildd_chroot):
+    build_id, queue_id = await dispatch(session, world, served_dir, "good",
+                                         buildd_chroot)
     build = await scan_until(context, session, build_id, finished)
     assert build.buildstate == BuildStatus.FULLYBUILT
     assert [b.name for b in build.binarypackages] == [SOURCE]
@@ -121,8 +126,9 @@ async def test_a_good_build_is_fully_built(context, session, world, served_dir, 
 
 @pytest_twisted.ensureDeferred
 async def test_a_failing_build_fails_with_its_log(context, session, world, served_dir, mailer,
-                                                 smtp_server):
-    build_id, _ = await dispatch(session, world, served_dir, "fail")
+                                                 smtp_server, buildd_chroot):
+    build_id, _ = await dispatch(session, world, served_dir, "fail",
+                                         buildd_chroot)
     build = await scan_until(context, session, build_id, finished)
     assert build.buildstate == BuildStatus.FAILEDTOBUILD
     assert build.buildlog.filename.endswith("_BUILDING.txt.gz")
@@ -141,8 +147,9 @@ async def test_a_failing_build_fails_with_its_log(context, session, world, serve
 
 @pytest_twisted.ensureDeferred
 async def test_a_missing_dependency_waits(context, session, world, served_dir, mailer,
-                                         smtp_server):
-    build_id, _ = await dispatch(session, world, served_dir, "depwait")
+                                         smtp_server, buildd_chroot):
+    build_id, _ = await dispatch(session, world, served_dir, "depwait",
+                                         buildd_chroot)
     build = await scan_until(context, session, build_id, finished)
     assert build.buildstate == BuildStatus.MANUALDEPWAIT
     assert build.dependencies == DEPWAIT_DEPENDS
@@ -151,8 +158,9 @@ async def test_a_missing_dependency_waits(context, session, world, served_dir, m
 
 @pytest_twisted.ensureDeferred
 async def test_a_killed_slave_gives_the_job_back_to_the_queue(
-        context, session, world, served_dir, slave_proc):
-    build_id, queue_id = await dispatch(session, world, served_dir, "slow")
+        context, session, world, served_dir, slave_proc, buildd_chroot):
+    build_id, queue_id = await dispatch(session, world, served_dir, "slow",
+                                         buildd_chroot)
     client = world[2].slave
     await wait_for_state(client, "BuilderStatus.BUILDING")
     await scanner.scan(context)
