@@ -82,16 +82,8 @@ def retry(context, args):
 
 
 def reset_for_retry(build):
-    """Back to NEEDSBUILD with nothing of the failed attempt but its files
-    in the librarian: no builder, dates, logs, dependencies or failures."""
-    build.buildstate = BuildStatus.NEEDSBUILD
-    build.builder = None
-    build.datebuilt = None
-    build.buildduration = None
-    build.buildlog = None
-    build.upload_log = None
-    build.dependencies = None
-    build.failure_count = 0
+    """Back to NEEDSBUILD (see Build.reset_for_retry)."""
+    build.reset_for_retry()
 
 
 @operator_command("log", "print a build's log",

@@ -7,6 +7,7 @@ from buildmaster.model.builder import Builder
 from buildmaster.model.buildqueue import BuildQueue
 from buildmaster.model.distribution import (
     Component, Distribution, DistroArchSeries, DistroSeries, Processor)
+from buildmaster.model.health import BuilderHealth, BuildOutcome, StatusReport
 from buildmaster.model.enums import (
     ArchivePurpose, BinaryPackageFileType, BuildStatus, DistroSeriesStatus,
     PackagePublishingPocket, PackagePublishingStatus, SourcePackageFileType,
@@ -22,11 +23,12 @@ from buildmaster.model.publishing import (
 __all__ = [
     "Archive", "ArchiveDependency", "ArchivePurpose", "Base", "BinaryPackageFile",
     "BinaryPackageFileType", "BinaryPackageName", "BinaryPackagePublishingHistory",
-    "BinaryPackageRelease", "Build", "BuildQueue", "BuildStatus", "Builder",
+    "BinaryPackageRelease", "Build", "BuildOutcome", "BuildQueue", "BuildStatus", "Builder", "BuilderHealth",
     "Component", "Distribution", "DistroArchSeries", "DistroSeries",
     "DistroSeriesStatus", "LibraryFileAlias", "LibraryFileContent",
     "PackagePublishingPocket", "PackagePublishingStatus", "Person", "Processor",
     "SourcePackageFileType", "SourcePackageName", "SourcePackagePublishingHistory",
     "SourcePackageRelease", "SourcePackageReleaseFile", "SourcePackageUrgency",
+    "StatusReport",
     "UTC", "utcnow",
 ]

@@ -41,6 +41,9 @@ class Build(Base):
         sa.ForeignKey("libraryfilealias.id"))
     dependencies: Mapped[Optional[str]] = mapped_column(sa.Text)
     failure_count: Mapped[int] = mapped_column(default=0)
+    # Warning lines in its log and upload log (buildmaster.health.colours);
+    # None until it finishes.
+    warnings: Mapped[Optional[int]]
 
     sourcepackagerelease: Mapped[SourcePackageRelease] = relationship()
     distroarchseries: Mapped[DistroArchSeries] = relationship()
@@ -77,6 +80,20 @@ class Build(Base):
         if self.pocket == PackagePublishingPocket.RELEASE:
             return self.distroseries.name
         return f"{self.distroseries.name}-{self.pocket.name.lower()}"
+
+    def reset_for_retry(self):
+        """Back to NEEDSBUILD with nothing of the last attempt but its files
+        in the librarian: no builder, dates, logs, dependencies, warnings
+        or failures."""
+        self.buildstate = BuildStatus.NEEDSBUILD
+        self.builder = None
+        self.datebuilt = None
+        self.buildduration = None
+        self.buildlog = None
+        self.upload_log = None
+        self.dependencies = None
+        self.warnings = None
+        self.failure_count = 0
 
     def createBuildQueueEntry(self, lastscore=0):
         """Queue this build: a new pending BuildQueue row for it."""
