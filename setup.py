@@ -13,7 +13,8 @@ setup(
     packages=find_packages(include=["buildmaster*", "slave*", "sequencer*", "migrations*"])
     + ["buildmaster.templates"],
     include_package_data=True,
-    package_data={"buildmaster.templates": ["*"], "migrations": ["script.py.mako"]},
+    package_data={"buildmaster.templates": ["*"], "migrations": ["script.py.mako"],
+                  "buildmaster.testing": ["*.asc"]},
     install_requires=[
         "Twisted>=23.10,<27",
         "SQLAlchemy>=2.0,<2.1",

@@ -205,15 +205,13 @@ def primary_archive(build):
     return build.distribution.main_archive
 
 
-def sources_list(config, build, component_name=None):
-    """The BuildArchives for ``build``: its sources.list lines (own
-    archive first, then dependencies, then the primary archive), its
-    ogre component and the purpose to announce.  ``component_name`` is
-    the build's current component, when the caller already has it."""
+def archive_entries(build, component_name):
+    """The farm's own archives a build installs from, in sources.list
+    order: [(archive, pockets, components)], own archive first, then its
+    dependencies, then the primary archive.  ``component_name`` is the
+    build's current component."""
     archive, das = build.archive, build.distroarchseries
-    series = build.distroseries.name
-    component_name = component_name or build.current_component.name
-    entries = []  # (archive, pockets, components)
+    entries = []
     primary_rules = None
     if archive.purpose == ArchivePurpose.PRIMARY:
         primary_rules = (pocket_dependencies(build.pocket),
@@ -231,10 +229,40 @@ def sources_list(config, build, component_name=None):
     if primary_rules is None:
         primary_rules = (pocket_dependencies(NON_PRIMARY_POCKET), NON_PRIMARY_COMPONENTS)
     entries.append((primary_archive(build),) + primary_rules)
+    return entries
+
+
+def external_lines(config, build):
+    """The sources.list lines configured for the build's series and then
+    its archive (``[external_dependencies.series]``, ``.archive``), with
+    '%(series)s' replaced by the series name."""
+    configured = getattr(config, "external_dependencies", None) or {}
+    distribution, series = build.distribution.name, build.distroseries.name
+    lines = list(configured.get("series", {}).get(f"{distribution}/{series}", ()))
+    lines += configured.get("archive", {}).get(
+        f"{distribution}/{build.archive.reference}", ())
+    return [line.replace("%(series)s", series) for line in lines]
+
+
+def sources_list(config, build, component_name=None):
+    """The BuildArchives for ``build``: its sources.list lines (own
+    archive first, then dependencies, then the primary archive, then the
+    external lines configured for its series and archive), its ogre
+    component and the purpose to announce.  ``component_name`` is the
+    build's current component, when the caller already has it.
+
+    When the farm signs its archives (``[archives] signing_key``), the
+    build is sent the key to trust and the lines are plain; otherwise its
+    own archives' lines say ``[trusted=yes]`` (the test-farm mode)."""
+    series = build.distroseries.name
+    component_name = component_name or build.current_component.name
+    options = "" if config.archives.signing_key else "[trusted=yes] "
     lines = []
-    for target, pockets, components in entries:
+    for target, pockets, components in archive_entries(build, component_name):
         base = archive_url(config, target)
         for pocket in pockets:
-            lines.append(f"deb {base} {suite_name(series, pocket)} {' '.join(components)}")
+            lines.append(f"deb {options}{base} {suite_name(series, pocket)} "
+                         f"{' '.join(components)}")
+    lines += external_lines(config, build)
     return BuildArchives(lines=lines, ogre_component=ogre_component(build, component_name),
                          purpose=archive_purpose(build))

@@ -16,6 +16,13 @@ DEFAULT_JOBS = {
     "slave_scanner": {"callable": "buildmaster.jobs:scan", "mindelay": "5"},
     "queue_builder": {"callable": "buildmaster.jobs:build_queue", "mindelay": "60"},
     "dispatcher": {"callable": "buildmaster.jobs:dispatch", "mindelay": "5"},
+    "publisher": {"callable": "buildmaster.jobs:publish", "mindelay": "5"},
+}
+
+# Sections of sources.list lines keyed by what they apply to.
+EXTERNAL_DEPENDENCY_SECTIONS = {
+    "external_dependencies.series": "DISTRIBUTION/SERIES",
+    "external_dependencies.archive": "DISTRIBUTION/ARCHIVE",
 }
 
 
@@ -138,6 +145,10 @@ SCHEMA = {
         "primary_url": (_http_url, "http://ftpmaster.internal"),
         "ppa_url": (_http_url, "http://ppa.launchpad.dev"),
         "private_ppa_url": (_http_url, "http://private-ppa.launchpad.dev"),
+        "root": (_text, "var/archives"),
+        "http_host": (_text, "127.0.0.1"),
+        "http_port": (_int, "0"),
+        "signing_key": (_text, ""),
     },
     "mail": {
         "smtp_host": (_text, "localhost"),
@@ -229,6 +240,35 @@ def _parse_section(path, name, schema, given):
     return values
 
 
+def _sources_lines(value):
+    """Non-blank lines, each a 'deb' or 'deb-src' line with a URL and a suite."""
+    lines = [line.strip() for line in value.splitlines() if line.strip()]
+    for line in lines:
+        if not re.match(r"^deb(-src)?\s+(\[[^\]]*\]\s+)?\w+://\S+\s+\S+", line):
+            raise ValueError(f"not a sources.list line: {line!r}")
+    return lines
+
+
+def _parse_external_dependencies(path, parser):
+    """{'series'|'archive': {key: [sources.list lines]}} from the
+    ``[external_dependencies.*]`` sections."""
+    found = {}
+    for section, form in EXTERNAL_DEPENDENCY_SECTIONS.items():
+        kind = section.rpartition(".")[2]
+        found[kind] = {}
+        if not parser.has_section(section):
+            continue
+        for key, value in parser[section].items():
+            parts = key.split("/", 1)
+            if len(parts) != 2 or not all(parts):
+                raise ConfigError(path, section, key, f"not {form}")
+            try:
+                found[kind][key] = _sources_lines(value)
+            except ValueError as error:
+                raise ConfigError(path, section, key, str(error)) from None
+    return found
+
+
 def _parse_jobs(path, parser):
     named = {s[len("sequencer.job."):]: dict(parser[s]) for s in parser.sections()
              if s.startswith("sequencer.job.")}
@@ -263,7 +303,8 @@ def load(path=None, check_dirs=True):
     """Read and check the configuration; ``path`` None means defaults only."""
     parser = _read(path)
     for section in parser.sections():
-        if section not in SCHEMA and not section.startswith("sequencer.job."):
+        if section not in SCHEMA and section not in EXTERNAL_DEPENDENCY_SECTIONS \
+                and not section.startswith("sequencer.job."):
             raise ConfigError(path, section, None, "unknown section")
     sections = {
         name: _parse_section(path, name, schema,
@@ -272,12 +313,18 @@ def load(path=None, check_dirs=True):
     }
     base_dir = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
     config = Config(path, sections, _parse_jobs(path, parser), base_dir)
+    config.external_dependencies = _parse_external_dependencies(path, parser)
     config.builddmaster.root = config.resolve(config.builddmaster.root)
+    config.archives.root = config.resolve(config.archives.root)
+    if config.archives.signing_key:
+        config.archives.signing_key = config.resolve(config.archives.signing_key)
     config.librarian.storage = config.resolve(config.librarian.storage)
     config.database.url = _absolute_sqlite(config, config.database.url)
     if check_dirs:
         _check_writable(config, "builddmaster", "root")
         _check_writable(config, "librarian", "storage")
+        _check_writable(config, "archives", "root")
+        _check_readable(config, "archives", "signing_key")
     return config
 
 
@@ -299,6 +346,12 @@ def _check_writable(config, section, key):
                           f"cannot create {directory}: {error.strerror}") from None
     if not os.access(directory, os.W_OK | os.X_OK):
         raise ConfigError(config.path, section, key, f"{directory} is not writable")
+
+
+def _check_readable(config, section, key):
+    path = getattr(getattr(config, section), key)
+    if path and not os.access(path, os.R_OK):
+        raise ConfigError(config.path, section, key, f"cannot read {path}")
 
 
 def config_path_from_environment(explicit=None):

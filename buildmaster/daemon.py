@@ -6,7 +6,9 @@ In start order (they stop in the reverse order):
 2. Python ``logging`` records (the scanner's and dispatcher's state
    changes) routed into the twistd log;
 3. the librarian's public and restricted HTTP servers, which slaves
-   download chroots and sources from while a job runs;
+   download chroots and sources from while a job runs, and the archives'
+   HTTP server (when ``[archives] http_port`` is set), which their apt
+   installs build-dependencies from;
 4. the task sequencer running the periodic jobs; it stops first, letting
    the running job finish (bounded by ``[sequencer] shutdown_timeout``)
    while the database and the librarian are still there.
@@ -120,6 +122,17 @@ def librarian_servers(context):
                                interface=settings.public_host)]
 
 
+def archive_server(context):
+    """The TCPServer serving the published archives, or None when
+    ``[archives] http_port`` is 0."""
+    from buildmaster.publisher.serving import make_site
+    settings = context.config.archives
+    if not settings.http_port:
+        return None
+    return internet.TCPServer(settings.http_port, make_site(context),
+                              interface=settings.http_host)
+
+
 def open_context(config):
     try:
         return FarmContext(config)
@@ -142,5 +155,8 @@ def make_application(config, reactor=None, context=None):
     PythonLoggingService().setServiceParent(top)
     for server in librarian_servers(context):
         server.setServiceParent(top)
+    archives = archive_server(context)
+    if archives is not None:
+        archives.setServiceParent(top)
     BuildSequencer(config, reactor=reactor, context=context).setServiceParent(top)
     return top

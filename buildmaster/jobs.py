@@ -25,3 +25,25 @@ def dispatch(context):
     """Give every idle builder its next job."""
     from buildmaster import dispatch as dispatcher
     return dispatcher.dispatch(context)
+
+
+def publish(context):
+    """Publish every archive's pending publications and retry the
+    dependency waits that satisfies; fires with the PublishReport, or
+    None when another publisher run holds the lock."""
+    from twisted.internet import threads
+    from buildmaster.publisher import run
+
+    def busy(failure):
+        failure.trap(run.PublisherBusy)
+        run.logger.warning("publisher: skipped: %s", failure.value)
+        return None
+
+    return threads.deferToThread(run.publish, context).addErrback(busy)
+
+
+def checkwatches(context):
+    """Check the watches on external bug trackers that are due, in a
+    thread; retries the failed builds whose upstream bug got fixed."""
+    from buildmaster import checkwatches as watches
+    return watches.run_in_thread(context)

@@ -4,7 +4,10 @@ Each doctest file finds in its namespace ``session`` and ``transaction``
 (on a clean database holding the sample data), ``sample`` (the objects
 sampledata created, e.g. ``sample.bob``), ``librarian``, ``config``, and
 ``wait(deferred)`` to take the result of a Deferred.  Log records at
-WARNING and above print as ``LEVEL:name:message``.
+WARNING and above print as ``LEVEL:name:message``.  ``config`` is also
+what BUILDMASTER_CONFIG names, so code that reads the configuration
+itself (the seeds' ``dispatchBuildCandidate(candidate)``) sees the same
+signed farm: its sources.list lines are the seeds' plain ones.
 
 A doctest that needs none of this (one that starts its own slave, say)
 says so by naming itself ``*-standalone.txt`` or simply ignoring them.
@@ -16,11 +19,12 @@ from buildmaster.testing.deferreds import wait
 
 
 @pytest.fixture(autouse=True)
-def doctest_world(request, doctest_namespace):
+def doctest_world(request, doctest_namespace, monkeypatch):
     if request.node.name.endswith("standalone.txt"):
         return
     for name in ("session", "transaction", "sample", "librarian", "farm_config",
                  "printed_log"):
         doctest_namespace[name] = request.getfixturevalue(name)
     doctest_namespace["config"] = doctest_namespace.pop("farm_config")
+    monkeypatch.setenv("BUILDMASTER_CONFIG", doctest_namespace["config"].path)
     doctest_namespace["wait"] = wait

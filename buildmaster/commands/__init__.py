@@ -4,6 +4,7 @@ Each module registers its commands with ``buildmaster.cli.command``;
 importing this package imports them all.
 """
 
+from buildmaster.commands import archives  # noqa: F401
 from buildmaster.commands import builders  # noqa: F401
 from buildmaster.commands import builds  # noqa: F401
 from buildmaster.commands import chroots  # noqa: F401

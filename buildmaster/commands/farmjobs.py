@@ -1,5 +1,5 @@
-"""``buildmaster scan``, ``queue-builder`` and ``dispatch``: one run of a
-periodic job from the shell, as the sequencer would run it.
+"""``buildmaster scan``, ``queue-builder``, ``dispatch`` and ``publish``: one
+run of a periodic job from the shell, as the sequencer would run it.
 
 Each runs the job's Deferred to completion on a reactor of its own and
 prints the job's log lines (INFO and above) on stderr, so an operator
@@ -13,7 +13,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from buildmaster import builderslave, jobs
-from buildmaster.cli import require_schema
+from buildmaster.cli import CommandError, require_schema
 from buildmaster.commands.common import operator_command
 
 
@@ -64,3 +64,16 @@ def dispatch(context, args):
     _prepare(context)
     started = run_job(jobs.dispatch, context)
     print(f"Dispatch finished; {started or 0} job(s) started.")
+
+
+@operator_command("publish", "publish every archive's pending packages once, and "
+                  "retry the dependency waits that satisfies")
+def publish(context, args):
+    _prepare(context)
+    report = run_job(jobs.publish, context)
+    if report is None:
+        raise CommandError("another publisher is running; try again when it is done")
+    print(f"Publisher finished; {report.summary}.")
+    if report.errors:
+        raise CommandError(f"{len(report.errors)} publication(s) or suite(s) could not "
+                           f"be published: {report.errors[0]}")

@@ -6,6 +6,7 @@ directories live in the test's temporary directory.
 """
 
 import logging
+import os
 import sys
 
 import pytest
@@ -18,6 +19,10 @@ from buildmaster.context import FarmContext
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.testing.database import TestDatabase
 from buildmaster.testing.smtp import LoopbackSMTPServer
+
+# A throwaway archive signing key (ed25519, no passphrase), for tests only:
+# the test farm signs its archives with it, as a real farm would with its own.
+TEST_SIGNING_KEY = os.path.join(os.path.dirname(__file__), "archive-signing-key.asc")
 
 
 def pytest_configure(config):
@@ -73,7 +78,8 @@ def build_mailer(farm_config, mail_clock):
 @pytest.fixture
 def farm_config(db, tmp_path, smtp_server):
     """A checked configuration using this test's database and directories,
-    mailing through ``smtp_server``."""
+    mailing through ``smtp_server``; its archives are signed with the
+    test key (TEST_SIGNING_KEY)."""
     path = tmp_path / "buildmaster.conf"
     path.write_text(
         "[database]\n"
@@ -82,6 +88,9 @@ def farm_config(db, tmp_path, smtp_server):
         f"root = {tmp_path / 'builddmaster'}\n"
         "[librarian]\n"
         f"storage = {tmp_path / 'librarian'}\n"
+        "[archives]\n"
+        f"root = {tmp_path / 'archives'}\n"
+        f"signing_key = {TEST_SIGNING_KEY}\n"
         "[mail]\n"
         f"smtp_host = {smtp_server.host}\n"
         f"smtp_port = {smtp_server.port}\n"

@@ -1,0 +1,156 @@
+"""Dependency waits retried as soon as publishing satisfies them.
+
+A MANUALDEPWAIT build stores the relation its slave could not satisfy
+(``Build.dependencies``, Debian syntax, e.g. ``libfoo-dev (>= 1.2) |
+libbar-dev``).  After every publisher run, each such build is checked
+against what its own sources.list would give it from the farm's archives
+(archivedependencies.archive_entries: the archives, pockets and
+components, the build's architecture plus ``Architecture: all``): when
+every relation has an alternative some PUBLISHED binary satisfies
+(name, and version compared as Debian does), and at least one of those
+binaries was published after the build gave up, the build goes back to
+NEEDSBUILD with a fresh score and one log line naming what it waited for.
+
+A relation nothing in the farm satisfies keeps the build waiting: it may
+be one only an external archive (a Debian mirror) could satisfy, which
+the master cannot see; an operator's ``retry`` is for those.  Requiring a
+publication newer than the wait keeps a build whose slave still fails to
+install a satisfiable relation from being retried after every run.
+Virtual packages (``Provides``) are not known to the master and never
+count as satisfied.
+"""
+
+import logging
+
+import sqlalchemy as sa
+from debian.debian_support import Version
+from debian.deb822 import PkgRelation
+
+from buildmaster.archivedependencies import archive_entries
+from buildmaster.candidates import label
+from buildmaster.model import (
+    BinaryPackageName, BinaryPackageRelease, Build, BuildStatus, Component,
+    DistroArchSeries, PackagePublishingStatus)
+from buildmaster.model import BinaryPackagePublishingHistory as BPPH
+from buildmaster.pockets import build_allowed_in_pocket
+
+logger = logging.getLogger("buildmaster.publisher")
+
+RELATIONS = {
+    "<<": lambda have, want: have < want,
+    "<=": lambda have, want: have <= want,
+    "=": lambda have, want: have == want,
+    ">=": lambda have, want: have >= want,
+    ">>": lambda have, want: have > want,
+}
+
+
+def parse(dependencies):
+    """The AND-list of OR-lists of python-debian relation dicts."""
+    return PkgRelation.parse_relations(dependencies or "")
+
+
+def applies(alternative, arch):
+    """False for an alternative restricted to other architectures."""
+    restrictions = alternative.get("arch")
+    if not restrictions:
+        return True
+    negated = [r.arch for r in restrictions if not r.enabled]
+    wanted = [r.arch for r in restrictions if r.enabled]
+    if wanted:
+        return arch in wanted or "any" in wanted
+    return arch not in negated
+
+
+def satisfied_by(alternative, version):
+    """True when a package of the alternative's name at ``version``
+    satisfies its version relation."""
+    constraint = alternative.get("version")
+    if not constraint:
+        return True
+    relation, wanted = constraint
+    return RELATIONS[relation](Version(version), Version(wanted))
+
+
+def published_candidates(session, build, names):
+    """[(name, version, datepublished, archive id, pocket, component)] of
+    PUBLISHED binaries called ``names`` the build's architecture can
+    install, in any of the farm's archives of its series."""
+    das = build.distroarchseries
+    return session.execute(
+        sa.select(BinaryPackageName.name, BinaryPackageRelease.version, BPPH.datepublished,
+                  BPPH.archive_id, BPPH.pocket, Component.name)
+        .join(BinaryPackageRelease, BinaryPackageRelease.id == BPPH.binarypackagerelease_id)
+        .join(BinaryPackageName,
+              BinaryPackageName.id == BinaryPackageRelease.binarypackagename_id)
+        .join(DistroArchSeries, DistroArchSeries.id == BPPH.distroarchseries_id)
+        .join(Component, Component.id == BPPH.component_id)
+        .where(BinaryPackageName.name.in_(names),
+               BPPH.status == PackagePublishingStatus.PUBLISHED,
+               DistroArchSeries.distroseries_id == das.distroseries_id,
+               sa.or_(DistroArchSeries.architecturetag == das.architecturetag,
+                      BinaryPackageRelease.architecturespecific.is_(False)))).all()
+
+
+def check(session, build):
+    """(satisfiable, newest satisfying publication date) for the build's
+    stored dependencies; satisfiable False when any relation has no
+    published alternative within the build's archives."""
+    relations = parse(build.dependencies)
+    if not relations:
+        return False, None
+    arch = build.distroarchseries.architecturetag
+    visible = {}
+    for archive, pockets, components in archive_entries(
+            build, build.current_component.name):
+        for pocket in pockets:
+            visible.setdefault((archive.id, pocket), set()).update(components)
+    names = {alt["name"] for relation in relations for alt in relation}
+    by_name = {}
+    for name, version, published, archive_id, pocket, component in \
+            published_candidates(session, build, names):
+        if component in visible.get((archive_id, pocket), ()):
+            by_name.setdefault(name, []).append((version, published))
+    newest = None
+    for relation in relations:
+        alternatives = [alt for alt in relation if applies(alt, arch)]
+        if not alternatives:
+            continue  # not for this architecture
+        dates = [published for alt in alternatives
+                 for version, published in by_name.get(alt["name"], ())
+                 if satisfied_by(alt, version)]
+        if not dates:
+            return False, None
+        newest = max([newest, *dates] if newest else dates)
+    return True, newest
+
+
+def retry_satisfiable(session, now):
+    """Queue again every MANUALDEPWAIT build publishing has made
+    satisfiable; the ids of the builds retried (flushed, not committed)."""
+    from buildmaster.scoring import score
+    retried = []
+    waiting = session.scalars(sa.select(Build).where(
+        Build.buildstate == BuildStatus.MANUALDEPWAIT,
+        Build.dependencies.is_not(None)).order_by(Build.id))
+    for build in waiting:
+        try:
+            satisfiable, newest = check(session, build)
+        except ValueError as error:  # a relation python-debian cannot read
+            logger.warning("publisher: %s: cannot read its dependencies %r: %s",
+                           label(build), build.dependencies, error)
+            continue
+        if not satisfiable or not build_allowed_in_pocket(build):
+            continue
+        if build.datebuilt is not None and newest is not None and newest <= build.datebuilt:
+            continue
+        waited_for = build.dependencies
+        build.reset_for_retry()
+        entry = build.createBuildQueueEntry()
+        entry.lastscore = score(entry, now)
+        logger.info("%s: MANUALDEPWAIT -> NEEDSBUILD, its dependencies '%s' are "
+                    "published now (score %d)", label(build), waited_for, entry.lastscore)
+        retried.append(build.id)
+    session.flush()
+    return retried
+

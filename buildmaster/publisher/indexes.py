@@ -1,0 +1,108 @@
+"""A suite's Packages and Sources, written by apt-ftparchive.
+
+The publisher says which pool files belong in which index; apt-ftparchive
+reads each .deb and .dsc and writes the stanzas (and their .gz) exactly as
+Debian's archive does, with the section and priority of the publication
+given through override files.  Its cache database (one per archive, under
+the publisher's work directory) remembers what it read, so writing the
+indexes again after one more upload does not read every package again.
+"""
+
+import dataclasses
+import os
+import subprocess
+
+APT_FTPARCHIVE = "apt-ftparchive"
+
+
+class IndexFailure(Exception):
+    """apt-ftparchive could not write the indexes; the text says why."""
+
+
+@dataclasses.dataclass
+class IndexPlan:
+    """What goes into one suite's indexes.
+
+    ``sources`` maps a component to [(pool path of a .dsc, source name,
+    section)]; ``binaries`` maps (component, arch) to [(pool path of a
+    .deb, package name, priority, section)].  Every component and arch
+    named in ``components`` and ``architectures`` gets its indexes, empty
+    or not.
+    """
+
+    components: list
+    architectures: list
+    sources: dict = dataclasses.field(default_factory=dict)
+    binaries: dict = dataclasses.field(default_factory=dict)
+
+
+def index_paths(plan):
+    """The index files a plan makes, relative to the suite directory."""
+    paths = []
+    for component in plan.components:
+        paths += [f"{component}/source/Sources", f"{component}/source/Sources.gz"]
+        for arch in plan.architectures:
+            paths += [f"{component}/binary-{arch}/Packages",
+                      f"{component}/binary-{arch}/Packages.gz"]
+    return paths
+
+
+def write_indexes(tree, stage, work, plan):
+    """Write the plan's indexes into ``stage`` (a directory in the tree's
+    dists/), using ``work`` for file lists and the cache; returns the
+    warnings apt-ftparchive printed (a package it could not read is left
+    out of its index, and said so).  Raises IndexFailure."""
+    lists = os.path.join(work, "lists")
+    os.makedirs(lists, exist_ok=True)
+    stage_rel = os.path.relpath(stage, tree)
+    sections = []
+    for component in plan.components:
+        out = f"{stage_rel}/{component}/source"
+        os.makedirs(os.path.join(tree, out), exist_ok=True)
+        entries = plan.sources.get(component, [])
+        file_list = _write(lists, f"{component}.sources",
+                           (f"{path}\n" for path, _, _ in entries))
+        override = _write(lists, f"{component}.src-override",
+                          (f"{name} {section}\n" for _, name, section in entries))
+        sections.append(
+            f'BinDirectory "{out}" {{\n  Sources "{out}/Sources";\n'
+            f'  SourceFileList "{file_list}";\n  SrcOverride "{override}";\n}};\n')
+        for arch in plan.architectures:
+            out = f"{stage_rel}/{component}/binary-{arch}"
+            os.makedirs(os.path.join(tree, out), exist_ok=True)
+            entries = plan.binaries.get((component, arch), [])
+            file_list = _write(lists, f"{component}.{arch}.packages",
+                               (f"{path}\n" for path, _, _, _ in entries))
+            override = _write(lists, f"{component}.{arch}.override",
+                              (f"{name} {priority} {section}\n"
+                               for _, name, priority, section in entries))
+            sections.append(
+                f'BinDirectory "{out}" {{\n  Packages "{out}/Packages";\n'
+                f'  FileList "{file_list}";\n  BinOverride "{override}";\n'
+                f'  BinCacheDB "{os.path.join(work, "packages.db")}";\n}};\n')
+    config = _write(work, "apt-ftparchive.conf", [
+        f'Dir {{ ArchiveDir "{tree}"; CacheDir "{work}"; }};\n',
+        'Default { Packages::Compress ". gzip"; Sources::Compress ". gzip"; };\n',
+        *sections])
+    return _run([APT_FTPARCHIVE, "-q=2", "--no-contents",
+                 "-o", "APT::FTPArchive::AlwaysStat=true", "generate", config])
+
+
+def _run(argv):
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise IndexFailure(f"{argv[0]} is not installed (apt-get install apt-utils)") \
+            from None
+    lines = [line for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    if done.returncode != 0:
+        raise IndexFailure(f"{' '.join(argv[:1] + argv[-2:])} failed with status "
+                           f"{done.returncode}: {lines[-1] if lines else 'no output'}")
+    return lines
+
+
+def _write(directory, name, chunks):
+    path = os.path.join(directory, name)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(chunks)
+    return path

@@ -1,0 +1,362 @@
+"""One publisher run: PENDING publications become PUBLISHED on disk.
+
+::
+
+    find dirty suites ──► per archive, one transaction:
+        pending files ──► pool            (a conflict keeps it PENDING)
+        PENDING ──► PUBLISHED             (one log line each)
+        older versions ──► SUPERSEDED     (domination.py)
+        no longer live ──► dateremoved    (they leave the indexes)
+        indexes, Release, signatures ──► staging dir ──► dists/<suite> (rename)
+        commit
+    ──► MANUALDEPWAIT builds now satisfiable ──► NEEDSBUILD (depwait.py)
+
+Invariants:
+
+* Disk first, then the database.  The new suite is live on disk before
+  the transaction marking its publications commits; a crash in between
+  leaves them PENDING with their files in the pool, and the next run
+  publishes them again, writing the same indexes.  A suite is never half
+  written (release.py).
+* A suite is written only when one of its publications changed (or it is
+  missing on disk): a run with nothing pending reads one query's worth of
+  rows, writes nothing and signs nothing.
+* One publisher at a time: a run holds ``<root>/work/publisher.lock``;
+  another run (the CLI beside the daemon) fails with PublisherBusy.
+* Every archive of the primary kind has every pocket of every series
+  with architectures, and any other archive every pocket of a series it
+  publishes in, empty where nothing was published: apt refuses a
+  sources.list line whose suite has no Release.
+"""
+
+import dataclasses
+import errno
+import fcntl
+import logging
+import os
+
+import sqlalchemy as sa
+
+from buildmaster.model import (
+    Archive, ArchivePurpose, DistroSeries, PackagePublishingPocket, PackagePublishingStatus,
+    utcnow)
+from buildmaster.model import BinaryPackagePublishingHistory as BPPH
+from buildmaster.model import SourcePackagePublishingHistory as SPPH
+from buildmaster.publisher import layout, release
+from buildmaster.publisher.domination import binary_key, dominated, source_key
+from buildmaster.publisher.indexes import IndexFailure, IndexPlan, write_indexes
+from buildmaster.publisher.pool import PoolConflict, place, pool_file
+from buildmaster.publisher.selection import (
+    REMOVED_STATUSES, binary_rows, dirty_suites, source_rows)
+from buildmaster.publisher.signing import ReleaseSigner, SigningError
+
+logger = logging.getLogger("buildmaster.publisher")
+
+Status = PackagePublishingStatus
+LOCK_NAME = "publisher.lock"
+
+
+class PublisherBusy(Exception):
+    """Another publisher run holds the lock."""
+
+
+@dataclasses.dataclass
+class PublishReport:
+    """What a run did."""
+
+    published: int = 0
+    superseded: int = 0
+    removed: int = 0
+    suites: list = dataclasses.field(default_factory=list)
+    errors: list = dataclasses.field(default_factory=list)
+    retried: list = dataclasses.field(default_factory=list)
+
+    @property
+    def summary(self):
+        return (f"{self.published} publication(s) published, {self.superseded} "
+                f"superseded, {self.removed} removed from the indexes, "
+                f"{len(self.suites)} suite(s) written, {len(self.retried)} "
+                f"build(s) retried, {len(self.errors)} error(s)")
+
+
+def publish(context, now=None):
+    """Run the publisher once over every archive; a PublishReport.
+    Raises PublisherBusy when another run holds the lock."""
+    return Publisher(context.config, context.sessions, context.librarian,
+                     clock=(lambda: now) if now else utcnow).run()
+
+
+class Publisher:
+    """Publishes every archive of the farm; ``clock()`` gives the time
+    written into the publications and the Release files."""
+
+    def __init__(self, config, sessions, librarian, clock=utcnow):
+        self.config = config
+        self.sessions = sessions
+        self.librarian = librarian
+        self.clock = clock
+        self.root = config.archives.root
+        self._signer = None
+
+    def run(self):
+        report = PublishReport()
+        with _lock(os.path.join(self.root, layout.WORK, LOCK_NAME)):
+            try:
+                with self.sessions() as session:
+                    self._move_trees(session)
+                    plan = self._plan(session)
+                for archive_id, suites in sorted(plan.items()):
+                    self._publish_archive(archive_id, suites, report)
+            finally:
+                if self._signer is not None:
+                    self._signer.close()
+                    self._signer = None
+        from buildmaster.publisher.depwait import retry_satisfiable
+        with self.sessions() as session:
+            report.retried = retry_satisfiable(session, self.clock())
+            session.commit()
+        if report.suites or report.retried or report.errors:
+            logger.info("publisher: %s", report.summary)
+        return report
+
+    # -- What to publish ------------------------------------------------------
+
+    def _plan(self, session):
+        """{archive id: {(series id, pocket)}}: the dirty suites, and the
+        missing suites of every primary archive."""
+        plan = dirty_suites(session)
+        primaries = session.scalars(sa.select(Archive).where(
+            Archive.enabled, Archive.purpose == ArchivePurpose.PRIMARY))
+        for archive in primaries:
+            tree = layout.tree_path(self.root, archive)
+            for series in archive.distribution.series:
+                if not series.architectures:
+                    continue
+                for pocket in PackagePublishingPocket:
+                    path = layout.suite_path(tree, series.name, pocket)
+                    if not os.path.lexists(path):
+                        plan.setdefault(archive.id, set()).add((series.id, pocket))
+        return {archive_id: suites for archive_id, suites in plan.items()
+                if layout.is_published(session.get(Archive, archive_id))}
+
+    def _move_trees(self, session):
+        """A PPA whose privacy changed: its tree leaves the other area, so
+        a private archive's files are never on a public URL."""
+        for archive in session.scalars(sa.select(Archive).where(
+                Archive.purpose == ArchivePurpose.PPA)):
+            wrong = layout.tree_path(self.root, archive, private=not archive.private)
+            if not os.path.isdir(wrong):
+                continue
+            right = layout.tree_path(self.root, archive)
+            if os.path.exists(right):
+                import shutil
+                shutil.rmtree(wrong)
+            else:
+                os.makedirs(os.path.dirname(right), exist_ok=True)
+                os.rename(wrong, right)
+            logger.info("publisher: %s is %s now: its tree moved to %s",
+                        archive.reference, "private" if archive.private else "public",
+                        right)
+
+    # -- One archive ----------------------------------------------------------
+
+    def _publish_archive(self, archive_id, suites, report):
+        with self.sessions() as session:
+            archive = session.get(Archive, archive_id)
+            tree = layout.tree_path(self.root, archive)
+            work = layout.work_path(self.root, archive)
+            os.makedirs(work, exist_ok=True)
+            wanted = set(suites)
+            for series_id, _ in suites:
+                wanted |= {(series_id, pocket) for pocket in PackagePublishingPocket}
+            for series_id, pocket in sorted(wanted, key=lambda s: (s[0], s[1].value)):
+                series = session.get(DistroSeries, series_id)
+                try:
+                    self._publish_suite(session, archive, series, pocket, tree, work,
+                                        report, dirty=(series_id, pocket) in suites)
+                except (IndexFailure, SigningError, OSError) as error:
+                    message = (f"{archive.reference} "
+                               f"{layout.suite_name(series.name, pocket)}: {error}")
+                    logger.error("publisher: %s", message)
+                    report.errors.append(message)
+                    session.rollback()
+                    return
+            session.commit()
+
+    def _publish_suite(self, session, archive, series, pocket, tree, work, report,
+                       dirty):
+        suite = layout.suite_name(series.name, pocket)
+        where = f"{archive.reference} {suite}"
+        missing = not os.path.lexists(layout.suite_path(tree, series.name, pocket))
+        if not dirty and not missing:
+            return
+        key = (archive.id, series.id, pocket)
+        now = self.clock()
+        changed = False
+        if dirty:
+            changed |= self._publish_pending(session, SPPH, source_rows, key, tree, where,
+                                             now, report)
+            changed |= self._publish_pending(session, BPPH, binary_rows, key, tree, where,
+                                             now, report)
+            changed |= self._remove(session, SPPH, source_rows, key, where, now, report)
+            changed |= self._remove(session, BPPH, binary_rows, key, where, now, report)
+        if not (changed or missing):
+            return
+        plan = self._index_plan(session, archive, series, key, tree, where, report)
+        stage = release.staging_directory(os.path.join(tree, "dists"), suite, now)
+        try:
+            for warning in write_indexes(tree, stage, work, plan):
+                logger.warning("publisher: %s: apt-ftparchive: %s", where, warning)
+            path = release.write_release(stage, self._release_fields(
+                archive, series, suite, plan), now)
+            if self.config.archives.signing_key:
+                self._signer_for().sign(path)
+            release.activate(os.path.join(tree, "dists"), suite, stage)
+        except BaseException:
+            release.discard(stage)
+            raise
+        report.suites.append(where)
+        logger.info("publisher: %s: indexes written (%d source(s), %d binary "
+                    "package(s))", where,
+                    sum(len(v) for v in plan.sources.values()),
+                    len({entry[0] for v in plan.binaries.values() for entry in v}))
+
+    def _publish_pending(self, session, table, rows_of, key, tree, where, now, report):
+        """Put the suite's PENDING publications' files in the pool and
+        mark them PUBLISHED, then supersede what they dominate; True when
+        anything changed."""
+        pending = rows_of(session, *key, [Status.PENDING])
+        placed = [row for row in pending if self._place(row, tree, where, report)]
+        if not placed:
+            return False
+        ids = [row.id for row in placed]
+        session.execute(
+            sa.update(table).where(table.id.in_(ids), table.status == Status.PENDING)
+            .values(status=Status.PUBLISHED, datepublished=now)
+            .execution_options(synchronize_session=False))
+        for row in placed:
+            _log_change(row, where, Status.PENDING, Status.PUBLISHED)
+        report.published += len(placed)
+        live = rows_of(session, *key, [Status.PUBLISHED])
+        losers = dominated(live, set(ids), source_key if table is SPPH else binary_key)
+        if losers:
+            values = dict(status=Status.SUPERSEDED)
+            if table is SPPH:
+                values["datesuperseded"] = now
+            session.execute(
+                sa.update(table).where(table.id.in_([row.id for row in losers]),
+                                       table.status == Status.PUBLISHED)
+                .values(**values).execution_options(synchronize_session=False))
+            for row in losers:
+                _log_change(row, where, Status.PUBLISHED, Status.SUPERSEDED)
+            report.superseded += len(losers)
+        return True
+
+    def _remove(self, session, table, rows_of, key, where, now, report):
+        """Mark the suite's no longer live publications still on disk as
+        removed (the indexes written next leave them out)."""
+        gone = rows_of(session, *key, list(REMOVED_STATUSES), on_disk=True)
+        if not gone:
+            return False
+        session.execute(
+            sa.update(table).where(table.id.in_([row.id for row in gone]))
+            .values(dateremoved=now).execution_options(synchronize_session=False))
+        for row in gone:
+            logger.info("publisher: publication %d (%s in %s): %s, removed from the "
+                        "indexes", row.id, row.label, where, row.status.name)
+        report.removed += len(gone)
+        return True
+
+    def _place(self, row, tree, where, report):
+        """Put every file of ``row`` in the pool; False (logged) if one
+        cannot go there."""
+        source = getattr(row, "source", row.name)
+        try:
+            for pool in row.files:
+                _, target = pool_file(tree, row.component, source, pool.filename)
+                place(self.librarian.path_for(pool.sha1), target, pool.size)
+        except (PoolConflict, FileNotFoundError) as error:
+            message = f"publication {row.id} ({row.label} in {where}): {error}"
+            logger.error("publisher: %s", message)
+            report.errors.append(message)
+            return False
+        return True
+
+    def _index_plan(self, session, archive, series, key, tree, where, report):
+        """What the suite's indexes list: its PUBLISHED publications whose
+        files are in the pool."""
+        sources = [row for row in source_rows(session, *key, [Status.PUBLISHED])
+                   if self._place(row, tree, where, report)]
+        binaries = [row for row in binary_rows(session, *key, [Status.PUBLISHED])
+                    if self._place(row, tree, where, report)]
+        components = list(layout.default_components(archive))
+        components += sorted({row.component for row in sources + binaries}
+                             - set(components))
+        plan = IndexPlan(components=components,
+                         architectures=[das.architecturetag
+                                        for das in series.architectures])
+        for row in sources:
+            if row.dsc is None:
+                logger.warning("publisher: %s: %s has no .dsc and is left out of "
+                               "Sources", where, row.label)
+                continue
+            path, _ = pool_file(tree, row.component, row.name, row.dsc.filename)
+            plan.sources.setdefault(row.component, []).append(
+                (path, row.name, row.section))
+        for row in binaries:
+            arches = [row.arch] if row.arch_specific else plan.architectures
+            for deb in row.debs:
+                path, _ = pool_file(tree, row.component, row.source, deb.filename)
+                for arch in arches:
+                    plan.binaries.setdefault((row.component, arch), []).append(
+                        (path, row.name, row.priority, row.section))
+        return plan
+
+    def _release_fields(self, archive, series, suite, plan):
+        distribution = archive.distribution
+        if archive.is_ppa:
+            origin = f"PPA-{archive.owner.name}-{archive.name}"
+        elif archive.purpose == ArchivePurpose.PARTNER:
+            origin = f"{distribution.displayname} Partner"
+        else:
+            origin = distribution.displayname
+        return release.release_fields(
+            origin=origin, label=origin, suite=suite, components=plan.components,
+            architectures=plan.architectures,
+            description=f"{archive.displayname}, {series.displayname}")
+
+    def _signer_for(self):
+        if self._signer is None:
+            self._signer = ReleaseSigner(self.config.archives.signing_key)
+        return self._signer
+
+
+def _log_change(row, where, old, new):
+    logger.info("publisher: publication %d (%s in %s): %s -> %s",
+                row.id, row.label, where, old.name, new.name)
+
+
+class _lock:
+    """The publisher's exclusive, non-blocking lock file."""
+
+    def __init__(self, path):
+        self.path = path
+        self.handle = None
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.handle = open(self.path, "a")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            self.handle.close()
+            if error.errno in (errno.EAGAIN, errno.EACCES):
+                raise PublisherBusy(f"{self.path} is held by another publisher") \
+                    from None
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+        return False

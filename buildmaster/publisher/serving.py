@@ -1,0 +1,178 @@
+"""The archives over HTTP, at the URLs the dispatcher writes into sources.list.
+
+The daemon listens on ``[archives] http_host:http_port`` (0: it serves
+nothing; a web server of the operator's may serve ``[archives] root``'s
+public areas instead).  A request is matched to one of the three base
+URLs (``primary_url``, ``ppa_url``, ``private_ppa_url``) by its Host and
+the longest base path it starts with, preferring bases on the requested
+host; the rest of its path is a file below that base's area of the tree
+(publisher/layout.py).  Bases that differ only by host need the Host
+header to tell them apart: a request that matches none, or several
+equally, is refused with 404.
+
+* Public areas are served to anyone.
+* The private area answers only with HTTP basic auth ``buildd:<the
+  archive's buildd_secret>`` for the archive named by the path's first
+  three segments (owner, name, distribution); anything else gets 401.
+  The check is one query, run in a thread; credentials are never logged.
+
+Names starting with a dot (staging directories, temporary files) are
+never served, and directory listings leave them out.
+"""
+
+import hmac
+import logging
+import os
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from twisted.internet import threads
+from twisted.web import resource, server, static
+
+from buildmaster.archivedependencies import BUILDD_USER
+from buildmaster.model import Archive, ArchivePurpose, Distribution, Person
+from buildmaster.publisher import layout
+
+logger = logging.getLogger("buildmaster.publisher")
+
+
+class Mount:
+    """One base URL and the directory it serves."""
+
+    def __init__(self, url, directory, private):
+        parts = urlsplit(url)
+        self.host = (parts.hostname or "").lower()
+        self.segments = [s for s in parts.path.split("/") if s]
+        self.directory = directory
+        self.private = private
+
+    def rest(self, segments):
+        """The segments below this base, or None if the path is not under it."""
+        if segments[:len(self.segments)] != self.segments:
+            return None
+        return segments[len(self.segments):]
+
+
+def mounts(config):
+    urls = layout.area_urls(config)
+    return [Mount(urls[area], os.path.join(config.archives.root, area),
+                  private=area == layout.PRIVATE_AREA) for area in layout.AREAS]
+
+
+def choose(all_mounts, host, segments):
+    """(mount, segments below it) for a request, or (None, None)."""
+    matching = [(m, m.rest(segments)) for m in all_mounts]
+    matching = [(m, rest) for m, rest in matching if rest is not None]
+    on_host = [(m, rest) for m, rest in matching if m.host == host]
+    for candidates in (on_host, matching):
+        if not candidates:
+            continue
+        longest = max(len(m.segments) for m, _ in candidates)
+        best = [(m, rest) for m, rest in candidates if len(m.segments) == longest]
+        if len(best) == 1:
+            return best[0]
+        return None, None
+    return None, None
+
+
+def archive_secret(sessions, owner, name, distribution):
+    """The buildd secret of the private PPA ``~owner/name`` of
+    ``distribution``, or None when there is no such private archive."""
+    with sessions() as session:
+        return session.scalar(
+            sa.select(Archive.buildd_secret)
+            .join(Person, Person.id == Archive.owner_id)
+            .join(Distribution, Distribution.id == Archive.distribution_id)
+            .where(Archive.purpose == ArchivePurpose.PPA, Archive.private,
+                   Person.name == owner, Archive.name == name,
+                   Distribution.name == distribution))
+
+
+class ArchiveResource(resource.Resource):
+    """Serves the archive trees; see the module docstring."""
+
+    isLeaf = True
+
+    def __init__(self, config, sessions):
+        super().__init__()
+        self.mounts = mounts(config)
+        self.sessions = sessions
+
+    def render_GET(self, request):
+        try:
+            segments = [s.decode("utf-8") for s in request.postpath]
+        except UnicodeDecodeError:
+            return _refuse(request, 404, "No such file.")
+        while segments and segments[-1] == "" and len(segments) > 1:
+            segments.pop()
+        listing = request.path.endswith(b"/")
+        segments = [s for s in segments if s != ""]
+        host = (request.getRequestHostname() or b"").decode("ascii", "replace").lower()
+        mount, rest = choose(self.mounts, host, segments)
+        if mount is None or any(s.startswith(".") or "\0" in s or "/" in s
+                                for s in rest):
+            return _refuse(request, 404, "No such file.")
+        path = os.path.join(mount.directory, *rest)
+        if not mount.private:
+            return self._serve(request, path, listing)
+        if len(rest) < 3:
+            return _refuse(request, 404, "No such file.")
+        user = request.getUser().decode("utf-8", "replace")
+        password = request.getPassword().decode("utf-8", "replace")
+        finished = []
+        request.notifyFinish().addBoth(finished.append)
+        deferred = threads.deferToThread(archive_secret, self.sessions, *rest[:3])
+        deferred.addCallback(self._authorized, request, path, listing, user, password,
+                             finished)
+        deferred.addErrback(self._failed, request, finished)
+        return server.NOT_DONE_YET
+
+    render_HEAD = render_GET
+
+    def _authorized(self, secret, request, path, listing, user, password, finished):
+        if finished:
+            return
+        if secret is None:
+            body = _refuse(request, 404, "No such archive.")
+        elif user == BUILDD_USER and hmac.compare_digest(secret.encode(),
+                                                          password.encode()):
+            request.setHeader(b"cache-control", b"private")
+            body = self._serve(request, path, listing)
+        else:
+            request.setHeader(b"www-authenticate", b'Basic realm="private archive"')
+            body = _refuse(request, 401, "This archive needs its buildd credentials.")
+        if body is not server.NOT_DONE_YET:
+            request.write(body)
+            request.finish()
+
+    def _failed(self, failure, request, finished):
+        logger.error("archive request %r failed: %s", request.path,
+                     failure.getErrorMessage(), exc_info=failure.value)
+        if not finished:
+            request.write(_refuse(request, 500, "Internal error; the master's log says "
+                                                "more."))
+            request.finish()
+
+    def _serve(self, request, path, listing):
+        if os.path.isdir(path):
+            if not listing:
+                request.redirect(request.path + b"/")
+                return b""
+            names = sorted(name for name in os.listdir(path) if not name.startswith("."))
+            return static.DirectoryLister(path, names).render(request)
+        if not os.path.isfile(path):
+            return _refuse(request, 404, "No such file.")
+        return static.File(path).render(request)
+
+
+def _refuse(request, code, reason):
+    body = (reason + "\n").encode("utf-8")
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    request.setHeader(b"content-length", b"%d" % len(body))
+    return b"" if request.method == b"HEAD" else body
+
+
+def make_site(context):
+    """The twisted.web Site serving ``context``'s archives."""
+    return server.Site(ArchiveResource(context.config, context.sessions))
