@@ -148,6 +148,10 @@ class BinaryPackageManager:
 
     def _set_up(self, args):
         chroot = self.chroot
+        self.buildlog.note(
+            f"suite {args.get('suite')}, component {args.get('ogrecomponent')}, "
+            f"archive {args.get('archive_purpose')}"
+            f"{' (private)' if args.get('archive_private') else ''}")
         try:
             chroot.check()
             chroot.copy_host_files()
@@ -155,10 +159,6 @@ class BinaryPackageManager:
             self._configure_apt(args)
         except (ChrootBroken, OSError) as e:
             self._fail_chroot(f"the chroot cannot be set up: {e}")
-        self.buildlog.note(
-            f"suite {args.get('suite')}, component {args.get('ogrecomponent')}, "
-            f"archive {args.get('archive_purpose')}"
-            f"{' (private)' if args.get('archive_private') else ''}")
 
     def _configure_apt(self, args):
         if "archives" not in args:

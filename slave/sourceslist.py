@@ -4,7 +4,7 @@ The master sends one sources.list line per archive and pocket, e.g.
 ``deb http://buildd:secret@private-ppa.example/owner/ppa/ubuntu hoary main``.
 Credentials never go into sources.list (apt would print them in every
 log line naming the URL): each is moved to apt's auth.conf, keyed by
-host and path, and the line keeps the bare URL.  Options in brackets
+scheme, host and path, and the line keeps the bare URL.  Options in brackets
 (``deb [trusted=yes] URL ...``) pass through unchanged.
 """
 
@@ -72,7 +72,9 @@ def _split_line(line):
         return " ".join(words), None
     netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
     words[at] = urlunsplit(parts._replace(netloc=netloc))
-    machine = netloc + parts.path.rstrip("/")
+    # apt uses credentials for a plain-http URL only when the machine
+    # names the scheme, so it always does.
+    machine = f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
     return " ".join(words), (machine, parts.username, parts.password or "")
 
 

@@ -126,20 +126,41 @@ class SlaveProcess:
             return s.connect_ex(("127.0.0.1", self.port)) == 0
 
 
-def serve_directory(directory, reactor=None):
+def serve_directory(directory, reactor=None, credentials=None):
     """Serve ``directory`` over HTTP on loopback in this process.
 
-    Stands in for the librarian the slave downloads from; returns
-    (listening port, base URL ending in '/'). Stop it with
+    Stands in for the librarian the slave downloads from, or an archive;
+    with ``credentials`` (user, password) only to HTTP basic auth.
+    Returns (listening port, base URL ending in '/'). Stop it with
     ``port.stopListening()``.
     """
     from twisted.web import server, static
 
     if reactor is None:
         from twisted.internet import reactor
-    site = server.Site(static.File(str(directory)))
+    resource = static.File(str(directory))
+    if credentials is not None:
+        resource = _guarded(resource, *credentials)
+    site = server.Site(resource)
     port = reactor.listenTCP(0, site, interface="127.0.0.1")
     return port, f"http://127.0.0.1:{port.getHost().port}/"
+
+
+def _guarded(resource, user, password):
+    """``resource`` behind HTTP basic auth for one user."""
+    from twisted.cred import checkers, portal
+    from twisted.web import guard, resource as web_resource
+    from zope.interface import implementer
+
+    @implementer(portal.IRealm)
+    class Realm:
+        def requestAvatar(self, avatar_id, mind, *interfaces):
+            return web_resource.IResource, resource, lambda: None
+
+    checker = checkers.InMemoryUsernamePasswordDatabaseDontUse(
+        **{user: password.encode()})
+    return guard.HTTPAuthSessionWrapper(
+        portal.Portal(Realm(), [checker]), [guard.BasicCredentialFactory("archive")])
 
 
 def sha1_of(path):
