@@ -117,7 +117,10 @@ def check_dispatchable(build):
 
 def build_request(config, entry):
     """What to send: [(sha1, url, user, password)] to fetch, and the
-    build() arguments."""
+    build() arguments.  ``arch_indep`` is true only on the series'
+    nominated arch-indep architecture: the slave builds the source's
+    ``Architecture: all`` packages there (``dpkg-buildpackage -b``, with
+    Build-Depends-Indep) and arch-dependent ones only elsewhere (``-B``)."""
     build = entry.build
     das, archive = build.distroarchseries, build.archive
     chroot = das.chroot
@@ -144,6 +147,7 @@ def build_request(config, entry):
         "archive_purpose": archives.purpose,
         "archive_private": archive.private,
         "arch_tag": das.architecturetag,
+        "arch_indep": build.arch_indep,
         "distribution": build.distribution.name,
         "series": build.distroseries.name,
     }

@@ -278,6 +278,7 @@ def check_upload(build, directory, log):
                 for entry in files if _binary_type(entry) is not None]
     if not binaries:
         raise UploadError(f"{changes_name} lists no binary packages")
+    _check_binary_architectures(build, binaries)
     if build.binarypackages:
         names = ", ".join(sorted(b.name for b in build.binarypackages))
         raise UploadError(f"build {build.id} already has binary packages: {names}")
@@ -313,18 +314,58 @@ def _parse_changes(path):
 
 def _check_matches_build(changes, name, build):
     spr = build.sourcepackagerelease
-    arch = build.distroarchseries.architecturetag
     expected = {"Source": spr.name, "Version": spr.version}
     for field, value in expected.items():
         if changes[field].split()[0] != value:
             raise UploadError(
                 f"{name} has {field} {changes[field]!r}, but build {build.id} "
                 f"is of {spr.name} {spr.version}")
-    architectures = changes["Architecture"].split()
-    if arch not in architectures:
+    architectures = set(changes["Architecture"].split())
+    if "all" in architectures:
+        _check_arch_indep(build, f"{name} has Architecture {changes['Architecture']!r}")
+    if not architectures & _architectures(build) or architectures - _architectures(build):
         raise UploadError(
             f"{name} has Architecture {changes['Architecture']!r}, but build "
-            f"{build.id} is for {arch}")
+            f"{build.id} is for {_architectures_text(build)}")
+
+
+def _architectures(build):
+    """The Architecture values the build's files may carry: its own tag,
+    and 'all' on the series' nominated arch-indep architecture."""
+    tag = build.distroarchseries.architecturetag
+    return {tag, "all"} if build.arch_indep else {tag}
+
+
+def _architectures_text(build):
+    tag = build.distroarchseries.architecturetag
+    return f"{tag} and all" if build.arch_indep else tag
+
+
+def _check_arch_indep(build, what):
+    """Refuse arch-independent files from a build not on the nominated
+    arch-indep architecture (the source's 'all' packages are built once,
+    there)."""
+    if build.arch_indep:
+        return
+    nominated = build.distroseries.nominatedarchindep
+    where = (f"{build.distroseries.name}'s arch-indep builds are on "
+             f"{nominated.architecturetag}" if nominated is not None
+             else f"{build.distroseries.name} has no arch-indep architecture")
+    raise UploadError(
+        f"{what}, but build {build.id} ({build.distroarchseries.architecturetag}) "
+        f"must not upload arch-independent packages: {where}")
+
+
+def _check_binary_architectures(build, binaries):
+    """Every .deb is for the build's architecture, or 'all' where allowed."""
+    for entry, control in binaries:
+        arch = control["Architecture"]
+        if arch == "all":
+            _check_arch_indep(build, f"{entry['name']} is Architecture: all")
+        elif arch not in _architectures(build):
+            raise UploadError(
+                f"{entry['name']} is Architecture: {arch}, but build {build.id} "
+                f"is for {_architectures_text(build)}")
 
 
 def _listed_checksums(changes):

@@ -15,7 +15,7 @@ from buildmaster import builderslave, candidates, dispatch, rows
 from buildmaster.context import FarmContext
 from buildmaster.database import make_engine, make_session_factory
 from buildmaster.model import (
-    Build, Builder, BuildQueue, BuildStatus, PackagePublishingStatus)
+    Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, PackagePublishingStatus)
 from buildmaster.testing.deferreds import wait
 from buildmaster.slaveclient import SlaveClient
 from buildmaster.testing.mockslaves import BrokenSlave, OkSlave
@@ -136,12 +136,46 @@ def test_dispatch_sends_files_and_arguments(session, sample, bob, farm_config):
     assert args == {
         "archives": ["deb http://ftpmaster.internal/ubuntu hoary main"],
         "suite": "hoary", "ogrecomponent": "main", "archive_purpose": "PRIMARY",
-        "archive_private": False, "arch_tag": "i386", "distribution": "ubuntu",
-        "series": "hoary"}
+        "archive_private": False, "arch_tag": "i386", "arch_indep": True,
+        "distribution": "ubuntu", "series": "hoary"}
     session.expire_all()
     assert (candidate.builder_id, build.buildstate, build.builder_id) == \
         (bob.id, BuildStatus.BUILDING, bob.id)
     assert candidate.date_started is not None
+
+
+@pytest.fixture
+def hoary_amd64(sample, session):
+    """A second hoary architecture; i386 stays the nominated arch-indep one."""
+    arch = DistroArchSeries(distroseries=sample.hoary, processor=sample.amd64,
+                            architecturetag="amd64", chroot=sample.chroot)
+    session.add(arch)
+    session.flush()
+    return arch
+
+
+def test_only_the_nominated_architecture_builds_arch_indep_packages(
+        session, sample, bob, farm_config, hoary_amd64):
+    bob.processor = sample.amd64
+    queue_build(session, sample, "mixed", das=hoary_amd64, score=9000)
+    session.commit()
+    wait(bob.dispatchBuildCandidate(bob.findBuildCandidate(), farm_config))
+    args = bob.slave.proxy.calls[-1][-1]
+    assert (args["arch_tag"], args["arch_indep"]) == ("amd64", False)
+    i386_entry = queue_build(session, sample, "mixed2")
+    assert dispatch.build_request(farm_config, i386_entry)[1][3]["arch_indep"] is True
+
+
+def test_a_series_nominating_another_architecture_moves_arch_indep_builds(
+        session, sample, farm_config, hoary_amd64):
+    sample.hoary.nominatedarchindep = hoary_amd64
+    entries = {das.architecturetag: queue_build(session, sample, f"on{das.id}", das=das)
+               for das in (sample.hoary["i386"], hoary_amd64)}
+    assert {tag: dispatch.build_request(farm_config, entry)[1][3]["arch_indep"]
+            for tag, entry in entries.items()} == {"i386": False, "amd64": True}
+    sample.hoary.nominatedarchindep = None
+    assert not any(dispatch.build_request(farm_config, entry)[1][3]["arch_indep"]
+                   for entry in entries.values())
 
 
 def test_dispatch_logs_the_state_change(session, sample, bob, farm_config, caplog):

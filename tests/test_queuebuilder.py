@@ -14,6 +14,11 @@ from buildmaster.model import (
     PackagePublishingStatus)
 from buildmaster.queuebuilder import (
     architectures_for, arch_matches, build_queue, create_missing_builds)
+from buildmaster.sourceupload import register_source
+from buildmaster.testing.debpackages import build_binaries, make_source_package
+from buildmaster.testing.deferreds import wait
+from buildmaster.testing.mockslaves import WaitingSlave
+from scannerhelpers import make_group, start_job
 
 TAGS = {"i386", "amd64", "armhf", "armel"}
 
@@ -106,6 +111,29 @@ def test_creates_builds_by_architecture_hint(sample, session, hoary_amd64, caplo
     assert len(messages) == 10
     assert any(m.endswith("(pending 1.0 i386): created NEEDSBUILD in ~cprov/ppa hoary, "
                           "score 2505") for m in messages)
+
+
+def test_an_arch_all_source_is_built_once_on_the_nominated_architecture(
+        sample, session, hoary_amd64, transaction, farm_config, librarian, build_mailer,
+        tmp_path):
+    dsc = make_source_package(str(tmp_path), name="docs", kind="all")
+    release = register_source(session, librarian, dsc, "ubuntu", "hoary") \
+        .sourcepackagerelease
+    assert release.architecturehintlist == "all"
+    create_missing_builds(session)
+    (build,) = session.scalars(sa.select(Build).where(
+        Build.sourcepackagerelease_id == release.id)).all()
+    assert (build.distroarchseries, build.arch_indep) == (sample.hoary["i386"], True)
+
+    # Its slave built the one Architecture: all package; the upload is taken.
+    files = build_binaries(dsc, "i386", arch_indep=True)
+    entry = start_job(build, sample.bob, WaitingSlave("BuildStatus.OK", files=files))
+    session.commit()
+    wait(make_group(transaction, farm_config, librarian, build_mailer).updateBuild(entry))
+    session.expire_all()
+    assert build.buildstate == BuildStatus.FULLYBUILT
+    assert [(each.name, each.architecturespecific) for each in build.binarypackages] == [
+        ("docs", False)]
 
 
 def builds_of_entry(session, release):

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from buildmaster.model import (
     BinaryPackagePublishingHistory, BinaryPackageRelease, Build, BuildStatus,
-    PackagePublishingStatus)
+    DistroArchSeries, PackagePublishingStatus)
+from buildmaster.testing.debpackages import build_binaries, make_source_package
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import WaitingSlave
 from buildmaster.testing.uploads import binary_upload, changes_text, make_deb
@@ -220,3 +221,112 @@ def test_busy_lock_leaves_everything_alone(sample, session, farm_config, librari
             processor.process(session.get(Build, 9), directory)
     assert os.listdir(directory) == []
     assert not os.path.exists(lock_path)
+
+
+# -- Arch-independent packages: built once, on the nominated architecture -------
+
+@pytest.fixture(scope="module")
+def foobar_dsc(tmp_path_factory):
+    """Real foobar 1.0 sources (build 9's): 'all' has one Architecture: all
+    package, 'mixed' foobar (any) and foobar-doc (all)."""
+    return {kind: make_source_package(str(tmp_path_factory.mktemp(kind)), name="foobar",
+                                      kind=kind)
+            for kind in ("all", "mixed")}
+
+
+@pytest.fixture
+def nominate_amd64(sample, session):
+    """hoary's arch-indep builds move to a new amd64 architecture, so
+    build 9 (i386) is no longer the one that builds them."""
+    arch = DistroArchSeries(distroseries=sample.hoary, processor=sample.amd64,
+                            architecturetag="amd64", chroot=sample.chroot)
+    session.add(arch)
+    sample.hoary.nominatedarchindep = arch
+    session.flush()
+    return arch
+
+
+def upload_log_of(group, build):
+    return gzip.decompress(_read_alias(group, build.upload_log)).decode()
+
+
+def binaries_of(build):
+    return sorted((release.name, release.architecturespecific)
+                  for release in build.binarypackages)
+
+
+def test_arch_all_only_source_is_fully_built_on_the_nominated_architecture(
+        group, session, foobar_dsc):
+    files = build_binaries(foobar_dsc["all"], "i386", arch_indep=True)
+    assert "Architecture: all\n" in files[CHANGES].decode()
+    build = collect(group, session, files)
+    assert build.arch_indep
+    assert build.buildstate == BuildStatus.FULLYBUILT
+    assert binaries_of(build) == [("foobar", False)]
+    assert build.binarypackages[0].files[0].libraryfile.filename == "foobar_1.0_all.deb"
+
+
+def test_nominated_build_uploads_arch_dependent_and_independent_packages(
+        group, session, foobar_dsc):
+    files = build_binaries(foobar_dsc["mixed"], "i386", arch_indep=True)
+    build = collect(group, session, files)
+    assert build.buildstate == BuildStatus.FULLYBUILT
+    assert binaries_of(build) == [("foobar", True), ("foobar-doc", False)]
+
+
+def test_other_architectures_upload_arch_dependent_packages_only(
+        group, session, foobar_dsc, nominate_amd64):
+    build = collect(group, session, build_binaries(foobar_dsc["mixed"], "i386",
+                                                   arch_indep=False))
+    assert not build.arch_indep
+    assert build.buildstate == BuildStatus.FULLYBUILT
+    assert binaries_of(build) == [("foobar", True)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_other_architectures_may_not_upload_arch_all(
+        group, session, foobar_dsc, nominate_amd64, smtp_server):
+    build = collect(group, session, build_binaries(foobar_dsc["mixed"], "i386",
+                                                   arch_indep=True))
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert build.binarypackages == []
+    upload_log = upload_log_of(group, build)
+    assert (f"failed: {CHANGES} has Architecture 'all i386', but build 9 (i386) must not upload "
+            "arch-independent packages: hoary's arch-indep builds are on amd64\n"
+            ) in upload_log
+    assert [state for state, _ in await mailed_upload_logs(group, smtp_server)] == [
+        "FAILEDTOUPLOAD"] * 3
+
+
+def test_an_arch_all_deb_is_refused_even_when_the_changes_hides_it(
+        group, session, foobar_dsc, nominate_amd64):
+    built = build_binaries(foobar_dsc["mixed"], "i386", arch_indep=True)
+    debs = {name: data for name, data in built.items() if name.endswith(".deb")}
+    build = collect(group, session, dict(debs, **{
+        CHANGES: changes_text("foobar", "1.0", "i386", debs).encode()}))
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert ("foobar-doc_1.0_all.deb is Architecture: all, but build 9 (i386) must not "
+            "upload arch-independent packages: hoary's arch-indep builds are on amd64"
+            ) in upload_log_of(group, build)
+
+
+def test_no_arch_indep_builds_where_the_series_nominates_none(
+        group, session, sample, foobar_dsc):
+    sample.hoary.nominatedarchindep = None
+    build = collect(group, session, build_binaries(foobar_dsc["all"], "i386",
+                                                   arch_indep=True))
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert ("has Architecture 'all', but build 9 (i386) must not upload "
+            "arch-independent packages: hoary has no arch-indep architecture"
+            ) in upload_log_of(group, build)
+
+
+def test_a_deb_for_another_architecture_is_refused(group, session, foobar_dsc):
+    built = build_binaries(foobar_dsc["mixed"], "amd64", arch_indep=False)
+    debs = {name: data for name, data in built.items() if name.endswith(".deb")}
+    build = collect(group, session, dict(debs, **{
+        CHANGES: changes_text("foobar", "1.0", "i386", debs).encode()}))
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert ("foobar_1.0_amd64.deb is Architecture: amd64, but build 9 is for i386 and all"
+            in upload_log_of(group, build))
+

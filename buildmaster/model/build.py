@@ -81,6 +81,13 @@ class Build(Base):
             return self.distroseries.name
         return f"{self.distroseries.name}-{self.pocket.name.lower()}"
 
+    @property
+    def arch_indep(self):
+        """True when this build makes the source's arch-independent
+        (``Architecture: all``) packages too: it is on its series'
+        nominated arch-indep architecture, so they are built once."""
+        return self.distroseries.nominatedarchindep_id == self.distroarchseries_id
+
     def reset_for_retry(self):
         """Back to NEEDSBUILD with nothing of the last attempt but its files
         in the librarian: no builder, dates, logs, dependencies, warnings
