@@ -15,6 +15,9 @@ Rows are created in order so their ids match the seeds' stories:
   warty is CURRENT, its RELEASE pocket is closed.
 * Build 6 (foobar 1.0, warty i386) has binary packages.
 * Build 9 (foobar 1.0, hoary i386) waits in the queue as BuildQueue 2.
+
+Bugs, external bug trackers and their watches come last
+(buildmaster.samplebugs), so they leave every id above as it was.
 """
 
 import datetime
@@ -23,7 +26,7 @@ import tarfile
 
 import sqlalchemy as sa
 
-from buildmaster import rows
+from buildmaster import rows, samplebugs
 from buildmaster.model import (
     UTC, Archive, ArchivePurpose, Builder, BuildQueue, BuildStatus, Distribution,
     DistroArchSeries, DistroSeries, DistroSeriesStatus, PackagePublishingStatus,
@@ -94,6 +97,7 @@ class _World:
         self.builders()
         self.sources()
         self.builds()
+        samplebugs.load(self, RELEASE_TIME)
 
     def files(self):
         add = self.librarian.add_bytes

@@ -2,6 +2,9 @@
 
 from buildmaster.model.archive import Archive, ArchiveDependency
 from buildmaster.model.base import UTC, Base, utcnow
+from buildmaster.model.bug import Bug, BugSet
+from buildmaster.model.bugtracker import (
+    BugStatus, BugTracker, BugTrackerSet, BugTrackerType, BugWatch, BugWatchErrorType)
 from buildmaster.model.build import Build
 from buildmaster.model.builder import Builder
 from buildmaster.model.buildqueue import BuildQueue
@@ -23,7 +26,8 @@ from buildmaster.model.publishing import (
 __all__ = [
     "Archive", "ArchiveDependency", "ArchivePurpose", "Base", "BinaryPackageFile",
     "BinaryPackageFileType", "BinaryPackageName", "BinaryPackagePublishingHistory",
-    "BinaryPackageRelease", "Build", "BuildOutcome", "BuildQueue", "BuildStatus", "Builder", "BuilderHealth",
+    "BinaryPackageRelease", "Bug", "BugSet", "BugStatus", "BugTracker",
+    "BugTrackerSet", "BugTrackerType", "BugWatch", "BugWatchErrorType", "Build", "BuildOutcome", "BuildQueue", "BuildStatus", "Builder", "BuilderHealth",
     "Component", "Distribution", "DistroArchSeries", "DistroSeries",
     "DistroSeriesStatus", "LibraryFileAlias", "LibraryFileContent",
     "PackagePublishingPocket", "PackagePublishingStatus", "Person", "Processor",
