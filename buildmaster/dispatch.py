@@ -40,7 +40,7 @@ from sqlalchemy.orm import object_session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from twisted.internet import defer
 
-from buildmaster import builderslave
+from buildmaster import builderslave, health
 from buildmaster.archivedependencies import BUILDD_USER, source_file_url, sources_list
 from buildmaster.buildlog import store_text_log
 from buildmaster.candidates import LOG, find_candidates, label
@@ -313,8 +313,9 @@ class Dispatch:
             builder.failBuilder(reason)
         else:
             builder.failnotes = reason
+        outcomes = []
         if verdict.fail_job:
-            self._failJob(reason)
+            outcomes = self._failJob(reason)
         else:
             _unclaim(self.session, builder, self.entry, before)
         self.session.commit()
@@ -326,10 +327,12 @@ class Dispatch:
             self.logger.warning(f"{label(build)}: {before[0].name} -> FAILEDTOBUILD "
                                 f"(failed to dispatch {build.failure_count} times)")
             self._mailer().notifyBuildFailure(build)
+            health.tell(self.session, self.config, self._mailer(), outcomes)
         raise DispatchFailed(reason)
 
     def _failJob(self, reason):
-        """End the build FAILEDTOBUILD, with a build log saying why."""
+        """End the build FAILEDTOBUILD, with a build log saying why; its
+        outcome (buildmaster.health), for after the commit."""
         build = self.build
         note = (f"The build master failed this build: dispatching it failed "
                 f"{build.failure_count} times, last on {self.builder.name}.\n{reason}\n")
@@ -338,6 +341,8 @@ class Dispatch:
         build.datebuilt = utcnow()
         build.buildlog = store_text_log(self.session, self._librarian(), build, note,
                                         "buildlog", BuildStatus.FAILEDTOBUILD)
+        return health.record(self.session, self.config,
+                             [health.Finished(self.entry, log_text=note)])
 
     def _librarian(self):
         return self.librarian or LibrarianStorage(self.config.librarian.storage)

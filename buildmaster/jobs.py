@@ -47,3 +47,10 @@ def checkwatches(context):
     thread; retries the failed builds whose upstream bug got fixed."""
     from buildmaster import checkwatches as watches
     return watches.run_in_thread(context)
+
+
+def build_health(context):
+    """Tell what no master told yet: finished builds left unjudged by a
+    master that stopped, builders gone failed or back in use."""
+    from buildmaster import health
+    return health.sweep(context)

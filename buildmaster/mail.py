@@ -222,6 +222,26 @@ class BuildMailer:
         logger.info(f"Mail about {notice.about} queued for "
                     f"{', '.join(address for address, _ in told)}")
 
+    def hold(self, sender, about, messages):
+        """Write ``messages`` [(recipient, raw text)] to the spool as one
+        batch, not yet sent: the SpooledBatch, for ``release`` once the
+        caller has committed what the mail is about, or ``drop``.  Safe
+        in a thread; a master stopped in between sends it on restart."""
+        batch = SpooledBatch.new(sender, about, [
+            SpooledMessage(recipient, text) for recipient, text in messages])
+        self.spool.save(batch)
+        return batch
+
+    def release(self, batch):
+        """Start sending a held batch (in the reactor's thread)."""
+        self._attempt(batch)
+        logger.info(f"Mail about {batch.about} queued for "
+                    f"{', '.join(message.recipient for message in batch.messages)}")
+
+    def drop(self, batch):
+        """Take a held batch out of the spool unsent."""
+        self.spool.remove(batch)
+
     def flush(self):
         """A Deferred firing once every message queued so far has been
         tried: delivered, or failed and waiting for its retry."""

@@ -7,6 +7,7 @@ those dicts, so the table and the JSON always say the same thing.
 
 import json
 
+from buildmaster.health.colours import colour
 from buildmaster.model import utcnow
 
 
@@ -85,6 +86,8 @@ def build_object(build, config):
         "archive": build.archive.reference,
         "pocket": build.pocket.name,
         "state": build.buildstate.name,
+        "colour": colour(build.buildstate.name, build.warnings),
+        "warnings": build.warnings,
         "builder": _builder_name(build),
         "datecreated": timestamp(build.datecreated),
         "datebuilt": timestamp(build.datebuilt),

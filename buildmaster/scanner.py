@@ -31,7 +31,7 @@ from sqlalchemy.orm import selectinload
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from buildmaster import builderslave
+from buildmaster import builderslave, health
 from buildmaster.buildlog import (
     download_build_log, fetch_build_log, log_filename, store_text_log, stored_log_entry)
 from buildmaster.failures import ScanFailures, judge
@@ -455,11 +455,16 @@ class BuilderGroup:
                     self.session, self.librarian, job.build, job.upload.log,
                     "upload_log", BuildStatus.FAILEDTOUPLOAD)
             self._close(job.queueItem, alias, job.state, job.dependencies)
+        outcomes = health.record(self.session, self.config, [
+            health.Finished(job.queueItem, log_path=job.log_path,
+                            upload_log=job.upload.log if job.upload else None)
+            for job in jobs])
         self.transaction.commit()
         for job, result in zip(uploads, results):
             processor.file_away(result)
         for job, old in changes:
             self._reportFinished(job, old)
+        health.tell(self.session, self.config, self.mailer, outcomes)
 
     def _uploadState(self, job):
         """FULLYBUILT or FAILEDTOUPLOAD, by the upload's fate; FULLYBUILT
@@ -640,10 +645,13 @@ class BuilderGroup:
                                BuildStatus.FAILEDTOBUILD)
         old = build.buildstate
         self._close(queueItem, alias, BuildStatus.FAILEDTOBUILD)
+        outcomes = health.record(self.session, self.config,
+                                 [health.Finished(queueItem, log_text=note)])
         self.transaction.commit()
         self._logChange(build, build.builder.name, old)
         self.logger.warning(f"{describe(build, build.builder.name)}: {note.strip()}")
         self.mailer.notifyBuildFailure(build)
+        health.tell(self.session, self.config, self.mailer, outcomes)
 
 
 def sortAndSplitByProcessor(session):

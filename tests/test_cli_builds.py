@@ -18,7 +18,7 @@ def scoring():
         reason="buildmaster.scoring is being written by another engineer")
 
 BUILD_KEYS = {"id", "source", "version", "arch", "archive", "pocket", "state", "builder",
-              "buildlog_url", "dependencies"}
+              "buildlog_url", "dependencies", "colour", "warnings"}
 QUEUE_KEYS = {"id", "build_id", "source", "version", "arch", "archive", "score", "age"}
 
 
@@ -71,7 +71,8 @@ def test_builds_newest_first_with_filters(cli):
         9, 6, 3]
     assert cli("builds", "--source", "foobar", "--state", "FULLYBUILT",
                "--limit", "1").out.splitlines()[1].split() == [
-        "6", "foobar", "1.0", "i386", "warty", "primary", "RELEASE", "FULLYBUILT", "bob"]
+        "6", "foobar", "1.0", "i386", "warty", "primary", "RELEASE", "FULLYBUILT", "green",
+        "bob"]
 
 
 def test_build_objects_say_what_the_operator_needs(cli, session, librarian, farm_config):
@@ -81,12 +82,15 @@ def test_build_objects_say_what_the_operator_needs(cli, session, librarian, farm
     assert {key: builds[3][key] for key in BUILD_KEYS} == {
         "id": 3, "source": "foobar", "version": "1.0", "arch": "i386",
         "archive": "~mark/ppa", "pocket": "RELEASE", "state": "FAILEDTOBUILD",
-        "builder": "bob", "dependencies": None,
+        "builder": "bob", "dependencies": None, "colour": "red", "warnings": None,
         "buildlog_url": f"{farm_config.librarian.public_url}/{alias.id}/{alias.filename}"}
     assert builds[4]["dependencies"] == "libgtk2.0-dev (>= 2.6)"
     assert builds[4]["archive"] == "~cprov/ppa"
     # Build 8 is running on bob: its queue entry says so.
     assert (builds[8]["state"], builds[8]["builder"]) == ("BUILDING", "bob")
+    # A running build has no colour yet; a dependency wait says nothing of
+    # the package.
+    assert (builds[8]["colour"], builds[4]["colour"]) == (None, "none")
     assert (builds[9]["builder"], builds[9]["buildlog_url"]) == (None, None)
 
 

@@ -7,9 +7,11 @@ builds run, restarted, and every build still ends exactly once.
 Select it with ``pytest -m end_to_end``; it takes a minute or two.
 
 The sample world gets a new series, grumpy, building for this machine's
-architecture only (the slaves build natively), and bob and frog are sent
-to the two slaves, so every build the farm makes here is one the test
-uploaded.
+architecture only (the slaves build natively) in the real bookworm
+buildd chroot, and bob and frog are sent to the two slaves, so every
+build the farm makes here is one the test uploaded.  The master
+publishes and serves its own archives; a small archive served by the
+test stands in for Debian, as grumpy's external dependency line.
 """
 
 import gzip
@@ -30,9 +32,11 @@ from buildmaster.demo import host_architecture, native_series, point_builder
 from buildmaster.librarian.urls import http_url
 from buildmaster.model import (
     Build, BuildQueue, BuildStatus, SourcePackageName, SourcePackageRelease)
+from buildmaster.testing.aptrepo import AptRepository, make_binary_package
 from buildmaster.testing.debpackages import make_source_package
 from buildmaster.testing.masterprocess import MasterProcess
-from buildmaster.testing.slaveprocess import SlaveProcess, free_port, processes_in
+from buildmaster.testing.slaveprocess import (
+    SlaveProcess, free_port, processes_in, serve_directory)
 
 pytestmark = pytest.mark.end_to_end
 
@@ -54,18 +58,43 @@ def slaves(tmp_path):
 
 
 @pytest.fixture
-def world(sample, session, slaves):
+def chroot(session, farm_config, buildd_chroot):
+    """The real buildd chroot tarball, in the farm's librarian."""
+    from buildmaster.librarian.storage import LibrarianStorage
+    (alias,) = LibrarianStorage(farm_config.librarian.storage).add_paths(
+        session, [("bookworm-buildd.tar.gz", buildd_chroot, "application/x-gtar", False)])
+    return alias
+
+
+@pytest.fixture
+def debian(tmp_path):
+    """An archive standing in for Debian: libbm-dev 1.2 in grumpy; its line."""
+    directory = tmp_path / "debian"
+    library = make_binary_package(str(tmp_path), "libbm-dev", "1.2")
+    AptRepository(directory).publish(SERIES, [library])
+    port, url = serve_directory(directory)
+    yield AptRepository.line(url, SERIES)
+    port.stopListening()
+
+
+@pytest.fixture
+def world(sample, session, slaves, chroot):
     """grumpy, building natively; bob and frog on the real slaves."""
-    grumpy, arch = native_series(session, sample.ubuntu, SERIES, "5.10", sample.chroot)
+    grumpy, arch = native_series(session, sample.ubuntu, SERIES, "5.10", chroot)
     for builder, slave in zip((sample.bob, sample.frog), slaves):
         point_builder(session, builder, slave.url, arch.processor)
     session.commit()
     return grumpy
 
 
+JOBS = (("slave_scanner", "scan"), ("queue_builder", "build_queue"),
+        ("dispatcher", "dispatch"), ("publisher", "publish"))
+STARTED = f"Sequencer starting with {len(JOBS)} jobs"
+
+
 @pytest.fixture
-def master_config(db, farm_config, tmp_path, smtp_server, world):
-    public_port, restricted_port = free_port(), free_port()
+def master_config(db, farm_config, tmp_path, smtp_server, world, debian):
+    public_port, restricted_port, archive_port = free_port(), free_port(), free_port()
     path = tmp_path / "master.conf"
     path.write_text(
         f"[database]\nurl = {db.url}\n"
@@ -77,12 +106,13 @@ def master_config(db, farm_config, tmp_path, smtp_server, world):
         f"restricted_url = http://127.0.0.1:{restricted_port}\n"
         f"[mail]\nsmtp_host = {smtp_server.host}\nsmtp_port = {smtp_server.port}\n"
         f"buildd_admins = {', '.join(sampledata.BUILDD_ADMINS)}\nretry_delay = 2\n"
+        f"[archives]\nroot = {tmp_path / 'archives'}\nhttp_port = {archive_port}\n"
+        f"primary_url = http://127.0.0.1:{archive_port}\n"
+        f"[external_dependencies.series]\nubuntu/{SERIES} = {debian}\n"
         "[sequencer]\nshutdown_timeout = 30\n"
         + "".join(f"[sequencer.job.{name}]\ncallable = buildmaster.jobs:{function}\n"
                   "mindelay = 1\ntimeout = 120\n"
-                  for name, function in (("slave_scanner", "scan"),
-                                         ("queue_builder", "build_queue"),
-                                         ("dispatcher", "dispatch"))))
+                  for name, function in JOBS))
     return path
 
 
@@ -93,9 +123,10 @@ def master(master_config, tmp_path):
     process.stop(signal.SIGKILL)
 
 
-def upload(config_path, directory, name, kind):
+def upload(config_path, directory, name, kind, **package):
     """Make a source package and ``buildmaster upload`` it into grumpy."""
-    dsc = make_source_package(str(directory), name=name, version="1.0", kind=kind)
+    dsc = make_source_package(str(directory), name=name, version="1.0", kind=kind,
+                              **package)
     done = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "buildmaster"),
          "--config", str(config_path), "upload", dsc,
@@ -154,7 +185,7 @@ async def test_uploads_build_fail_wait_and_survive_a_killed_master(
     sources = tmp_path / "sources"
     sources.mkdir()
     master.start()
-    await master.logged("Sequencer starting with 3 jobs")
+    await master.logged(STARTED)
     first = {upload(master_config, sources, "hello-good", "good"): BuildStatus.FULLYBUILT,
              upload(master_config, sources, "hello-fail", "fail"): BuildStatus.FAILEDTOBUILD,
              upload(master_config, sources, "hello-wait", "depwait"):
@@ -197,7 +228,7 @@ async def test_uploads_build_fail_wait_and_survive_a_killed_master(
     master.kill()
     killed_at = len(master.read_log())
     master.start()
-    await master.logged("Sequencer starting with 3 jobs", after=killed_at)
+    await master.logged(STARTED, after=killed_at)
     found = await until(all_finished(session, second), "finished after the restart", master)
 
     for name, builds in found.items():
@@ -210,3 +241,34 @@ async def test_uploads_build_fail_wait_and_survive_a_killed_master(
     mailed_about = {name for _, _, text in smtp_server.messages
                     for name in [*first, *second] if name in text}
     assert mailed_about == {"hello-fail"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_a_new_user_tries_first_builds_in_real_chroots(
+        master, master_config, session, tmp_path):
+    """An arch-any source whose build-dependency only the external
+    archive has, an arch-all source and a failing one, uploaded at once."""
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    master.start()
+    await master.logged(STARTED)
+    expected = {
+        upload(master_config, sources, "uses-lib", "good",
+               build_depends="libbm-dev (>= 1.0)"): BuildStatus.FULLYBUILT,
+        upload(master_config, sources, "docs-only", "all"): BuildStatus.FULLYBUILT,
+        upload(master_config, sources, "breaks", "fail"): BuildStatus.FAILEDTOBUILD}
+    found = await until(all_finished(session, expected), "finished the builds", master)
+    assert {name: [b.buildstate for b in builds] for name, builds in found.items()} == {
+        name: [state] for name, state in expected.items()}
+    uses_lib, docs_only = found["uses-lib"][0], found["docs-only"][0]
+    assert [b.name for b in docs_only.binarypackages] == ["docs-only"]
+    assert [b.architecturespecific for b in docs_only.binarypackages] == [False]
+
+    from buildmaster import config as configmodule
+    config = configmodule.load(str(master_config))
+    response, body = await fetch_raw(http_url(config, uses_lib.buildlog))
+    log = gzip.decompress(body).decode()
+    assert "running: apt-get satisfy fakeroot, libbm-dev (>= 1.0)" in log
+    assert "Setting up libbm-dev (1.2)" in log
+    assert "building arch-dependent and arch-independent packages (-b)" in log
+    assert master.stop(signal.SIGTERM) == -signal.SIGTERM

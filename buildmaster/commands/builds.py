@@ -17,7 +17,8 @@ from buildmaster.pockets import build_allowed_in_pocket
 
 COLUMNS = [("ID", "id"), ("SOURCE", "source"), ("VERSION", "version"),
            ("ARCH", "arch"), ("SERIES", "series"), ("ARCHIVE", "archive"),
-           ("POCKET", "pocket"), ("STATE", "state"), ("BUILDER", "builder")]
+           ("POCKET", "pocket"), ("STATE", "state"), ("COLOUR", "colour"),
+           ("BUILDER", "builder")]
 RETRYABLE = (BuildStatus.FAILEDTOBUILD, BuildStatus.MANUALDEPWAIT,
              BuildStatus.CHROOTWAIT, BuildStatus.FAILEDTOUPLOAD)
 GZIP_MAGIC = b"\x1f\x8b"
