@@ -7,6 +7,7 @@ reads this host's own apt sources, so a farm builds from the mirror its
 machine already uses.
 """
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -60,3 +61,24 @@ def make_buildd_chroot(target, suite, arch=None, mirror=None,
         if os.path.exists(partial):
             os.unlink(partial)
     return target
+
+
+def cache_dir():
+    """Where made chroots are kept between runs: ``$BUILDMASTER_CACHE``
+    or ``~/.cache/buildmaster``."""
+    return os.environ.get("BUILDMASTER_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "buildmaster")
+
+
+def cached_buildd_chroot(suite="bookworm"):
+    """The path of a cached buildd chroot tarball of ``suite``, made with
+    mmdebstrap when missing (about a minute).  A lock file keeps two
+    processes from making it at once."""
+    directory = cache_dir()
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{suite}-buildd.tar.gz")
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(path):
+            make_buildd_chroot(path, suite)
+    return path
