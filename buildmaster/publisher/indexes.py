@@ -10,6 +10,7 @@ indexes again after one more upload does not read every package again.
 
 import dataclasses
 import os
+import shutil
 import subprocess
 
 APT_FTPARCHIVE = "apt-ftparchive"
@@ -47,45 +48,57 @@ def index_paths(plan):
     return paths
 
 
-def write_indexes(tree, stage, work, plan):
-    """Write the plan's indexes into ``stage`` (a directory in the tree's
-    dists/), using ``work`` for file lists and the cache; returns the
-    warnings apt-ftparchive printed (a package it could not read is left
-    out of its index, and said so).  Raises IndexFailure."""
+def write_indexes(tree, work, staged):
+    """Write the indexes of every (staging directory, IndexPlan) of
+    ``staged`` (directories in the tree's dists/) with one run of
+    apt-ftparchive, using ``work`` for file lists and the cache; returns
+    the warnings it printed (a package it could not read is left out of
+    its index, and said so).  Raises IndexFailure."""
     lists = os.path.join(work, "lists")
-    os.makedirs(lists, exist_ok=True)
-    stage_rel = os.path.relpath(stage, tree)
+    shutil.rmtree(lists, ignore_errors=True)
+    os.makedirs(lists)
     sections = []
-    for component in plan.components:
-        out = f"{stage_rel}/{component}/source"
-        os.makedirs(os.path.join(tree, out), exist_ok=True)
-        entries = plan.sources.get(component, [])
-        file_list = _write(lists, f"{component}.sources",
-                           (f"{path}\n" for path, _, _ in entries))
-        override = _write(lists, f"{component}.src-override",
-                          (f"{name} {section}\n" for _, name, section in entries))
-        sections.append(
-            f'BinDirectory "{out}" {{\n  Sources "{out}/Sources";\n'
-            f'  SourceFileList "{file_list}";\n  SrcOverride "{override}";\n}};\n')
-        for arch in plan.architectures:
-            out = f"{stage_rel}/{component}/binary-{arch}"
-            os.makedirs(os.path.join(tree, out), exist_ok=True)
-            entries = plan.binaries.get((component, arch), [])
-            file_list = _write(lists, f"{component}.{arch}.packages",
-                               (f"{path}\n" for path, _, _, _ in entries))
-            override = _write(lists, f"{component}.{arch}.override",
-                              (f"{name} {priority} {section}\n"
-                               for _, name, priority, section in entries))
-            sections.append(
-                f'BinDirectory "{out}" {{\n  Packages "{out}/Packages";\n'
-                f'  FileList "{file_list}";\n  BinOverride "{override}";\n'
-                f'  BinCacheDB "{os.path.join(work, "packages.db")}";\n}};\n')
+    for stage, plan in staged:
+        sections += _sections(tree, stage, plan, lists, os.path.join(work, "packages.db"))
     config = _write(work, "apt-ftparchive.conf", [
         f'Dir {{ ArchiveDir "{tree}"; CacheDir "{work}"; }};\n',
         'Default { Packages::Compress ". gzip"; Sources::Compress ". gzip"; };\n',
         *sections])
     return _run([APT_FTPARCHIVE, "-q=2", "--no-contents",
                  "-o", "APT::FTPArchive::AlwaysStat=true", "generate", config])
+
+
+def _sections(tree, stage, plan, lists, cache_db):
+    """The generate configuration's sections for one suite.  In a
+    BinDirectory, FileList names the files of its Packages or Sources."""
+    stage_rel = os.path.relpath(stage, tree)
+    prefix = os.path.basename(stage).lstrip(".")
+    sections = []
+    for component in plan.components:
+        out = f"{stage_rel}/{component}/source"
+        os.makedirs(os.path.join(tree, out), exist_ok=True)
+        entries = plan.sources.get(component, [])
+        file_list = _write(lists, f"{prefix}.{component}.sources",
+                           (f"{path}\n" for path, _, _ in entries))
+        override = _write(lists, f"{prefix}.{component}.src-override",
+                          (f"{name} {section}\n" for _, name, section in entries))
+        sections.append(
+            f'BinDirectory "{out}" {{\n  Sources "{out}/Sources";\n'
+            f'  FileList "{file_list}";\n  SrcOverride "{override}";\n}};\n')
+        for arch in plan.architectures:
+            out = f"{stage_rel}/{component}/binary-{arch}"
+            os.makedirs(os.path.join(tree, out), exist_ok=True)
+            entries = plan.binaries.get((component, arch), [])
+            file_list = _write(lists, f"{prefix}.{component}.{arch}.packages",
+                               (f"{path}\n" for path, _, _, _ in entries))
+            override = _write(lists, f"{prefix}.{component}.{arch}.override",
+                              (f"{name} {priority} {section}\n"
+                               for _, name, priority, section in entries))
+            sections.append(
+                f'BinDirectory "{out}" {{\n  Packages "{out}/Packages";\n'
+                f'  FileList "{file_list}";\n  BinOverride "{override}";\n'
+                f'  BinCacheDB "{cache_db}";\n}};\n')
+    return sections
 
 
 def _run(argv):

@@ -22,7 +22,7 @@ which is served with credentials alone.  Inside a tree::
 
 import os
 
-from buildmaster.archivedependencies import pool_path, suite_name
+from buildmaster.archivedependencies import suite_name
 from buildmaster.model import ArchivePurpose
 
 PRIMARY_AREA, PPA_AREA, PRIVATE_AREA = "primary", "ppa", "private"

@@ -161,65 +161,84 @@ class Publisher:
     # -- One archive ----------------------------------------------------------
 
     def _publish_archive(self, archive_id, suites, report):
+        """Publish the archive's ``suites`` (and create its missing ones) in
+        one transaction; an error leaves it all to the next run."""
         with self.sessions() as session:
             archive = session.get(Archive, archive_id)
             tree = layout.tree_path(self.root, archive)
-            work = layout.work_path(self.root, archive)
-            os.makedirs(work, exist_ok=True)
             wanted = set(suites)
             for series_id, _ in suites:
                 wanted |= {(series_id, pocket) for pocket in PackagePublishingPocket}
+            now = self.clock()
+            to_write = []
             for series_id, pocket in sorted(wanted, key=lambda s: (s[0], s[1].value)):
                 series = session.get(DistroSeries, series_id)
-                try:
-                    self._publish_suite(session, archive, series, pocket, tree, work,
-                                        report, dirty=(series_id, pocket) in suites)
-                except (IndexFailure, SigningError, OSError) as error:
-                    message = (f"{archive.reference} "
-                               f"{layout.suite_name(series.name, pocket)}: {error}")
-                    logger.error("publisher: %s", message)
-                    report.errors.append(message)
-                    session.rollback()
-                    return
+                if self._update_suite(session, archive, series, pocket, tree, now, report,
+                                      dirty=(series_id, pocket) in suites):
+                    to_write.append((series, pocket))
+            if not to_write:
+                session.commit()
+                return
+            try:
+                self._write_suites(session, archive, tree, to_write, now, report)
+            except (IndexFailure, SigningError, OSError) as error:
+                message = f"{archive.reference}: {error}"
+                logger.error("publisher: %s", message)
+                report.errors.append(message)
+                session.rollback()
+                return
             session.commit()
 
-    def _publish_suite(self, session, archive, series, pocket, tree, work, report,
-                       dirty):
-        suite = layout.suite_name(series.name, pocket)
-        where = f"{archive.reference} {suite}"
+    def _update_suite(self, session, archive, series, pocket, tree, now, report, dirty):
+        """Record the suite's changes in the database (not committed);
+        True when its indexes must be written."""
         missing = not os.path.lexists(layout.suite_path(tree, series.name, pocket))
-        if not dirty and not missing:
-            return
+        if not dirty:
+            return missing
         key = (archive.id, series.id, pocket)
-        now = self.clock()
+        where = f"{archive.reference} {layout.suite_name(series.name, pocket)}"
         changed = False
-        if dirty:
-            changed |= self._publish_pending(session, SPPH, source_rows, key, tree, where,
+        for table, rows_of in ((SPPH, source_rows), (BPPH, binary_rows)):
+            changed |= self._publish_pending(session, table, rows_of, key, tree, where,
                                              now, report)
-            changed |= self._publish_pending(session, BPPH, binary_rows, key, tree, where,
-                                             now, report)
-            changed |= self._remove(session, SPPH, source_rows, key, where, now, report)
-            changed |= self._remove(session, BPPH, binary_rows, key, where, now, report)
-        if not (changed or missing):
-            return
-        plan = self._index_plan(session, archive, series, key, tree, where, report)
-        stage = release.staging_directory(os.path.join(tree, "dists"), suite, now)
+            changed |= self._remove(session, table, rows_of, key, where, now, report)
+        return changed or missing
+
+    def _write_suites(self, session, archive, tree, suites, now, report):
+        """Write every suite of ``suites`` [(series, pocket)] aside, then
+        switch each to its new directory."""
+        dists = os.path.join(tree, "dists")
+        work = layout.work_path(self.root, archive)
+        os.makedirs(work, exist_ok=True)
+        staged = []
         try:
-            for warning in write_indexes(tree, stage, work, plan):
-                logger.warning("publisher: %s: apt-ftparchive: %s", where, warning)
-            path = release.write_release(stage, self._release_fields(
-                archive, series, suite, plan), now)
-            if self.config.archives.signing_key:
-                self._signer_for().sign(path)
-            release.activate(os.path.join(tree, "dists"), suite, stage)
+            for series, pocket in suites:
+                suite = layout.suite_name(series.name, pocket)
+                where = f"{archive.reference} {suite}"
+                plan = self._index_plan(session, archive, series,
+                                        (archive.id, series.id, pocket), tree, where, report)
+                staged.append((series, suite, where, plan,
+                               release.staging_directory(dists, suite, now)))
+            warnings = write_indexes(tree, work, [(stage, plan)
+                                                  for *_, plan, stage in staged])
+            for warning in warnings:
+                logger.warning("publisher: %s: apt-ftparchive: %s", archive.reference,
+                               warning)
+            for series, suite, _, plan, stage in staged:
+                path = release.write_release(stage, self._release_fields(
+                    archive, series, suite, plan), now)
+                if self.config.archives.signing_key:
+                    self._signer_for().sign(path)
         except BaseException:
-            release.discard(stage)
+            for *_, stage in staged:
+                release.discard(stage)
             raise
-        report.suites.append(where)
-        logger.info("publisher: %s: indexes written (%d source(s), %d binary "
-                    "package(s))", where,
-                    sum(len(v) for v in plan.sources.values()),
-                    len({entry[0] for v in plan.binaries.values() for entry in v}))
+        for series, suite, where, plan, stage in staged:
+            release.activate(dists, suite, stage)
+            report.suites.append(where)
+            logger.info("publisher: %s: indexes written (%d source(s), %d binary "
+                        "package(s))", where, sum(len(v) for v in plan.sources.values()),
+                        len({entry[0] for v in plan.binaries.values() for entry in v}))
 
     def _publish_pending(self, session, table, rows_of, key, tree, where, now, report):
         """Put the suite's PENDING publications' files in the pool and

@@ -10,8 +10,8 @@ build argument; the slave installs it in the chroot's
 farm's own sources.list lines carry ``[trusted=yes]``: the test-farm mode.
 
 Signing runs gpg on a GNUPGHOME of its own, made for one publisher run
-and removed (its gpg-agent stopped) at the end; reading the public key
-needs no GNUPGHOME at all.
+and removed (its gpg-agent stopped) at the end; the public key is read
+the same way once per process and key file.
 """
 
 import base64
@@ -48,12 +48,32 @@ def public_key(key_path):
 
 @functools.lru_cache(maxsize=8)
 def _public_key(key_path, mtime_ns, size):
-    with tempfile.TemporaryDirectory(prefix="bm-gpg-") as home:
-        exported = _gpg(["--homedir", home, "--import-options", "import-export",
-                         "--import", key_path], f"reading {key_path}")
+    home = _import_into_new_home(key_path)
+    try:
+        exported = _gpg(["--homedir", home, "--export"], f"exporting {key_path}")
+    finally:
+        _remove_home(home)
     if not exported:
         raise SigningError(f"{key_path} holds no OpenPGP key")
     return exported
+
+
+def _import_into_new_home(key_path):
+    """A new GNUPGHOME (short, under the temporary directory, for the
+    agent's socket) holding the key of ``key_path``."""
+    home = tempfile.mkdtemp(prefix="bm-gnupg-")
+    try:
+        _gpg(["--homedir", home, "--import", key_path], f"importing {key_path}")
+    except SigningError:
+        _remove_home(home)
+        raise
+    return home
+
+
+def _remove_home(home):
+    """Stop the gpg-agent a GNUPGHOME started and remove it."""
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def fingerprint(key_path):
@@ -81,9 +101,8 @@ class ReleaseSigner:
 
     def __init__(self, key_path):
         self.key_path = key_path
-        self.home = tempfile.mkdtemp(prefix="bm-gnupg-")
+        self.home = _import_into_new_home(key_path)
         try:
-            _gpg(["--homedir", self.home, "--import", key_path], f"importing {key_path}")
             self.fingerprint = fingerprint(key_path)
         except SigningError:
             self.close()
@@ -102,9 +121,6 @@ class ReleaseSigner:
              f"signing {release_path}")
 
     def close(self):
-        if self.home is None:
-            return
-        subprocess.run(["gpgconf", "--homedir", self.home, "--kill", "all"],
-                       capture_output=True)
-        shutil.rmtree(self.home, ignore_errors=True)
-        self.home = None
+        if self.home is not None:
+            _remove_home(self.home)
+            self.home = None
