@@ -121,40 +121,6 @@ def _patterns(value):
     return compiled
 
 
-# What ``[status] mode`` may name (buildmaster.health.transitions says
-# what each one mails).
-STATUS_MODES = ("problem", "change", "failing", "warnings")
-
-# dpkg's tools ("dpkg-shlibdeps: warning: ...") and the compiler
-# ("foo.c:12:5: warning: ..."); the upload log's "WARNING ..." lines.
-DEFAULT_WARNING_PATTERNS = "\n".join([
-    r"^dpkg-[a-z]+: warning: ",
-    r"^[^\s:]+:\d+:(\d+:)? warning: ",
-    r"^WARNING\s",
-])
-
-
-def _modes(value):
-    modes = tuple(dict.fromkeys(_addresses(value)))
-    unknown = [mode for mode in modes if mode not in STATUS_MODES]
-    if unknown or not modes:
-        raise ValueError(f"not a mode: {', '.join(unknown) or repr(value)} "
-                         f"(known: {', '.join(STATUS_MODES)})")
-    return modes
-
-
-def _patterns(value):
-    """One regular expression a line, compiled."""
-    compiled = []
-    for line in value.splitlines():
-        if line.strip():
-            try:
-                compiled.append(re.compile(line.strip()))
-            except re.error as error:
-                raise ValueError(f"bad pattern {line.strip()!r}: {error}") from None
-    return compiled
-
-
 # section -> key -> (parser, default); a default of None means required.
 SCHEMA = {
     "database": {"url": (_db_url, "sqlite:///var/buildmaster.db")},
@@ -193,15 +159,6 @@ SCHEMA = {
         "retry_delay": (_int, "300"),
         "max_connections": (_positive_int, "4"),
         "send_timeout": (_float, "60"),
-    },
-    "status": {
-        "mailing_list": (_addresses, ""),
-        "mode": (_modes, "problem"),
-        "warning_patterns": (_patterns, DEFAULT_WARNING_PATTERNS),
-        "quarantine_failures": (_positive_int, "3"),
-        "quarantine_seconds": (_positive_int, "120"),
-        "report_every": (_positive_int, "7"),
-        "report_to": (_addresses, ""),
     },
     "status": {
         "mailing_list": (_addresses, ""),
