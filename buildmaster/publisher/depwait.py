@@ -21,6 +21,7 @@ count as satisfied.
 """
 
 import logging
+import re
 
 import sqlalchemy as sa
 from debian.debian_support import Version
@@ -45,9 +46,21 @@ RELATIONS = {
 }
 
 
+PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*$")
+
+
 def parse(dependencies):
-    """The AND-list of OR-lists of python-debian relation dicts."""
-    return PkgRelation.parse_relations(dependencies or "")
+    """The AND-list of OR-lists of python-debian relation dicts; raises
+    ValueError for a relation that is not Debian syntax (python-debian
+    hands those back whole, as a name)."""
+    relations = PkgRelation.parse_relations(dependencies or "")
+    for relation in relations:
+        for alternative in relation:
+            if not PACKAGE_NAME.match(alternative["name"]):
+                raise ValueError(f"not a package relation: {alternative['name']!r}")
+            if alternative.get("version"):
+                Version(alternative["version"][1])
+    return relations
 
 
 def applies(alternative, arch):
