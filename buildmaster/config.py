@@ -16,6 +16,7 @@ DEFAULT_JOBS = {
     "slave_scanner": {"callable": "buildmaster.jobs:scan", "mindelay": "5"},
     "queue_builder": {"callable": "buildmaster.jobs:build_queue", "mindelay": "60"},
     "dispatcher": {"callable": "buildmaster.jobs:dispatch", "mindelay": "5"},
+    "checkwatches": {"callable": "buildmaster.jobs:checkwatches", "mindelay": "300"},
     "publisher": {"callable": "buildmaster.jobs:publish", "mindelay": "5"},
     "build_health": {"callable": "buildmaster.jobs:build_health", "mindelay": "30"},
 }
@@ -172,6 +173,11 @@ SCHEMA = {
     "sequencer": {
         "mailer_targets": (_addresses, "-"),
         "shutdown_timeout": (_int, "60"),
+    },
+    "checkwatches": {
+        "timeout": (_float, "30"),
+        "interval_hours": (_positive_int, "23"),
+        "lockfile": (_text, "checkwatches.lock"),
     },
 }
 

@@ -1,20 +1,22 @@
 """``make run``: a whole build farm on this machine, building real packages.
 
-Under ``var/demo/`` it writes a configuration (SQLite, the librarian on
-free loopback ports), creates the database with the sample data, starts
-two real slaves (``slave/``) on free loopback ports and points the sample
-builders bob and frog at them, makes two small real source packages and
-uploads them with ``buildmaster upload``, then runs ``twistd -n -y
-buildmaster.tac`` in the foreground: its log shows the builds go from
-queued to built.  Ctrl-C (SIGINT) or SIGTERM stops the master and the
-slaves.  A second run reuses the database and uploads nothing new.
+Under ``var/demo/`` it writes a configuration (SQLite, the librarian and
+the farm's archives on free loopback ports), creates the database with
+the sample data, starts two real slaves (``slave/``) on free loopback
+ports and points the sample builders bob and frog at them, makes two
+small real source packages and uploads them with ``buildmaster upload``,
+then runs ``twistd -n -y buildmaster.tac`` in the foreground: its log
+shows the builds go from queued to built, each in a fresh chroot, and
+the publisher put them in the farm's primary archive.  Ctrl-C (SIGINT)
+or SIGTERM stops the master and the slaves.  A second run reuses the
+database and uploads nothing new.
 
-The slaves build natively (dpkg-buildpackage on this machine, no real
-chroot), so builds must be for this machine's architecture.  The sample
-series warty and hoary are for i386 and hold sample sources whose files
-are stand-ins no slave can build, so the demo adds a series, breezy,
-building for this machine's architecture (with the sample chroot),
-moves bob and frog to that architecture, and uploads to breezy.
+The sample series warty and hoary are for i386 and hold sample sources
+whose files are stand-ins no slave can build, so the demo adds a series,
+breezy, building for this machine's architecture in a real Debian
+bookworm buildd chroot (made with mmdebstrap on the first run, about a
+minute, and cached: buildmaster.chroots.cached_buildd_chroot), moves bob
+and frog to that architecture, and uploads to breezy.
 """
 
 import os
@@ -25,6 +27,8 @@ import sys
 
 import sqlalchemy as sa
 
+from buildmaster.chroots import cached_buildd_chroot
+from buildmaster.commands.chroots import CHROOT_MIMETYPE
 from buildmaster.model import (
     BuildStatus, Builder, Distribution, DistroArchSeries, DistroSeries, DistroSeriesStatus,
     Processor, SourcePackageName)
@@ -118,6 +122,10 @@ public_port = {public_port}
 restricted_port = {restricted_port}
 public_url = http://127.0.0.1:{public_port}
 restricted_url = http://127.0.0.1:{restricted_port}
+[archives]
+root = archives
+http_port = {archive_port}
+primary_url = http://127.0.0.1:{archive_port}
 [mail]
 smtp_host = 127.0.0.1
 smtp_port = {smtp_port}
@@ -129,6 +137,9 @@ callable = buildmaster.jobs:build_queue
 mindelay = 5
 [sequencer.job.dispatcher]
 callable = buildmaster.jobs:dispatch
+mindelay = 2
+[sequencer.job.publisher]
+callable = buildmaster.jobs:publish
 mindelay = 2
 """
 
@@ -143,8 +154,8 @@ def write_config(directory):
     path = os.path.join(directory, "buildmaster.conf")
     with open(path, "w", encoding="utf-8") as f:
         # Nothing listens on smtp_port: failure mail is logged and retried.
-        f.write(CONFIG_TEMPLATE.format(public_port=free_port(),
-                                       restricted_port=free_port(), smtp_port=free_port()))
+        f.write(CONFIG_TEMPLATE.format(public_port=free_port(), restricted_port=free_port(),
+                                       archive_port=free_port(), smtp_port=free_port()))
     return path
 
 
@@ -155,8 +166,17 @@ def cli(config_path, *args):
     subprocess.run(command, check=True)
 
 
-def prepare_farm(config_path, slaves):
-    """A series building natively; bob and frog sent to the slaves."""
+def stored_chroot(session, librarian, tarball):
+    """The librarian file of ``tarball``, stored when new (hard-linked
+    from the cache, not copied)."""
+    (alias,) = librarian.add_paths(
+        session, [(os.path.basename(tarball), tarball, CHROOT_MIMETYPE, False)])
+    return alias
+
+
+def prepare_farm(config_path, slaves, tarball):
+    """A series building natively in the chroot ``tarball``; bob and frog
+    sent to the slaves."""
     from buildmaster import config as configmodule
     from buildmaster.context import FarmContext
     context = FarmContext(configmodule.load(config_path))
@@ -164,7 +184,7 @@ def prepare_farm(config_path, slaves):
         with context.sessions() as session:
             ubuntu = session.scalars(sa.select(Distribution).where(
                 Distribution.name == "ubuntu")).one()
-            chroot = ubuntu["hoary"]["i386"].chroot
+            chroot = stored_chroot(session, context.librarian, tarball)
             series, arch = native_series(session, ubuntu, SERIES, "5.10", chroot)
             say(f"ubuntu {series.name} builds for {arch.architecturetag}")
             for name, slave in zip(("bob", "frog"), slaves):
@@ -239,10 +259,14 @@ def main():
     say(f"configuration {config_path}")
     cli(config_path, "upgrade")
     cli(config_path, "sampledata")
+    say("the bookworm buildd chroot (made with mmdebstrap the first time, "
+        "about a minute)")
+    tarball = cached_buildd_chroot()
+    say(f"chroot {tarball}")
     slaves = []
     try:
         slaves = start_slaves(directory)
-        known = prepare_farm(config_path, slaves)
+        known = prepare_farm(config_path, slaves, tarball)
         upload_packages(config_path, directory, known)
         say("starting the master; Ctrl-C stops it and the slaves")
         run_master(config_path)

@@ -5,6 +5,7 @@ importing this package imports them all.
 """
 
 from buildmaster.commands import archives  # noqa: F401
+from buildmaster.commands import bugs  # noqa: F401
 from buildmaster.commands import builders  # noqa: F401
 from buildmaster.commands import builds  # noqa: F401
 from buildmaster.commands import chroots  # noqa: F401
