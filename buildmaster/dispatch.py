@@ -52,6 +52,7 @@ from buildmaster.model import (
     LibraryFileAlias, PackagePublishingPocket, SourcePackageRelease,
     SourcePackageReleaseFile, utcnow)
 from buildmaster.pockets import build_allowed_in_pocket
+from buildmaster.publisher.signing import trusted_keys
 from buildmaster.slaveclient import SlaveError
 from slave.states import BuilderStatus
 
@@ -120,7 +121,10 @@ def build_request(config, entry):
     build() arguments.  ``arch_indep`` is true only on the series'
     nominated arch-indep architecture: the slave builds the source's
     ``Architecture: all`` packages there (``dpkg-buildpackage -b``, with
-    Build-Depends-Indep) and arch-dependent ones only elsewhere (``-B``)."""
+    Build-Depends-Indep) and arch-dependent ones only elsewhere (``-B``).
+    ``trusted_keys`` (base64 OpenPGP public keys, for the chroot's apt) is
+    sent when the farm signs its archives; without it the farm's own
+    ``archives`` lines say ``[trusted=yes]`` (archivedependencies)."""
     build = entry.build
     das, archive = build.distroarchseries, build.archive
     chroot = das.chroot
@@ -151,6 +155,9 @@ def build_request(config, entry):
         "distribution": build.distribution.name,
         "series": build.distroseries.name,
     }
+    keys = trusted_keys(config)
+    if keys:
+        args["trusted_keys"] = keys
     return fetches, ("binarypackage", chroot.content.sha1, filemap, args)
 
 

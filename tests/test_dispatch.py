@@ -1,5 +1,6 @@
 """The dispatcher: candidates, claims, slave refusals and whole passes."""
 
+import base64
 import gzip
 import json
 import logging
@@ -14,6 +15,7 @@ from twisted.internet import defer, task
 from buildmaster import builderslave, candidates, dispatch, rows
 from buildmaster.context import FarmContext
 from buildmaster.database import make_engine, make_session_factory
+from buildmaster.publisher.signing import public_key
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, PackagePublishingStatus)
 from buildmaster.testing.deferreds import wait
@@ -137,7 +139,9 @@ def test_dispatch_sends_files_and_arguments(session, sample, bob, farm_config):
         "archives": ["deb http://ftpmaster.internal/ubuntu hoary main"],
         "suite": "hoary", "ogrecomponent": "main", "archive_purpose": "PRIMARY",
         "archive_private": False, "arch_tag": "i386", "arch_indep": True,
-        "distribution": "ubuntu", "series": "hoary"}
+        "distribution": "ubuntu", "series": "hoary",
+        "trusted_keys": [base64.b64encode(public_key(farm_config.archives.signing_key))
+                         .decode("ascii")]}
     session.expire_all()
     assert (candidate.builder_id, build.buildstate, build.builder_id) == \
         (bob.id, BuildStatus.BUILDING, bob.id)
@@ -176,6 +180,26 @@ def test_a_series_nominating_another_architecture_moves_arch_indep_builds(
     sample.hoary.nominatedarchindep = None
     assert not any(dispatch.build_request(farm_config, entry)[1][3]["arch_indep"]
                    for entry in entries.values())
+
+
+def test_an_unsigned_farm_sends_no_keys_and_trusts_its_own_lines(
+        session, sample, bob, farm_config):
+    farm_config.archives.signing_key = ""
+    entry = bob.findBuildCandidate()
+    args = dispatch.build_request(farm_config, entry)[1][3]
+    assert "trusted_keys" not in args
+    assert args["archives"] == ["deb [trusted=yes] http://ftpmaster.internal/ubuntu hoary main"]
+
+
+def test_external_dependency_lines_follow_the_farms_own(session, sample, bob, farm_config):
+    farm_config.external_dependencies = {
+        "series": {"ubuntu/hoary": ["deb http://mirror.example/debian bookworm main"]},
+        "archive": {"ubuntu/primary": ["deb http://extra.example/%(series)s ./"]}}
+    entry = bob.findBuildCandidate()
+    assert dispatch.build_request(farm_config, entry)[1][3]["archives"] == [
+        "deb http://ftpmaster.internal/ubuntu hoary main",
+        "deb http://mirror.example/debian bookworm main",
+        "deb http://extra.example/hoary ./"]
 
 
 def test_dispatch_logs_the_state_change(session, sample, bob, farm_config, caplog):
