@@ -8,7 +8,7 @@ import sys
 
 import sqlalchemy as sa
 
-from buildmaster import lookup, output
+from buildmaster import lookup, output, upstream
 from buildmaster.cli import CommandError
 from buildmaster.commands.common import JSON, arg, farm_session, operator_command
 from buildmaster.model import (
@@ -56,6 +56,7 @@ def builds(context, args):
     with farm_session(context) as session:
         objects = [output.build_object(build, context.config)
                    for build in session.scalars(query)]
+        upstream.add_upstream_bugs(session, objects)
     output.emit(objects, COLUMNS, args.json, empty="No builds.")
 
 
