@@ -6,6 +6,7 @@ the build reaches the state the slave's outcome calls for.
 """
 
 import gzip
+import os
 import signal
 
 import pytest
@@ -176,3 +177,29 @@ async def test_a_killed_slave_gives_the_job_back_to_the_queue(
     build = session.get(Build, build_id)
     assert build.buildstate == BuildStatus.NEEDSBUILD
     assert (build.failure_count, session.get(Builder, world[2].id).failure_count) == (1, 1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_corrupt_chroot_waits_for_a_new_one_and_is_mailed(
+        context, session, world, served_dir, mailer, smtp_server, tmp_path):
+    corrupt = tmp_path / "corrupt.tar.gz"
+    corrupt.write_bytes(b"\x1f\x8b this is no tarball")
+    build_id, _ = await dispatch(session, world, served_dir, "good", str(corrupt))
+    build = await scan_until(context, session, build_id, finished)
+    assert build.buildstate == BuildStatus.CHROOTWAIT
+    assert "is not a tarball" in stored_log(context, build.buildlog)
+    messages = await delivered(mailer, smtp_server)
+    assert messages and all(message["X-Launchpad-Build-State"] == "CHROOTWAIT"
+                            for _, message in messages)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_build_writing_outside_its_tree_leaves_the_host_alone(
+        context, session, world, served_dir, buildd_chroot):
+    build_id, _ = await dispatch(session, world, served_dir, "escape", buildd_chroot)
+    build = await scan_until(context, session, build_id, finished)
+    assert build.buildstate == BuildStatus.FULLYBUILT
+    assert "the escape attempt is over" in stored_log(context, build.buildlog)
+    for path in ("/etc/buildmaster-escape", "/root/buildmaster-escape",
+                 "/tmp/buildmaster-escape"):
+        assert not os.path.exists(path)
