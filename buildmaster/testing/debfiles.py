@@ -4,14 +4,16 @@ publisher tests.
 A .deb is an ar archive of ``debian-binary``, ``control.tar.gz`` and
 ``data.tar.gz``; ``deb_bytes`` writes one with the standard library,
 where ``dpkg-deb --build`` would cost a process per package.  dpkg,
-apt-ftparchive and python-debian read them like any other.
+apt-ftparchive and python-debian read them like any other.  Every
+timestamp inside is MTIME, so the same arguments give the same bytes.
 """
 
+import gzip
 import io
 import tarfile
-import time
 
 AR_MAGIC = b"!<arch>\n"
+MTIME = 1704067200  # 2024-01-01 00:00:00 UTC
 
 
 def deb_bytes(package, version, arch="amd64", depends=None, provides=None,
@@ -38,8 +40,8 @@ def deb_bytes(package, version, arch="amd64", depends=None, provides=None,
 
 def _targz(files):
     buffer = io.BytesIO()
-    now = int(time.time())
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+    now = MTIME
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
         directories = set()
         for path in files:
             parts = path.split("/")[:-1]
@@ -53,12 +55,12 @@ def _targz(files):
             info = tarfile.TarInfo(path)
             info.size, info.mode, info.mtime = len(data), 0o644, now
             tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), compresslevel=6, mtime=MTIME)
 
 
 def _ar(members):
     out = [AR_MAGIC]
-    now = int(time.time())
+    now = MTIME
     for name, data in members:
         header = (f"{name + '/':<16}{now:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n")
         out.append(header.encode("ascii"))
