@@ -19,6 +19,7 @@ DEFAULT_JOBS = {
     "checkwatches": {"callable": "buildmaster.jobs:checkwatches", "mindelay": "300"},
     "publisher": {"callable": "buildmaster.jobs:publish", "mindelay": "5"},
     "build_health": {"callable": "buildmaster.jobs:build_health", "mindelay": "30"},
+    "farm_report": {"callable": "buildmaster.jobs:farm_report", "mindelay": "3600"},
 }
 
 # Sections of sources.list lines keyed by what they apply to.

@@ -54,3 +54,9 @@ def build_health(context):
     master that stopped, builders gone failed or back in use."""
     from buildmaster import health
     return health.sweep(context)
+
+
+def farm_report(context):
+    """Mail the farm report of the period that ended, once per period."""
+    from buildmaster.health import reporting
+    return reporting.mail_report(context)

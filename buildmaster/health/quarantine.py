@@ -26,11 +26,12 @@ import logging
 from typing import Optional
 
 import sqlalchemy as sa
+from sqlalchemy.orm import object_session
 
 from buildmaster.candidates import label
 from buildmaster.health.builders import OK, QUARANTINED, move, tell, told_states
 from buildmaster.health.colours import COLOURS, GREEN, ORANGE, RED
-from buildmaster.model import Builder, BuildOutcome, BuildStatus
+from buildmaster.model import Builder, BuildOutcome, BuildQueue, BuildStatus
 
 LOG = logging.getLogger("buildmaster.health")
 
@@ -138,7 +139,9 @@ def _requeue(outcome):
     from buildmaster.scoring import score
     outcome.builder_fault = True
     build = outcome.build
-    if build.buildstate.name != outcome.state or build.buildqueue_record is not None:
+    session = object_session(build)
+    queued = session.scalar(sa.select(sa.exists().where(BuildQueue.build_id == build.id)))
+    if build.buildstate.name != outcome.state or queued:
         return None  # retried, or built again, since
     build.reset_for_retry()
     entry = build.createBuildQueueEntry()
