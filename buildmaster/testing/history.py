@@ -93,7 +93,8 @@ class Farm:
         if log is None:
             log = (GOOD_LOG if result == "OK" else FAILED_LOG).format(source=spr.name)
         files = binary_upload(spr.name, spr.version, "i386") if result == "OK" else None
-        entry = build.buildqueue_record or build.createBuildQueueEntry()
+        entry = self.session.scalars(sa.select(BuildQueue).where(
+            BuildQueue.build_id == build.id)).first() or build.createBuildQueueEntry()
         entry.markAsBuilding(builder, utcnow() - datetime.timedelta(seconds=seconds))
         build.buildstate = BuildStatus.BUILDING
         builder.setSlaveForTesting(LoggedSlave(
