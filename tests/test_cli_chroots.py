@@ -1,9 +1,14 @@
-"""``buildmaster chroot set``: a real tarball becomes an architecture's chroot."""
+"""``buildmaster chroot set|make``: a real tarball becomes an architecture's chroot."""
 
 import gzip
 import hashlib
+import os
 import tarfile
 
+import pytest
+
+from buildmaster.chroots import host_architecture
+from buildmaster.model import DistroArchSeries
 from buildmaster.testing.debpackages import chroot_tarball  # noqa: F401
 from tests.clihelpers import cli  # noqa: F401
 
@@ -68,3 +73,132 @@ def test_an_empty_tarball_is_refused(cli, tmp_path):
     tarfile.open(empty, "w").close()
     assert cli("chroot", "set", "ubuntu/hoary/i386", str(empty)).error_line() == \
         f"buildmaster: error: {empty}: an empty tarball is no chroot"
+
+
+def test_set_prints_json_when_asked(cli, sample, chroot_tarball):
+    old = sample.hoary["i386"].chroot
+    result = cli("chroot", "set", "ubuntu/hoary/i386", chroot_tarball, "--json").json()
+    new = sample.hoary["i386"].chroot
+    assert result == {
+        "distribution": "ubuntu", "series": "hoary", "arch": "i386",
+        "chroot": {"id": new.id, "filename": "chroot.tar.gz",
+                   "size": new.content.filesize, "sha1": new.content.sha1},
+        "previous": {"id": old.id, "filename": old.filename,
+                     "size": old.content.filesize, "sha1": old.content.sha1}}
+
+
+# -- chroot make --------------------------------------------------------------
+#
+# Making a chroot takes a minute, so these tests make none: the suite's one
+# real chroot is the buildd_chroot fixture's, made by the same function
+# (buildmaster.chroots.ensure_buildd_chroot) with the arguments `chroot make`
+# passes for this machine's architecture and bookworm; the command finds it
+# made that way (its record matches) and registers it.
+
+@pytest.fixture
+def native(sample, session):
+    """hoary gains this machine's architecture, without a chroot yet."""
+    arch = DistroArchSeries(distroseries=sample.hoary, processor=sample.amd64,
+                            architecturetag=host_architecture())
+    session.add(arch)
+    session.commit()
+    return arch
+
+
+def sha1_of(path):
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def test_make_registers_the_chroot_mmdebstrap_made(cli, native, buildd_chroot):
+    tag = native.architecturetag
+    result = cli("chroot", "make", f"ubuntu/hoary/{tag}", "--suite", "bookworm",
+                 "--output", buildd_chroot, "--json").json()
+    assert (result["made"], result["suite"], result["mirror"], result["include"]) == (
+        False, "bookworm", None, ["fakeroot"])
+    assert result["mmdebstrap"] == (
+        f"mmdebstrap --variant=buildd --architectures={tag} --include=fakeroot bookworm "
+        f"{os.path.basename(buildd_chroot)}")
+    assert result["tarball"] == buildd_chroot
+    chroot = native.chroot
+    assert result["chroot"] == {"id": chroot.id, "filename": os.path.basename(buildd_chroot),
+                                "size": os.path.getsize(buildd_chroot),
+                                "sha1": sha1_of(buildd_chroot)}
+    assert result["previous"] is None
+    assert chroot.mimetype == "application/x-gtar"
+
+
+def test_make_keeps_the_tarball_under_the_farm_root(cli, native, buildd_chroot, farm_config):
+    tag = native.architecturetag
+    kept = os.path.join(farm_config.builddmaster.root, "chroots",
+                        f"chroot-ubuntu-hoary-{tag}.tar.gz")
+    os.makedirs(os.path.dirname(kept))
+    # The tests' chroot stands there as if an earlier `chroot make` had made it.
+    for suffix in ("", ".mmdebstrap"):
+        os.symlink(buildd_chroot + suffix, kept + suffix)
+    result = cli("chroot", "make", f"ubuntu/hoary/{tag}", "--suite", "bookworm")
+    assert result.status == 0, result.err
+    made_line, registered_line = result.out.splitlines()
+    assert made_line == (
+        f"Reused (made earlier the same way) {kept}: mmdebstrap --variant=buildd "
+        f"--architectures={tag} --include=fakeroot bookworm "
+        f"{os.path.basename(buildd_chroot)}")
+    chroot = native.chroot
+    assert registered_line == (
+        f"Chroot of ubuntu hoary {tag} is now librarian file {chroot.id} "
+        f"({os.path.basename(kept)}, {os.path.getsize(kept)} bytes, "
+        f"sha1 {chroot.content.sha1}).")
+
+
+def test_make_asks_for_a_new_chroot_when_the_packages_differ(cli, native, buildd_chroot,
+                                                             tmp_path, monkeypatch):
+    """Another package list is another chroot: mmdebstrap must run (and here
+    cannot), the cached tarball is not registered."""
+    kept = str(tmp_path / "chroot.tar.gz")
+    for suffix in ("", ".mmdebstrap"):
+        os.symlink(buildd_chroot + suffix, kept + suffix)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    line = cli("chroot", "make", f"ubuntu/hoary/{native.architecturetag}", "--suite",
+               "bookworm", "--include", "devscripts", "--output", kept).error_line()
+    assert line == "buildmaster: error: mmdebstrap is not installed (apt-get install mmdebstrap)"
+    assert native.chroot is None
+
+
+def test_make_refuses_to_overwrite_a_tarball_it_did_not_make(cli, native, chroot_tarball,
+                                                             tmp_path, monkeypatch):
+    target = f"ubuntu/hoary/{native.architecturetag}"
+    assert cli("chroot", "make", target, "--suite", "bookworm", "--output",
+               chroot_tarball).error_line() == (
+        f"buildmaster: error: {chroot_tarball} exists and was not made by `buildmaster "
+        "chroot make`: register it with `chroot set`, or replace it with --fresh")
+    # --fresh goes on to make it, which needs mmdebstrap.
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    assert "mmdebstrap is not installed" in cli(
+        "chroot", "make", target, "--suite", "bookworm", "--output", chroot_tarball,
+        "--fresh").error_line()
+    assert tarfile.open(chroot_tarball).getnames() == ["chroot-autobuild/etc/debian_version"]
+
+
+def test_make_an_unknown_suite_is_one_line_and_leaves_nothing(cli, native, tmp_path):
+    output = tmp_path / "made" / "chroot.tar.gz"
+    line = cli("chroot", "make", f"ubuntu/hoary/{native.architecturetag}", "--suite",
+               "nosuchsuite", "--output", str(output)).error_line()
+    assert line.startswith("buildmaster: error: mmdebstrap nosuchsuite failed: "
+                           "The repository '")
+    assert line.endswith(" nosuchsuite Release' does not have a Release file.")
+    assert sorted(os.listdir(output.parent)) == ["chroot.tar.gz.lock"]
+    assert native.chroot is None
+
+
+def test_make_checks_its_target_and_options_first(cli, tmp_path):
+    def refused(*argv):
+        return cli("chroot", "make", *argv, "--output", str(tmp_path / "made" / "c.tar.gz"))
+
+    assert refused("ubuntu/hoary/sparc", "--suite", "bookworm").error_line() == \
+        "buildmaster: error: ubuntu/hoary has no architecture 'sparc' (known: i386)"
+    assert refused("ubuntu/hoary/i386").status == 2  # --suite is required
+    assert refused("ubuntu/hoary/i386", "--suite", "bookworm", "--include", ",").status == 2
+    assert not os.path.exists(tmp_path / "made")

@@ -1,37 +1,120 @@
-"""``buildmaster chroot set DISTRIBUTION/SERIES/ARCH TARBALL``."""
+"""``buildmaster chroot set|make DISTRIBUTION/SERIES/ARCH ...``.
 
+``set`` stores a tarball the operator has; ``make`` makes one with
+mmdebstrap first (buildmaster.chroots), then registers it the same way.
+"""
+
+import json
 import lzma
 import os
 import tarfile
 import zlib
 
-from buildmaster import lookup
+from buildmaster import chroots, lookup
 from buildmaster.cli import CommandError
-from buildmaster.commands.common import Group, arg, farm_session
+from buildmaster.commands.common import Group, arg, farm_session, json_option
 
 CHROOT_MIMETYPE = "application/x-gtar"
+TARGET = arg("target", metavar="DISTRIBUTION/SERIES/ARCH", help="e.g. ubuntu/hoary/i386")
+JSON = json_option("print a JSON object instead of a sentence")
+
+def package_list(text):
+    """An argparse type: 'foo,bar' -> ('foo', 'bar')."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise ValueError(text)
+    return names
+
 
 chroot = Group("chroot", "manage the chroot tarballs builds run in")
 
 
 @chroot.subcommand(
     "set", "store a tarball in the librarian as an architecture's chroot",
-    arg("target", metavar="DISTRIBUTION/SERIES/ARCH", help="e.g. ubuntu/hoary/i386"),
-    arg("tarball", help="the chroot tarball (.tar, .tar.gz, .tar.bz2, .tar.xz)"))
+    TARGET,
+    arg("tarball", help="the chroot tarball (.tar, .tar.gz, .tar.bz2, .tar.xz)"),
+    JSON)
 def set_chroot(context, args):
-    check_tarball(args.tarball)
+    report(register_chroot(context, args.target, args.tarball), args.json)
+
+
+@chroot.subcommand(
+    "make", "make a buildd chroot tarball with mmdebstrap and set it as an "
+    "architecture's chroot",
+    TARGET,
+    arg("--suite", required=True, help="the Debian suite it holds, e.g. bookworm"),
+    arg("--mirror", metavar="URL",
+        help="the Debian mirror to take it from (default: this host's apt sources)"),
+    arg("--include", metavar="PKG,...", type=package_list, default=(),
+        help="more packages to install (build-essential and "
+             f"{', '.join(chroots.DEFAULT_INCLUDE)} always are)"),
+    arg("--output", metavar="TARBALL",
+        help="where to write it (default: <builddmaster root>/chroots/"
+             "chroot-DISTRIBUTION-SERIES-ARCH.tar.gz); kept there, and reused while "
+             "the same suite, mirror and packages are asked for"),
+    arg("--fresh", action="store_true",
+        help="make it again even when the tarball there was made the same way"),
+    JSON)
+def make_chroot(context, args):
     with farm_session(context) as session:
         arch = lookup.distroarchseries(session, args.target)
+        series = arch.distroseries
+        names = (series.distribution.name, series.name, arch.architecturetag)
+    output = args.output or os.path.join(
+        context.config.builddmaster.root, "chroots", "chroot-{}-{}-{}.tar.gz".format(*names))
+    if os.path.exists(output) and not (args.fresh or chroots.made_by_mmdebstrap(output)):
+        raise CommandError(f"{output} exists and was not made by `buildmaster chroot make`: "
+                           "register it with `chroot set`, or replace it with --fresh")
+    include = chroots.DEFAULT_INCLUDE + tuple(
+        name for name in args.include if name not in chroots.DEFAULT_INCLUDE)
+    try:
+        tarball, made = chroots.ensure_buildd_chroot(
+            args.suite, names[2], args.mirror, include, target=output, fresh=args.fresh)
+    except chroots.ChrootError as error:
+        raise CommandError(str(error)) from None
+    with open(chroots.record_path(tarball), encoding="utf-8") as handle:
+        command = json.load(handle)["command"]
+    registered = register_chroot(context, args.target, tarball)
+    registered.update(tarball=os.path.abspath(tarball), made=made, suite=args.suite,
+                      mirror=args.mirror, include=list(include), mmdebstrap=command)
+    if not args.json:
+        how = "Made" if made else "Reused (made earlier the same way)"
+        print(f"{how} {tarball}: {command}")
+    report(registered, args.json)
+
+
+def register_chroot(context, target, tarball):
+    """Check ``tarball`` and store it as the chroot of ``target``; the JSON
+    object saying what changed.  Raises CommandError."""
+    check_tarball(tarball)
+    with farm_session(context) as session:
+        arch = lookup.distroarchseries(session, target)
         previous = arch.chroot
         alias = context.librarian.add_path(
-            session, os.path.basename(args.tarball), args.tarball,
-            mimetype=CHROOT_MIMETYPE)
+            session, os.path.basename(tarball), tarball, mimetype=CHROOT_MIMETYPE)
         arch.addOrUpdateChroot(alias)
-        replaced = (f"; it was librarian file {previous.id} ({previous.filename})"
-                    if previous is not None else "")
-        print(f"Chroot of {arch.displayname} is now librarian file {alias.id} "
-              f"({alias.filename}, {alias.content.filesize} bytes, "
-              f"sha1 {alias.content.sha1}){replaced}.")
+        series = arch.distroseries
+        return {"distribution": series.distribution.name, "series": series.name,
+                "arch": arch.architecturetag, "chroot": _file_object(alias),
+                "previous": _file_object(previous) if previous is not None else None}
+
+
+def _file_object(alias):
+    return {"id": alias.id, "filename": alias.filename, "size": alias.content.filesize,
+            "sha1": alias.content.sha1}
+
+
+def report(registered, as_json):
+    """Print what register_chroot did: as JSON, or as one sentence."""
+    if as_json:
+        print(json.dumps(registered, indent=2))
+        return
+    new, old = registered["chroot"], registered["previous"]
+    replaced = (f"; it was librarian file {old['id']} ({old['filename']})"
+                if old is not None else "")
+    print(f"Chroot of {registered['distribution']} {registered['series']} "
+          f"{registered['arch']} is now librarian file {new['id']} ({new['filename']}, "
+          f"{new['size']} bytes, sha1 {new['sha1']}){replaced}.")
 
 
 def check_tarball(path):

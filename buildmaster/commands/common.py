@@ -14,10 +14,13 @@ def arg(*names, **options):
     return names, options
 
 
-# ``--json`` after the command too (``buildmaster builds --json``); SUPPRESS
-# keeps the global flag's value when it is not given here.
-JSON = arg("--json", action="store_true", default=argparse.SUPPRESS,
-           help="print a JSON list instead of a table")
+def json_option(help_text):
+    """``--json`` after the command too (``buildmaster builds --json``);
+    SUPPRESS keeps the global flag's value when it is not given here."""
+    return arg("--json", action="store_true", default=argparse.SUPPRESS, help=help_text)
+
+
+JSON = json_option("print a JSON list instead of a table")
 
 
 def _add_all(parser, arguments):

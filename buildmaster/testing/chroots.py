@@ -2,7 +2,10 @@
 
 Made once with mmdebstrap (about a minute) and cached outside the
 checkout (buildmaster.chroots.cache_dir), so later runs reuse it; a
-fresh machine makes it on first use.
+fresh machine makes it on first use.  It is made by the function
+``buildmaster chroot make`` calls, with the arguments that command
+passes for bookworm on this machine's architecture, so the command's
+tests register this tarball instead of making a second one.
 """
 
 import pytest
