@@ -15,9 +15,10 @@ LPB_VENV := .venv-lpbuildd
 LPB_STAMP := $(LPB_VENV)/.installed
 
 $(STAMP): setup.py
-	@command -v dpkg-buildpackage >/dev/null && command -v fakeroot >/dev/null || \
-	  { echo "Installing the Debian build tools (dpkg-dev, fakeroot)"; \
-	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dpkg-dev fakeroot build-essential; }
+	@command -v dpkg-buildpackage >/dev/null && command -v fakeroot >/dev/null && \
+	  command -v apt-ftparchive >/dev/null && command -v gpg >/dev/null || \
+	  { echo "Installing the Debian tools (dpkg-dev, fakeroot; apt-utils and gnupg publish the archives)"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dpkg-dev fakeroot build-essential apt-utils gnupg; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
