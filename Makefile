@@ -6,7 +6,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install clean lpbuildd
+.PHONY: run test install clean lpbuildd debian-tools
+
+# The Debian tools the farm uses, as command:package: dpkg-dev, fakeroot and
+# build-essential (test packages are built on this host); bubblewrap (a
+# slave enters each build's chroot with bwrap); mmdebstrap (``buildmaster
+# chroot make``); apt-utils and gnupg (apt-ftparchive and gpg publish and
+# sign the farm's archives); tar with gzip, xz and zstd (chroot tarballs).
+DEBIAN_TOOLS := dpkg-buildpackage:dpkg-dev fakeroot:fakeroot cc:build-essential \
+	bwrap:bubblewrap mmdebstrap:mmdebstrap apt-ftparchive:apt-utils gpg:gnupg \
+	tar:tar gzip:gzip xz:xz-utils zstd:zstd
 
 # launchpad-buildd 206, the reference slave, needs Debian's python3-apt, so
 # it gets its own venv on the system Python; the suite drives it when
@@ -14,11 +23,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LPB_VENV := .venv-lpbuildd
 LPB_STAMP := $(LPB_VENV)/.installed
 
-$(STAMP): setup.py
-	@command -v dpkg-buildpackage >/dev/null && command -v fakeroot >/dev/null && \
-	  command -v apt-ftparchive >/dev/null && command -v gpg >/dev/null || \
-	  { echo "Installing the Debian tools (dpkg-dev, fakeroot; apt-utils and gnupg publish the archives)"; \
-	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dpkg-dev fakeroot build-essential apt-utils gnupg; }
+# Installs those missing with apt-get; says nothing when none is.
+debian-tools:
+	@missing=$$(for tool in $(DEBIAN_TOOLS); do \
+	    command -v $${tool%%:*} >/dev/null || echo $${tool#*:}; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing the Debian tools:" $$missing; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): setup.py | debian-tools
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -39,13 +53,13 @@ $(LPB_STAMP):
 lpbuildd: $(LPB_STAMP)
 
 # Run the whole suite; on PostgreSQL when BUILDMASTER_TEST_DB_URL is set.
-test: $(STAMP) $(LPB_STAMP)
+test: debian-tools $(STAMP) $(LPB_STAMP)
 	LAUNCHPAD_BUILDD_PYTHON=$(CURDIR)/$(LPB_VENV)/bin/python $(BIN)/pytest
 
 # A whole farm on this machine under var/demo/: the SQLite database with
 # sample data, two real slaves, two real packages uploaded and built by
 # the master in the foreground.  Ctrl-C stops it all.
-run: $(STAMP)
+run: debian-tools $(STAMP)
 	$(BIN)/python -m buildmaster.demo
 
 clean:
