@@ -30,6 +30,12 @@ setup(
         "test": [
             "pytest>=8,<10",
             "pytest-twisted>=1.14,<2",
+            # Real external bug trackers for checkwatches' integration tests
+            # (tests/test_bugtrackers_real.py); Trac 1.6 imports
+            # pkg_resources, which setuptools 81 drops.
+            "roundup>=2.6,<2.7",
+            "Trac>=1.6,<1.7",
+            "setuptools<81",
         ],
     },
     entry_points={
