@@ -32,6 +32,7 @@ from buildmaster.candidates import label
 from buildmaster.health.builders import OK, QUARANTINED, move, tell, told_states
 from buildmaster.health.colours import COLOURS, GREEN, ORANGE, RED
 from buildmaster.model import Builder, BuildOutcome, BuildQueue, BuildStatus
+from buildmaster.scoring import score
 
 LOG = logging.getLogger("buildmaster.health")
 
@@ -136,7 +137,6 @@ def quarantine(session, config, outbox, builder, streak, now):
 def _requeue(outcome):
     """Blame ``outcome`` on its builder and queue its build again if it is
     still failed; the line naming the build, or None."""
-    from buildmaster.scoring import score
     outcome.builder_fault = True
     build = outcome.build
     session = object_session(build)
