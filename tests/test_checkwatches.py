@@ -3,7 +3,6 @@ tracker fails, and that one tracker's failure never stops the others."""
 
 import datetime
 import logging
-import os
 
 import pytest
 import pytest_twisted
@@ -14,38 +13,20 @@ from buildmaster.checkwatches import AlreadyRunning, BugWatchUpdater, LockFile
 from buildmaster.database import Transaction, make_session_factory
 from buildmaster.model import (
     UTC, Bug, BugTracker, BugTrackerType, BugWatch, BugWatchErrorType)
-from buildmaster.testing.recordedtracker import RecordedTracker, SilentPort
 from tests.clihelpers import cli  # noqa: F401
+from tests.trackerhelpers import bugzilla, silent, tracker  # noqa: F401
 
 NOW = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-DATA = os.path.join(os.path.dirname(__file__), "data", "bugtrackers")
-
-
-@pytest.fixture
-def bugzilla():
-    """A Bugzilla answering from the recorded bug list."""
-    server = RecordedTracker().start()
-    with open(os.path.join(DATA, "bugzilla-bugs.json"), encoding="utf-8") as handle:
-        server.answer("/rest/bug", handle.read(), 200, "application/json")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def silent():
-    port = SilentPort()
-    yield port
-    port.close()
 
 
 def add_tracker(session, name, kind, baseurl, *remotebugs, bug_id=1):
-    tracker = BugTracker(name=name, title=name, bugtrackertype=kind, baseurl=baseurl)
-    session.add(tracker)
+    made = BugTracker(name=name, title=name, bugtrackertype=kind, baseurl=baseurl)
+    session.add(made)
     bug = session.get(Bug, bug_id)
     for remotebug in remotebugs:
-        bug.addWatch(tracker, remotebug, None)
+        bug.addWatch(made, remotebug, None)
     session.commit()
-    return tracker
+    return made
 
 
 def checked_recently(session):
@@ -61,15 +42,15 @@ def updater(session, **options):
 def committed_watches(db, tracker_name):
     """The tracker's watches as a fresh session reads them."""
     with make_session_factory(db.engine)() as fresh:
-        tracker = fresh.scalars(sa.select(BugTracker).filter_by(name=tracker_name)).one()
+        row = fresh.scalars(sa.select(BugTracker).filter_by(name=tracker_name)).one()
         return [(watch.remotebug, watch.remotestatus, watch.last_error_type,
-                 watch.lastchecked) for watch in tracker.watches.order_by(None)
+                 watch.lastchecked) for watch in row.watches.order_by(None)
                 .order_by(BugWatch.id)]
 
 
 def test_a_run_with_nothing_due_asks_no_tracker(session, sample, bugzilla, caplog):
-    for number, tracker in enumerate(session.scalars(sa.select(BugTracker)), start=1):
-        tracker.baseurl = f"{bugzilla.url}/tracker{number}"
+    for number, row in enumerate(session.scalars(sa.select(BugTracker)), start=1):
+        row.baseurl = f"{bugzilla.url}/tracker{number}"
     checked_recently(session)
     caplog.set_level(logging.INFO)
     updater(session).updateBugTrackers()
@@ -121,12 +102,12 @@ def test_a_tracker_nobody_can_read_gets_its_watches_marked_unsupported(
 def test_a_run_checks_at_most_a_batch_per_tracker_oldest_checks_first(
         db, session, sample, bugzilla, monkeypatch):
     checked_recently(session)
-    tracker = add_tracker(session, "a-bugzilla", BugTrackerType.BUGZILLA, bugzilla.url,
-                          "2000", "123543", "7", "42", "99")
+    row = add_tracker(session, "a-bugzilla", BugTrackerType.BUGZILLA, bugzilla.url,
+                      "2000", "123543", "7", "42", "99")
     monkeypatch.setattr(externalbugtracker.Bugzilla, "batch_size", 2)
     for hours_later in (24, 48, 72):
         BugWatchUpdater(Transaction(session), now=lambda: NOW + datetime.timedelta(
-            hours=hours_later)).updateBugTracker(tracker)
+            hours=hours_later)).updateBugTracker(row)
     asked = [request[2]["id"] for request in bugzilla.requests]
     # Never checked first (by id), then the one checked longest ago.
     assert asked == ["2000,123543", "7,42", "99,2000"]
@@ -134,11 +115,11 @@ def test_a_run_checks_at_most_a_batch_per_tracker_oldest_checks_first(
 
 def test_a_failed_batch_keeps_nothing_but_the_error_and_the_check_time(
         db, session, sample, silent):
-    tracker = add_tracker(session, "a-roundup", BugTrackerType.ROUNDUP, silent.url, "1")
-    watch = tracker.watches[0]
+    row = add_tracker(session, "a-roundup", BugTrackerType.ROUNDUP, silent.url, "1")
+    watch = row.watches[0]
     watch.remotestatus = "chatting"
     session.commit()
-    updater(session, timeout=0.3).updateBugTracker(tracker)
+    updater(session, timeout=0.3).updateBugTracker(row)
     assert committed_watches(db, "a-roundup") == [
         ("1", "chatting", BugWatchErrorType.TIMEOUT, NOW)]
     assert watch.last_error_type is BugWatchErrorType.TIMEOUT

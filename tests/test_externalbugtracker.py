@@ -2,7 +2,6 @@
 and what every client shares: timeouts, errors, batches, URLs."""
 
 import datetime
-import os
 import socket
 
 import pytest
@@ -12,29 +11,9 @@ from buildmaster.externalbugtracker import (
     BugTrackerConnectError, BugTrackerTimeout, Bugzilla, Debbugs, Roundup, Trac,
     UnparsableBugTrackerAnswer)
 from buildmaster.model import UTC, BugStatus, BugTrackerType, BugWatchErrorType
-from buildmaster.testing.recordedtracker import RecordedTracker, SilentPort
+from tests.trackerhelpers import recorded_answer, silent, tracker  # noqa: F401
 
-DATA = os.path.join(os.path.dirname(__file__), "data", "bugtrackers")
 NOW = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-
-
-def recorded_answer(name):
-    with open(os.path.join(DATA, name), encoding="utf-8") as handle:
-        return handle.read()
-
-
-@pytest.fixture
-def tracker():
-    server = RecordedTracker().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def silent():
-    port = SilentPort()
-    yield port
-    port.close()
 
 
 def closed_port_url():

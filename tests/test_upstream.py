@@ -4,7 +4,6 @@ retry when checkwatches sees the upstream bug fixed, and what
 
 import datetime
 import logging
-import os
 
 import pytest
 import sqlalchemy as sa
@@ -14,33 +13,23 @@ from buildmaster.checkwatches import BugWatchUpdater
 from buildmaster.database import Transaction
 from buildmaster.model import (
     UTC, Bug, BugTracker, BugTrackerType, Build, BuildQueue, BuildStatus)
-from buildmaster.testing.recordedtracker import RecordedTracker
 from tests.clihelpers import cli  # noqa: F401
+from tests.trackerhelpers import bugzilla, tracker  # noqa: F401
 
 NOW = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
-DATA = os.path.join(os.path.dirname(__file__), "data", "bugtrackers")
 # Sample build 3: foobar 1.0 in ~mark/ppa, warty i386, FAILEDTOBUILD.
 FAILED_BUILD = 3
-
-
-@pytest.fixture
-def bugzilla():
-    server = RecordedTracker().start()
-    with open(os.path.join(DATA, "bugzilla-bugs.json"), encoding="utf-8") as handle:
-        server.answer("/rest/bug", handle.read(), 200, "application/json")
-    yield server
-    server.stop()
 
 
 def bug_url(server, number):
     return f"{server.url}/show_bug.cgi?id={number}"
 
 
-def check(session, tracker, hours_later=0):
-    """One checkwatches batch of ``tracker``, ``hours_later`` after NOW."""
+def check(session, bugtracker, hours_later=0):
+    """One checkwatches batch of ``bugtracker``, ``hours_later`` after NOW."""
     when = NOW + datetime.timedelta(hours=hours_later)
     BugWatchUpdater(Transaction(session), logging.getLogger("test.upstream"),
-                    now=lambda: when).updateBugTracker(tracker)
+                    now=lambda: when).updateBugTracker(bugtracker)
 
 
 def test_linking_a_failed_build_makes_its_bug_a_tracker_and_a_watch(cli, bugzilla):
@@ -66,9 +55,8 @@ def test_linking_again_reuses_the_bug_the_tracker_and_the_watch(cli, bugzilla):
     count = cli.session.scalar
     assert count(sa.select(sa.func.count()).select_from(Bug)) == 11
     assert count(sa.select(sa.func.count()).select_from(BugTracker)) == 6
-    tracker = cli.session.scalars(sa.select(BugTracker).filter_by(
-        name="auto-127.0.0.1")).one()
-    assert [watch.remotebug for watch in tracker.watches] == ["123543", "2000"]
+    auto = cli.session.scalars(sa.select(BugTracker).filter_by(name="auto-127.0.0.1")).one()
+    assert [watch.remotebug for watch in auto.watches] == ["123543", "2000"]
 
 
 def test_a_known_tracker_is_found_by_its_base_url_whatever_the_scheme(cli):
@@ -134,9 +122,8 @@ def test_a_build_whose_upstream_bug_is_open_stays_failed(session, sample, bugzil
 
 def test_builds_json_shows_the_upstream_bug_and_its_remote_status(cli, bugzilla):
     cli("bug", "link", str(FAILED_BUILD), bug_url(bugzilla, 2000))
-    tracker = cli.session.scalars(sa.select(BugTracker).filter_by(
-        name="auto-127.0.0.1")).one()
-    check(cli.session, tracker)
+    auto = cli.session.scalars(sa.select(BugTracker).filter_by(name="auto-127.0.0.1")).one()
+    check(cli.session, auto)
     builds = {build["id"]: build for build in cli("--json", "builds").json()}
     [linked] = builds[FAILED_BUILD]["upstream_bugs"]
     assert linked == {

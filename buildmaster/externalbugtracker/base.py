@@ -29,6 +29,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlencode
 
 from buildmaster.model.bugtracker import BugStatus, BugWatchErrorType
 
@@ -196,9 +197,11 @@ class ExternalBugTracker:
                 raise BugTrackerTimeout(self.baseurl)
             chunks.append(chunk)
 
-    def _csv_rows(self, data, columns):
-        """The rows of a CSV answer as dicts keyed by lower-case header,
-        which must name every one of ``columns``."""
+    def _csv_statuses(self, path, params, columns, status_of):
+        """{id: status_of(row)} for the rows of the CSV answer to
+        ``<base>/<path>?<params>``, whose header (any case) must name every
+        one of ``columns``."""
+        data = self._fetch(f"{self.baseurl.rstrip('/')}/{path}?{urlencode(params)}")
         text = data.decode("utf-8-sig", errors="replace")
         reader = csv.reader(io.StringIO(text))
         try:
@@ -211,7 +214,12 @@ class ExternalBugTracker:
         if missing:
             raise UnparsableBugTrackerAnswer(
                 self.baseurl, f"no {', '.join(missing)} column in {_excerpt(text)}")
-        return rows
+        return {row["id"].strip(): status_of(row) for row in rows}
+
+
+def words(*parts):
+    """The non-empty ``parts`` as one remote status: 'RESOLVED FIXED', 'new'."""
+    return " ".join(part.strip() for part in parts if part and part.strip())
 
 
 def record_answer(watch, answer, now):

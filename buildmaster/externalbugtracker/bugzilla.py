@@ -14,7 +14,7 @@ import json
 from urllib.parse import urlencode
 
 from buildmaster.externalbugtracker.base import (
-    ExternalBugTracker, UnparsableBugTrackerAnswer)
+    ExternalBugTracker, UnparsableBugTrackerAnswer, words)
 from buildmaster.model.bugtracker import BugStatus, BugWatchErrorType
 
 FAULTS = {
@@ -61,8 +61,8 @@ class Bugzilla(ExternalBugTracker):
                 raise UnparsableBugTrackerAnswer(
                     self.baseurl, f"Bugzilla error {answer.get('code')}: "
                                   f"{answer.get('message')}")
-            statuses = {str(bug["id"]): " ".join(filter(None, (
-                bug["status"], bug.get("resolution") or ""))) for bug in answer["bugs"]}
+            statuses = {str(bug["id"]): words(bug["status"], bug.get("resolution"))
+                        for bug in answer["bugs"]}
             for fault in answer.get("faults") or ():
                 statuses[str(fault["id"])] = FAULTS.get(
                     fault.get("faultCode"), BugWatchErrorType.UNPARSABLE_BUG)

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ElementTree
 from xml.sax.saxutils import escape
 
 from buildmaster.externalbugtracker.base import (
-    ExternalBugTracker, UnparsableBugTrackerAnswer)
+    ExternalBugTracker, UnparsableBugTrackerAnswer, words)
 from buildmaster.model.bugtracker import BugStatus
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -79,8 +79,8 @@ class Debbugs(ExternalBugTracker):
             fields = {_local(field.tag): _text(field)
                       for field in (value if value is not None else ())}
             bug = _text(_first(item, "key", deep=False))
-            words = [fields.get("pending", ""), fields.get("severity", "")]
-            statuses[bug] = " ".join(filter(None, words + fields.get("tags", "").split()))
+            statuses[bug] = words(fields.get("pending"), fields.get("severity"),
+                                  *fields.get("tags", "").split())
         return statuses
 
 

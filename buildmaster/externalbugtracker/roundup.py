@@ -7,9 +7,7 @@ may read it on a default tracker.  An issue missing from the answer is
 not on the tracker.
 """
 
-from urllib.parse import urlencode
-
-from buildmaster.externalbugtracker.base import ExternalBugTracker
+from buildmaster.externalbugtracker.base import ExternalBugTracker, words
 from buildmaster.model.bugtracker import BugStatus
 
 
@@ -32,9 +30,7 @@ class Roundup(ExternalBugTracker):
         return f"{baseurl.rstrip('/')}/issue{remotebug}"
 
     def getRemoteStatuses(self, remote_ids):
-        query = urlencode([("@action", "export_csv"), ("@columns", "id,status"),
-                           ("@filter", "id"), ("id", ",".join(remote_ids)),
-                           ("@sort", "id")])
-        rows = self._csv_rows(self._fetch(f"{self.baseurl.rstrip('/')}/issue?{query}"),
-                              ("id", "status"))
-        return {row["id"].strip(): row["status"].strip() for row in rows}
+        params = [("@action", "export_csv"), ("@columns", "id,status"),
+                  ("@filter", "id"), ("id", ",".join(remote_ids)), ("@sort", "id")]
+        return self._csv_statuses("issue", params, ("id", "status"),
+                                  lambda row: words(row["status"]))

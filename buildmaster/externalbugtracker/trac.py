@@ -6,9 +6,7 @@ their labels ("id,Status,Resolution").  A ticket's remote status is its
 status, then its resolution when it has one: "new", "closed fixed".
 """
 
-from urllib.parse import urlencode
-
-from buildmaster.externalbugtracker.base import ExternalBugTracker
+from buildmaster.externalbugtracker.base import ExternalBugTracker, words
 from buildmaster.model.bugtracker import BugStatus
 
 
@@ -32,11 +30,8 @@ class Trac(ExternalBugTracker):
         return f"{baseurl.rstrip('/')}/ticket/{remotebug}"
 
     def getRemoteStatuses(self, remote_ids):
-        query = urlencode([("id", ",".join(remote_ids)), ("format", "csv"),
-                           ("col", "id"), ("col", "status"), ("col", "resolution"),
-                           ("max", str(len(remote_ids))), ("order", "id")])
-        rows = self._csv_rows(self._fetch(f"{self.baseurl.rstrip('/')}/query?{query}"),
-                              ("id", "status", "resolution"))
-        return {row["id"].strip(): " ".join(filter(None, (row["status"].strip(),
-                                                          row["resolution"].strip())))
-                for row in rows}
+        params = [("id", ",".join(remote_ids)), ("format", "csv"), ("col", "id"),
+                  ("col", "status"), ("col", "resolution"),
+                  ("max", str(len(remote_ids))), ("order", "id")]
+        return self._csv_statuses("query", params, ("id", "status", "resolution"),
+                                  lambda row: words(row["status"], row["resolution"]))

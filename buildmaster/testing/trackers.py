@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
+
+from buildmaster.testing.slaveprocess import free_port
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -42,12 +43,6 @@ class TrackerFailed(RuntimeError):
 def script(name):
     """A console script installed next to this interpreter."""
     return os.path.join(os.path.dirname(sys.executable), name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(argv, cwd=None):
