@@ -17,9 +17,14 @@ DEBIAN_TOOLS := dpkg-buildpackage:dpkg-dev fakeroot:fakeroot cc:build-essential 
 	bwrap:bubblewrap mmdebstrap:mmdebstrap apt-ftparchive:apt-utils gpg:gnupg \
 	tar:tar gzip:gzip xz:xz-utils zstd:zstd
 
-# launchpad-buildd 206, the reference slave, needs Debian's python3-apt, so
-# it gets its own venv on the system Python; the suite drives it when
-# LAUNCHPAD_BUILDD_PYTHON names that venv's interpreter.
+# launchpad-buildd 206, the reference slave, needs Debian's python3-apt (not
+# on PyPI), so it gets its own venv on the system Python; the suite drives
+# it through LAUNCHPAD_BUILDD_PYTHON.  The venv does not see the host's
+# site-packages: everything comes from PyPI, and python3-apt's own modules
+# are linked in, nothing else, so a host package (python3-zope.interface,
+# whose nspkg .pth claims the zope namespace; an old python3-openssl) can
+# neither shadow nor break what the venv installed.  Rebuilt when this
+# Makefile changes.
 LPB_VENV := .venv-lpbuildd
 LPB_STAMP := $(LPB_VENV)/.installed
 
@@ -40,21 +45,25 @@ $(STAMP): setup.py | debian-tools
 
 install: $(STAMP)
 
-$(LPB_STAMP):
+$(LPB_STAMP): Makefile
 	@/usr/bin/python3 -c 'import apt' 2>/dev/null || \
 	  { echo "Installing python3-apt for launchpad-buildd"; \
 	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-apt python3-venv; }
-	/usr/bin/python3 -m venv --system-site-packages $(LPB_VENV)
+	/usr/bin/python3 -m venv --clear $(LPB_VENV)
 	$(LPB_VENV)/bin/pip install --quiet launchpad-buildd==206 service_identity
-	# Debian's pyOpenSSL is too old for the cryptography service_identity brings.
-	$(LPB_VENV)/bin/pip install --quiet --ignore-installed pyOpenSSL
+	@site=$$($(LPB_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+	  for module in $$(dpkg -L python3-apt | grep -E '^/usr/lib/python3/dist-packages/[^/]+$$'); do \
+	    ln -sf "$$module" "$$site/"; done
+	$(LPB_VENV)/bin/python -c 'import apt, lpbuildd.builder'
 	touch $(LPB_STAMP)
 
 lpbuildd: $(LPB_STAMP)
 
 # Run the whole suite; on PostgreSQL when BUILDMASTER_TEST_DB_URL is set.
+# Never without the reference slave: BUILDMASTER_WITHOUT_LPBUILDD is unset.
 test: debian-tools $(STAMP) $(LPB_STAMP)
-	LAUNCHPAD_BUILDD_PYTHON=$(CURDIR)/$(LPB_VENV)/bin/python $(BIN)/pytest
+	env -u BUILDMASTER_WITHOUT_LPBUILDD \
+	  LAUNCHPAD_BUILDD_PYTHON=$(CURDIR)/$(LPB_VENV)/bin/python $(BIN)/pytest
 
 # A whole farm on this machine under var/demo/: the SQLite database with
 # sample data, two real slaves, two real packages uploaded and built by

@@ -1,13 +1,18 @@
 """SlaveClient against launchpad-buildd 206, the protocol's reference peer.
 
-Set LAUNCHPAD_BUILDD_PYTHON to an interpreter that can import lpbuildd
-(and apt, from Debian's python3-apt); without it these tests skip.
+launchpad-buildd runs from its own venv (``make lpbuildd``):
+LAUNCHPAD_BUILDD_PYTHON names its interpreter, by default this checkout's
+``.venv-lpbuildd/bin/python``.  These tests never skip by themselves: when
+the reference slave cannot run, they fail and say why.  Only
+BUILDMASTER_WITHOUT_LPBUILDD=1 skips them, for a run that asks to go
+without it (``make test``, and so ``.ci/run``, unset it).
 
 No real build runs (that needs sbuild and a chroot): a fake ``in-target``
 in the buildd's share dir makes the chroot unpack step a long sleep, so
 the buildd is BUILDING and abort() has something to kill.
 """
 
+import json
 import os
 import subprocess
 
@@ -15,13 +20,18 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
+from buildmaster import dispatch
+from buildmaster.model import BuildQueue
 from buildmaster.slaveclient import SlaveClient
 from buildmaster.testing.debpackages import (
     make_chroot_tarball, make_source_package, source_files)
 from buildmaster.testing.slaveprocess import (
     SlaveProcess, send_files, wait_for_state)
 
-PYTHON = os.environ.get("LAUNCHPAD_BUILDD_PYTHON")
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = (os.environ.get("LAUNCHPAD_BUILDD_PYTHON")
+          or os.path.join(CHECKOUT, ".venv-lpbuildd", "bin", "python"))
+WITHOUT = "BUILDMASTER_WITHOUT_LPBUILDD"
 
 CONFIG = """\
 [builder]
@@ -47,23 +57,28 @@ esac
 exit 0
 """
 
-BUILD_ARGS = {"distribution": "debian", "suite": "bookworm",
-              "series": "bookworm", "ogrecomponent": "main",
-              "arch_tag": "amd64"}
+def reference_python():
+    """The reference slave's interpreter; a failure saying why there is
+    none, or a skip when the run asked to go without it."""
+    if os.environ.get(WITHOUT) == "1":
+        pytest.skip(f"{WITHOUT}=1: this run goes without the reference slave, as asked")
+    if not os.path.exists(PYTHON):
+        pytest.fail(f"no launchpad-buildd interpreter at {PYTHON}: run `make lpbuildd`, "
+                    f"or set LAUNCHPAD_BUILDD_PYTHON ({WITHOUT}=1 skips these tests)",
+                    pytrace=False)
+    return PYTHON
 
 
 def lpbuildd_tac():
-    """The path of lpbuildd's buildd-slave.tac, or a reason to skip."""
-    if not PYTHON:
-        pytest.skip("LAUNCHPAD_BUILDD_PYTHON is not set (an interpreter"
-                    " with lpbuildd and python3-apt importable)")
+    """The path of lpbuildd's buildd-slave.tac; a failure saying why not."""
     probe = subprocess.run(
-        [PYTHON, "-c", "import apt, lpbuildd, os;"
+        [reference_python(), "-c", "import apt, lpbuildd, os;"
          " print(os.path.dirname(lpbuildd.__file__))"],
         capture_output=True, text=True)
     if probe.returncode != 0:
-        pytest.skip(f"{PYTHON} cannot import lpbuildd and apt:"
-                    f" {probe.stderr.strip().splitlines()[-1:]}")
+        pytest.fail(f"{PYTHON} cannot import lpbuildd and apt: "
+                    f"{(probe.stderr.strip().splitlines() or ['(no error)'])[-1]}",
+                    pytrace=False)
     return os.path.join(probe.stdout.strip(), "buildd-slave.tac")
 
 
@@ -103,9 +118,42 @@ def buildd(tmp_path):
         process.start()
     except RuntimeError as e:
         last_line = str(e).strip().splitlines()[-1]
-        pytest.skip(f"launchpad-buildd did not start: {last_line}")
+        pytest.fail(f"launchpad-buildd did not start: {last_line}", pytrace=False)
     yield process
     process.stop()
+
+
+@pytest.fixture
+def master_args(sample, session, farm_config):
+    """The build() arguments our dispatcher sends for the sample's foobar
+    build in hoary i386, the series' arch-indep architecture."""
+    _, (_, _, _, args) = dispatch.build_request(farm_config, session.get(BuildQueue, 2))
+    assert args["arch_indep"] is True
+    assert args["archives"] and args["suite"] == "hoary" and args["ogrecomponent"] == "main"
+    return args
+
+
+PROBE = """\
+import json, sys
+import apt, lpbuildd, twisted, zope.interface
+print(json.dumps({"prefix": sys.prefix, "path": sys.path, "modules": {
+    module.__name__: module.__file__ for module in (lpbuildd, twisted, zope.interface)}}))
+"""
+
+
+def test_the_reference_slave_runs_on_its_own_python_packages():
+    """Debian's Python packages on the host (python3-zope.interface, whose
+    .pth file claims the zope namespace) cannot shadow the venv's own:
+    the host's site-packages are not on its path at all."""
+    probe = subprocess.run([reference_python(), "-c", PROBE], capture_output=True,
+                           text=True)
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout)
+    venv = found["prefix"] + os.sep
+    assert {name: path.startswith(venv) for name, path in found["modules"].items()} == {
+        "lpbuildd": True, "twisted": True, "zope.interface": True}, found["modules"]
+    assert [entry for entry in found["path"] if "-packages" in entry and
+            not entry.startswith(venv)] == []
 
 
 async def sleeper_started(buildd, polls=300, interval=0.1):
@@ -119,7 +167,7 @@ async def sleeper_started(buildd, polls=300, interval=0.1):
 
 
 @pytest_twisted.ensureDeferred
-async def test_protocol_calls_against_launchpad_buildd(buildd, served_dir):
+async def test_protocol_calls_against_launchpad_buildd(buildd, served_dir, master_args):
     client = SlaveClient(buildd.url, timeout=20)
     assert await client.echo("hello", 1) == ["hello", 1]
     version, arch, managers = await client.info()
@@ -138,7 +186,7 @@ async def test_protocol_calls_against_launchpad_buildd(buildd, served_dir):
     assert present is False
 
     assert await client.build("1-1", "binarypackage", chroot_sha1, filemap,
-                              BUILD_ARGS) == ("BuilderStatus.BUILDING", "1-1")
+                              master_args) == ("BuilderStatus.BUILDING", "1-1")
     building = await wait_for_state(client, "BuilderStatus.BUILDING")
     assert building["build_id"] == "1-1"
     # Abort only once the build has reached its (fake) chroot unpacking:
