@@ -17,7 +17,7 @@ from buildmaster.context import FarmContext
 from buildmaster.database import make_engine, make_session_factory
 from buildmaster.publisher.signing import public_key
 from buildmaster.model import (
-    Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, PackagePublishingStatus)
+    Build, Builder, BuildQueue, BuildStatus, PackagePublishingStatus)
 from buildmaster.testing.deferreds import wait
 from buildmaster.slaveclient import SlaveClient
 from buildmaster.testing.mockslaves import BrokenSlave, OkSlave
@@ -146,16 +146,6 @@ def test_dispatch_sends_files_and_arguments(session, sample, bob, farm_config):
     assert (candidate.builder_id, build.buildstate, build.builder_id) == \
         (bob.id, BuildStatus.BUILDING, bob.id)
     assert candidate.date_started is not None
-
-
-@pytest.fixture
-def hoary_amd64(sample, session):
-    """A second hoary architecture; i386 stays the nominated arch-indep one."""
-    arch = DistroArchSeries(distroseries=sample.hoary, processor=sample.amd64,
-                            architecturetag="amd64", chroot=sample.chroot)
-    session.add(arch)
-    session.flush()
-    return arch
 
 
 def test_only_the_nominated_architecture_builds_arch_indep_packages(

@@ -10,8 +10,7 @@ from sqlalchemy import event
 from buildmaster import rows
 from buildmaster.context import FarmContext
 from buildmaster.model import (
-    Build, BuildQueue, BuildStatus, DistroArchSeries, PackagePublishingPocket,
-    PackagePublishingStatus)
+    Build, BuildQueue, BuildStatus, PackagePublishingPocket, PackagePublishingStatus)
 from buildmaster.queuebuilder import (
     architectures_for, arch_matches, build_queue, create_missing_builds)
 from buildmaster.sourceupload import register_source
@@ -51,16 +50,6 @@ def test_all_without_a_nominated_architecture_builds_nowhere():
 def test_armel_does_not_match_armhf():
     assert not arch_matches("armel", "armhf")
     assert arch_matches("armhf", "armhf")
-
-
-@pytest.fixture
-def hoary_amd64(sample, session):
-    """A second hoary architecture with a chroot, so 'any' means two."""
-    arch = DistroArchSeries(distroseries=sample.hoary, processor=sample.amd64,
-                            architecturetag="amd64", chroot=sample.chroot)
-    session.add(arch)
-    session.flush()
-    return arch
 
 
 def new_source(session, sample, name, hints, archive=None, component="main",

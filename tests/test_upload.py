@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from buildmaster.model import (
     BinaryPackagePublishingHistory, BinaryPackageRelease, Build, BuildStatus,
-    DistroArchSeries, PackagePublishingStatus)
+    PackagePublishingStatus)
 from buildmaster.testing.debpackages import build_binaries, make_source_package
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import WaitingSlave
@@ -235,15 +235,12 @@ def foobar_dsc(tmp_path_factory):
 
 
 @pytest.fixture
-def nominate_amd64(sample, session):
-    """hoary's arch-indep builds move to a new amd64 architecture, so
-    build 9 (i386) is no longer the one that builds them."""
-    arch = DistroArchSeries(distroseries=sample.hoary, processor=sample.amd64,
-                            architecturetag="amd64", chroot=sample.chroot)
-    session.add(arch)
-    sample.hoary.nominatedarchindep = arch
+def nominate_amd64(sample, session, hoary_amd64):
+    """hoary's arch-indep builds move to amd64, so build 9 (i386) is no
+    longer the one that builds them."""
+    sample.hoary.nominatedarchindep = hoary_amd64
     session.flush()
-    return arch
+    return hoary_amd64
 
 
 def upload_log_of(group, build):
@@ -300,10 +297,8 @@ async def test_other_architectures_may_not_upload_arch_all(
 
 def test_an_arch_all_deb_is_refused_even_when_the_changes_hides_it(
         group, session, foobar_dsc, nominate_amd64):
-    built = build_binaries(foobar_dsc["mixed"], "i386", arch_indep=True)
-    debs = {name: data for name, data in built.items() if name.endswith(".deb")}
-    build = collect(group, session, dict(debs, **{
-        CHANGES: changes_text("foobar", "1.0", "i386", debs).encode()}))
+    build = collect(group, session, relisted(build_binaries(foobar_dsc["mixed"], "i386",
+                                                           arch_indep=True)))
     assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
     assert ("foobar-doc_1.0_all.deb is Architecture: all, but build 9 (i386) must not "
             "upload arch-independent packages: hoary's arch-indep builds are on amd64"
@@ -322,10 +317,8 @@ def test_no_arch_indep_builds_where_the_series_nominates_none(
 
 
 def test_a_deb_for_another_architecture_is_refused(group, session, foobar_dsc):
-    built = build_binaries(foobar_dsc["mixed"], "amd64", arch_indep=False)
-    debs = {name: data for name, data in built.items() if name.endswith(".deb")}
-    build = collect(group, session, dict(debs, **{
-        CHANGES: changes_text("foobar", "1.0", "i386", debs).encode()}))
+    build = collect(group, session, relisted(build_binaries(foobar_dsc["mixed"], "amd64",
+                                                           arch_indep=False)))
     assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
     assert ("foobar_1.0_amd64.deb is Architecture: amd64, but build 9 is for i386 and all"
             in upload_log_of(group, build))

@@ -140,6 +140,18 @@ def sample(session, librarian):
     return world
 
 
+@pytest.fixture
+def hoary_amd64(sample, session):
+    """A second hoary architecture with the sample chroot, so 'any' means
+    two; i386 stays the series' nominated arch-indep one."""
+    from buildmaster.model import DistroArchSeries
+    arch = DistroArchSeries(distroseries=sample.hoary, processor=sample.amd64,
+                            architecturetag="amd64", chroot=sample.chroot)
+    session.add(arch)
+    session.flush()
+    return arch
+
+
 class CurrentStdoutHandler(logging.Handler):
     """Writes records to whatever ``sys.stdout`` is at the time.
 
