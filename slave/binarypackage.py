@@ -3,9 +3,10 @@ inside a fresh chroot, as launchpad-buildd and sbuild build.
 
 The steps, each ending the build when it fails::
 
-    UNPACK    the chroot tarball into the build dir      -> CHROOTFAIL
+    UNPACK    the chroot tarball, once per slave, and a
+              fresh overlay for this build                 -> CHROOTFAIL
     SETUP     sources.list from the master's 'archives',
-              trusted keys, the buildd user               -> CHROOTFAIL
+              trusted keys, the buildd user; enter it      -> CHROOTFAIL
     SOURCE    dpkg-source -x, as buildd, offline           -> PACKAGEFAIL
     UPDATE    apt-get update                               -> GIVENBACK
     DEPENDS   apt-get satisfy the build-dependencies       -> GIVENBACK (fetch
@@ -17,7 +18,8 @@ The steps, each ending the build when it fails::
               as buildd under fakeroot, offline            -> PACKAGEFAIL
     RESULTS   the .deb, .changes ... into the file cache   -> OK
 
-The chroot is removed when the master cleans the slave (Builder.clean).
+The build's overlay (all it changed) is removed when the master cleans
+the slave (Builder.clean); the unpacked tarball stays for the next build.
 """
 
 import errno
@@ -30,7 +32,7 @@ from twisted.logger import Logger
 
 from slave import depwait
 from slave.chroot import (
-    BUILD_HOME, Chroot, ChrootBroken, environment, remove_tree, tarball_prefix, unpack_command)
+    BUILD_HOME, BaseCache, Chroot, ChrootBroken, environment, remove_tree, tarball_prefix)
 from slave.process import ProcessGroup
 from slave.sourceslist import BadArchives, apt_sources, mask
 from slave.states import BuildStatus
@@ -112,12 +114,12 @@ class BinaryPackageManager:
     async def _run(self, chroot_sha1, filemap, args):
         """Return (build status, produced filemap, dependencies)."""
         build_dir = self._fresh_build_dir()
-        self.chroot = Chroot(build_dir)
         dsc_name = next(name for name in filemap if name.endswith(".dsc"))
         arch_indep = bool(args.get("arch_indep"))
         try:
             await self._unpack(chroot_sha1, build_dir)
             self._set_up(args)
+            await self._enter()
             dsc = self._copy_inputs(filemap, dsc_name)
             source_dir = await self._unpack_source(dsc, dsc_name)
             await self._update()
@@ -136,15 +138,29 @@ class BinaryPackageManager:
     # -- the steps -------------------------------------------------------
 
     async def _unpack(self, chroot_sha1, build_dir):
+        """Unpack the chroot tarball once per slave (the base), and give
+        this build its own layer over it."""
+        bases = BaseCache(self.builder.config.workdir)
+        if bases.has(chroot_sha1):
+            self.buildlog.note(f"chroot {chroot_sha1} is unpacked already")
+            bases.touch(chroot_sha1)
+        else:
+            await self._unpack_base(bases, chroot_sha1)
+        self.chroot = Chroot(build_dir, bases.path(chroot_sha1))
+        self.chroot.create()
+
+    async def _unpack_base(self, bases, chroot_sha1):
         tarball = self.builder.cache.path(chroot_sha1)
         try:
             prefix = await threads.deferToThread(tarball_prefix, tarball)
         except Exception as e:
             self._fail_chroot(f"chroot {chroot_sha1} is not a tarball: {e}")
-        os.makedirs(self.chroot.root, exist_ok=True)
+        partial = bases.unpacking(chroot_sha1)
         self.buildlog.note(f"unpacking chroot {chroot_sha1}")
-        if await self._host_step(unpack_command(tarball, build_dir, prefix)):
+        if await self._host_step(bases.unpack_command(tarball, partial, prefix)):
+            remove_tree(partial)
             self._fail_chroot(f"chroot {chroot_sha1} could not be unpacked")
+        bases.keep(chroot_sha1, partial)
 
     def _set_up(self, args):
         chroot = self.chroot
@@ -159,6 +175,11 @@ class BinaryPackageManager:
             self._configure_apt(args)
         except (ChrootBroken, OSError) as e:
             self._fail_chroot(f"the chroot cannot be set up: {e}")
+
+    async def _enter(self):
+        code, _ = await self._chroot_step(["/bin/true"], network=False, quiet=True)
+        if code:
+            self._fail_chroot(f"the chroot cannot be entered (exit status {code})")
 
     def _configure_apt(self, args):
         if "archives" not in args:

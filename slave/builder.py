@@ -141,10 +141,17 @@ class Builder:
 
     def remove_discarded(self):
         """Delete build dirs a previous run discarded but did not finish
-        deleting (at start-up, before any build)."""
-        for name in os.listdir(self.config.workdir):
-            path = os.path.join(self.config.workdir, name)
-            if name.startswith(DISCARDED_PREFIX) and not mounts_under(path):
+        deleting, and chroots it did not finish unpacking (at start-up,
+        before any build)."""
+        chroots = os.path.join(self.config.workdir, "chroots")
+        leftovers = [os.path.join(self.config.workdir, name)
+                     for name in os.listdir(self.config.workdir)
+                     if name.startswith(DISCARDED_PREFIX)]
+        if os.path.isdir(chroots):
+            leftovers += [os.path.join(chroots, name) for name in os.listdir(chroots)
+                          if ".partial-" in name]
+        for path in leftovers:
+            if not mounts_under(path):
                 shutil.rmtree(path, ignore_errors=True)
 
     def restore(self):

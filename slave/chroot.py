@@ -1,42 +1,60 @@
-"""A build's chroot: unpacked afresh from its tarball, entered with bubblewrap.
+"""A build's chroot: a fresh overlay on the unpacked chroot tarball,
+entered with bubblewrap.
 
-Under the build directory::
+A chroot tarball is unpacked once per slave, into
+``<workdir>/chroots/<sha1>`` (the *base*, never written to again), and
+every build gets its own writable layer over it::
 
-    chroot-autobuild/          the unpacked tarball: the build's /
-    chroot-autobuild/build/    the build tree, owned by the buildd user
+    <build_dir>/upper/              what the build changed: its files, the
+                                    packages apt installed, /build
+    <build_dir>/overlay-work/       overlayfs' own bookkeeping
+    <build_dir>/chroot-autobuild/   the mount point of base + upper
 
-Every command of a build runs through ``bwrap`` with the chroot bound as
-/, a minimal /dev, a fresh /proc, a tmpfs /dev/shm, and its own PID, IPC
-and UTS namespaces; steps that need no network (unpacking the source,
-the build itself) get an empty network namespace too, as sbuild builds
-offline.  bwrap's mounts live in its own mount namespace and go with it,
-so nothing is ever mounted in the slave's namespace and removing a
-chroot is deleting files; ``remove_tree`` still refuses a tree with a
-mount point inside, rather than delete through it into the host.
+So a build starts from the pristine tarball in no time, and removing its
+build dir removes everything it did.  Every command of a build runs as
+``unshare --mount`` (a private mount namespace holding the overlay) and
+then ``bwrap`` with the overlay bound as /, a minimal /dev, a fresh
+/proc, a tmpfs /dev/shm, and its own PID, IPC and UTS namespaces; steps
+that need no network (unpacking the source, the build itself) get an
+empty network namespace too, as sbuild builds offline.  Those mounts live
+only as long as the step: nothing is ever mounted in the slave's own
+namespace, and ``remove_tree`` refuses a tree with a mount point inside
+rather than delete through it into the host.
 
-Files the slave writes into the chroot (sources.list, the buildd user)
-are written as root from outside, so every path is checked to stay
-inside the chroot: a symlink in a tarball cannot redirect a write onto
-the host.
+Files the slave writes into the chroot from outside (sources.list, the
+buildd user) go to the upper layer, copying a lower file up first where
+they change one, and a file read from the base must resolve inside it: a
+symlink in a tarball cannot make the slave read or write the host's files.
 """
 
 import os
 import shutil
+import stat
 import tarfile
 
 BWRAP = "bwrap"
+UNSHARE = "unshare"
 ROOT_NAME = "chroot-autobuild"
 BUILD_HOME = "/build"
 BUILDD_USER = "buildd"
 BUILDD_UID = 2001
 BUILDD_GID = 2501
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# apt reads only the sources.list the slave writes, never a part file a
+# tarball brought along.
 APT_CONFIG = """\
 APT::Install-Recommends "false";
 APT::Get::Assume-Yes "true";
 Acquire::Retries "3";
 Dpkg::Use-Pty "false";
+Dir::Etc::SourceParts "/etc/apt/buildd-sources.list.d";
 """
+# Mounts the overlay in the step's own mount namespace, then runs the
+# rest of its arguments; 125 says the overlay itself failed.
+OVERLAY_SCRIPT = ('mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4"'
+                  ' || exit 125; shift 4; exec "$@"')
+CANNOT_ENTER = 125
+KEEP_BASES = 2
 
 
 class ChrootBroken(Exception):
@@ -57,53 +75,127 @@ def tarball_prefix(tarball):
     raise ChrootBroken(f"{tarball}: an empty tarball")
 
 
-def unpack_command(tarball, build_dir, prefix):
-    """The tar argv unpacking ``tarball`` so its root lands in
-    ``<build_dir>/chroot-autobuild``."""
-    target = build_dir if prefix else os.path.join(build_dir, ROOT_NAME)
-    return ["tar", "--numeric-owner", "--preserve-permissions",
-            "--extract", "--file", tarball, "--directory", target]
+class BaseCache:
+    """Unpacked chroot tarballs under ``<workdir>/chroots``, by sha1."""
+
+    def __init__(self, workdir):
+        self.directory = os.path.join(workdir, "chroots")
+
+    def path(self, sha1):
+        return os.path.join(self.directory, sha1)
+
+    def has(self, sha1):
+        return os.path.isdir(self.path(sha1))
+
+    def unpacking(self, sha1):
+        """A fresh directory to unpack into, beside the final place."""
+        partial = self.path(sha1) + f".partial-{os.getpid()}"
+        remove_tree(partial)
+        os.makedirs(partial)
+        return partial
+
+    def unpack_command(self, tarball, partial, prefix):
+        """The tar argv unpacking ``tarball`` so its root lands in
+        ``partial`` (a launchpad tarball's chroot-autobuild/ dropped)."""
+        argv = ["tar", "--numeric-owner", "--preserve-permissions", "--extract",
+                "--file", tarball, "--directory", partial]
+        if prefix:
+            argv += ["--strip-components=1", ROOT_NAME]
+        return argv
+
+    def keep(self, sha1, partial):
+        """Make the unpacked ``partial`` the base of ``sha1``; forget all
+        but the newest bases."""
+        os.rename(partial, self.path(sha1))
+        self.touch(sha1)
+        bases = sorted((entry for entry in os.scandir(self.directory)
+                        if entry.is_dir() and ".partial-" not in entry.name),
+                       key=lambda entry: entry.stat().st_mtime, reverse=True)
+        for old in bases[KEEP_BASES:]:
+            remove_tree(old.path)
+
+    def touch(self, sha1):
+        os.utime(self.path(sha1))
 
 
 class Chroot:
-    """One build's unpacked chroot at ``<build_dir>/chroot-autobuild``."""
+    """One build's chroot: ``base`` (read-only) under ``<build_dir>/upper``."""
 
-    def __init__(self, build_dir):
+    def __init__(self, build_dir, base):
+        self.base = base
+        self.upper = os.path.join(build_dir, "upper")
+        self.work = os.path.join(build_dir, "overlay-work")
         self.root = os.path.join(build_dir, ROOT_NAME)
 
-    def path(self, inside):
-        """The host path of ``inside`` (an absolute path in the chroot),
-        refused when a symlink would lead it out of the chroot."""
-        host = os.path.join(self.root, inside.lstrip("/"))
-        real_root = os.path.realpath(self.root)
+    def create(self):
+        for directory in (self.upper, self.work, self.root):
+            os.makedirs(directory)
+
+    def _in_base(self, inside):
+        """The base's path for ``inside``, refused when a symlink would
+        lead it out of the base."""
+        host = os.path.join(self.base, inside.lstrip("/"))
+        real_base = os.path.realpath(self.base)
         real = os.path.realpath(host)
-        if real != real_root and not real.startswith(real_root + os.sep):
-            raise ChrootBroken(f"{inside} in the chroot leads outside it ({real})")
+        if real != real_base and not real.startswith(real_base + os.sep):
+            raise ChrootBroken(f"{inside} in the chroot leads outside it")
         return host
 
-    def write(self, inside, data, mode=0o644):
-        """Write ``data`` (bytes or text) to ``inside``, replacing it."""
-        host = self.path(inside)
-        os.makedirs(os.path.dirname(host), exist_ok=True)
-        if os.path.islink(host):
-            os.unlink(host)
-        with open(host, "wb") as f:
+    def path(self, inside):
+        """The host path of ``inside`` in the build's own layer (where
+        everything a build step wrote is)."""
+        return os.path.join(self.upper, inside.lstrip("/"))
+
+    def exists(self, inside):
+        return os.path.lexists(self.path(inside)) or os.path.lexists(self._in_base(inside))
+
+    def read(self, inside):
+        """The bytes of ``inside`` as the chroot sees it."""
+        upper = self.path(inside)
+        with open(upper if os.path.lexists(upper) else self._in_base(inside), "rb") as f:
+            return f.read()
+
+    def write(self, inside, data, mode=0o644, owner=(0, 0)):
+        """Write ``data`` (bytes or text) to ``inside`` in the build's layer."""
+        target = self._make_parents(inside)
+        with open(target, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(host, mode)
+        os.chown(target, *owner)
+        os.chmod(target, mode)
+
+    def mkdir(self, inside, mode=0o755, owner=(0, 0)):
+        target = self._make_parents(inside)
+        os.makedirs(target, exist_ok=True)
+        os.chown(target, *owner)
+        os.chmod(target, mode)
+
+    def _make_parents(self, inside):
+        """Create ``inside``'s parent directories in the layer, each with
+        the mode and owner it has in the base; return its layer path."""
+        parts = [part for part in inside.strip("/").split("/") if part]
+        for depth in range(1, len(parts)):
+            partial = "/" + "/".join(parts[:depth])
+            layer = self.path(partial)
+            if os.path.isdir(layer) and not os.path.islink(layer):
+                continue
+            os.mkdir(layer)
+            lower = os.path.join(self.base, partial.lstrip("/"))
+            if os.path.isdir(lower) and not os.path.islink(lower):
+                info = os.stat(lower)
+                os.chown(layer, info.st_uid, info.st_gid)
+                os.chmod(layer, stat.S_IMODE(info.st_mode))
+        return self.path(inside)
 
     def check(self):
         """Raise ChrootBroken unless this looks like a Debian system."""
         for needed in ("/bin/sh", "/usr/bin/apt-get", "/usr/bin/dpkg-buildpackage",
-                       "/usr/bin/setpriv", "/etc/passwd"):
-            if not os.path.lexists(self.path(needed)):
+                       "/usr/bin/setpriv", "/etc/passwd", "/etc/group"):
+            if not self.exists(needed):
                 raise ChrootBroken(f"the chroot has no {needed}")
 
     def configure_apt(self, sources):
         """Make ``sources`` (an AptSources) the chroot's only apt sources."""
-        listdir = self.path("/etc/apt/sources.list.d")
-        if os.path.isdir(listdir):
-            for name in os.listdir(listdir):
-                os.unlink(os.path.join(listdir, name))
+        self.mkdir("/etc/apt/buildd-sources.list.d")
         self.write("/etc/apt/sources.list", sources.sources_list())
         self.write("/etc/apt/apt.conf.d/90buildd", APT_CONFIG)
         if sources.auth:
@@ -117,9 +209,7 @@ class Chroot:
         self._append_line(
             "/etc/passwd", BUILDD_USER,
             f"{BUILDD_USER}:x:{BUILDD_UID}:{BUILDD_GID}:Build Daemon:{BUILD_HOME}:/bin/sh")
-        home = self.path(BUILD_HOME)
-        os.makedirs(home, exist_ok=True)
-        os.chown(home, BUILDD_UID, BUILDD_GID)
+        self.mkdir(BUILD_HOME, owner=(BUILDD_UID, BUILDD_GID))
 
     def copy_host_files(self):
         """Name resolution as on the host: /etc/hosts and /etc/resolv.conf."""
@@ -130,32 +220,35 @@ class Chroot:
 
     def put(self, source, inside):
         """Copy the host file ``source`` to ``inside``, owned by buildd."""
-        host = self.path(inside)
-        shutil.copyfile(source, host)
-        os.chown(host, BUILDD_UID, BUILDD_GID)
+        with open(source, "rb") as f:
+            self.write(inside, f.read(), owner=(BUILDD_UID, BUILDD_GID))
 
     def command(self, argv, as_buildd=False, network=True, cwd="/"):
         """The argv running ``argv`` inside the chroot."""
-        wrapper = [BWRAP, "--bind", self.root, "/", "--dev", "/dev", "--proc", "/proc",
+        overlay = [UNSHARE, "--mount", "--propagation", "private", "--",
+                   "/bin/sh", "-c", OVERLAY_SCRIPT, "overlay",
+                   self.base, self.upper, self.work, self.root]
+        sandbox = [BWRAP, "--bind", self.root, "/", "--dev", "/dev", "--proc", "/proc",
                    "--tmpfs", "/dev/shm", "--unshare-pid", "--unshare-ipc",
                    "--unshare-uts", "--hostname", "buildd", "--die-with-parent",
                    "--chdir", cwd]
         if not network:
-            wrapper.append("--unshare-net")
-        wrapper += ["--setenv", "HOME", BUILD_HOME if as_buildd else "/root"]
-        wrapper.append("--")
+            sandbox.append("--unshare-net")
+        sandbox += ["--setenv", "HOME", BUILD_HOME if as_buildd else "/root", "--"]
         if as_buildd:
-            wrapper += ["/usr/bin/setpriv", f"--reuid={BUILDD_UID}",
+            sandbox += ["/usr/bin/setpriv", f"--reuid={BUILDD_UID}",
                         f"--regid={BUILDD_GID}", "--clear-groups", "--"]
-        return wrapper + list(argv)
+        return overlay + sandbox + list(argv)
 
     def _append_line(self, inside, name, line):
-        host = self.path(inside)
-        with open(host, encoding="utf-8") as f:
-            if any(entry.split(":", 1)[0] == name for entry in f):
-                return
-        with open(host, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        text = self.read(inside).decode("utf-8")
+        if any(entry.split(":", 1)[0] == name for entry in text.splitlines()):
+            return
+        info = os.stat(self._in_base(inside))
+        if text and not text.endswith("\n"):
+            text += "\n"
+        self.write(inside, text + line + "\n", stat.S_IMODE(info.st_mode),
+                   (info.st_uid, info.st_gid))
 
 
 def environment():

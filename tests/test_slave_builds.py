@@ -152,18 +152,30 @@ async def test_a_build_cannot_touch_the_host(client, served_dir, buildd_chroot,
 
 
 @pytest_twisted.ensureDeferred
-async def test_clean_removes_the_chroot(client, served_dir, buildd_chroot, empty_archive,
-                                        slave_proc):
-    await start_build(client, served_dir, "good", buildd_chroot, empty_archive)
+async def test_clean_removes_what_the_build_did_and_keeps_the_unpacked_chroot(
+        client, served_dir, buildd_chroot, empty_archive, slave_proc, tmp_path):
+    chroot_sha1, _ = await start_build(client, served_dir, "good", buildd_chroot,
+                                       empty_archive)
     await wait_for_state(client, WAITING)
-    assert os.path.isdir(os.path.join(slave_proc.workdir, "build", "chroot-autobuild",
-                                      "usr"))
+    build_dir = os.path.join(slave_proc.workdir, "build")
+    assert os.path.isdir(os.path.join(build_dir, "upper", "build"))
+    base = os.path.join(slave_proc.workdir, "chroots", chroot_sha1)
+    assert not os.path.exists(os.path.join(base, "build"))
     assert await client.clean() == IDLE
     for _ in range(200):
-        if os.listdir(slave_proc.workdir) == []:
+        if sorted(os.listdir(slave_proc.workdir)) == ["chroots"]:
             break
         await task.deferLater(reactor, 0.1, lambda: None)
-    assert os.listdir(slave_proc.workdir) == []
+    assert sorted(os.listdir(slave_proc.workdir)) == ["chroots"]
+    assert os.listdir(os.path.join(slave_proc.workdir, "chroots")) == [chroot_sha1]
+
+    # The next build starts from the same pristine chroot, unpacked once.
+    await start_build(client, served_dir, "fail", buildd_chroot, empty_archive,
+                      build_id="2-2", name="second-bm")
+    await wait_for_state(client, WAITING)
+    log = await log_text(client, tmp_path)
+    assert f"chroot {chroot_sha1} is unpacked already" in log
+    assert "running: tar" not in log
 
 
 @pytest_twisted.ensureDeferred

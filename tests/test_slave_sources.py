@@ -117,15 +117,40 @@ def test_apt_satisfies_the_build_dependencies_plus_fakeroot():
         "fakeroot, a (>= 1), b [amd64], c", "d")
 
 
-def test_a_write_cannot_follow_a_symlink_out_of_the_chroot(tmp_path):
-    chroot = Chroot(str(tmp_path))
-    (tmp_path / "chroot-autobuild" / "etc").mkdir(parents=True)
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (tmp_path / "chroot-autobuild" / "etc" / "apt").symlink_to(outside)
+def test_a_symlink_in_the_tarball_cannot_lead_the_slave_out(tmp_path):
+    base = tmp_path / "base"
+    (base / "etc").mkdir(parents=True)
+    (base / "etc" / "group").write_text("root:x:0:\n")
+    (base / "etc" / "passwd").symlink_to("/etc/hostname")
+    chroot = Chroot(str(tmp_path / "build"), str(base))
+    chroot.create()
     with pytest.raises(ChrootBroken, match="leads outside"):
-        chroot.write("/etc/apt/sources.list", "deb http://x/ hoary main\n")
-    assert list(outside.iterdir()) == []
+        chroot.add_build_user()
+    with pytest.raises(ChrootBroken, match="leads outside"):
+        chroot.read("/etc/passwd")
+
+
+def test_writes_go_to_the_build_layer_and_never_the_base(tmp_path):
+    base = tmp_path / "base"
+    (base / "etc" / "apt").mkdir(parents=True)
+    (base / "etc" / "apt").chmod(0o750)
+    (base / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh")
+    (base / "etc" / "group").write_text("root:x:0:\n")
+    chroot = Chroot(str(tmp_path / "build"), str(base))
+    chroot.create()
+    chroot.add_build_user()
+    chroot.write("/etc/apt/sources.list", "deb http://x/ hoary main\n")
+    assert (base / "etc" / "passwd").read_text() == "root:x:0:0:root:/root:/bin/sh"
+    assert not (base / "build").exists() and not (base / "etc" / "apt" / "sources.list").exists()
+    upper = tmp_path / "build" / "upper"
+    assert (upper / "etc" / "passwd").read_text() == (
+        "root:x:0:0:root:/root:/bin/sh\n"
+        "buildd:x:2001:2501:Build Daemon:/build:/bin/sh\n")
+    assert (upper / "etc" / "group").read_text() == "root:x:0:\nbuildd:x:2501:\n"
+    assert oct((upper / "etc" / "apt").stat().st_mode & 0o777) == "0o750"
+    assert (upper / "build").stat().st_uid == 2001
+    chroot.add_build_user()
+    assert (upper / "etc" / "passwd").read_text().count("buildd") == 1
 
 
 def test_launchpad_and_mmdebstrap_tarball_layouts(tmp_path):
