@@ -5,6 +5,8 @@ import gzip
 import json
 import logging
 import multiprocessing
+import subprocess
+import sys
 
 import pytest
 import pytest_twisted
@@ -306,6 +308,21 @@ def test_busy_builder_cannot_claim_a_second_job(session, sample, bob, farm_confi
         wait(bob.dispatchBuildCandidate(second, farm_config))
     session.expire_all()
     assert second.builder_id is None
+
+
+def test_the_farm_rules_hold_under_python_O():
+    """The seed's refusals are raised, not asserted: ``python -O`` keeps them."""
+    program = (
+        "from types import SimpleNamespace\n"
+        "from buildmaster.dispatch import check_dispatchable\n"
+        "from buildmaster.model import PackagePublishingPocket\n"
+        "try:\n"
+        "    check_dispatchable(SimpleNamespace(pocket=PackagePublishingPocket.SECURITY))\n"
+        "except AssertionError as error:\n"
+        "    print(error)\n")
+    done = subprocess.run([sys.executable, "-O", "-c", program], capture_output=True,
+                          text=True, check=True)
+    assert done.stdout == "Soyuz is not yet capable of building SECURITY uploads.\n"
 
 
 def test_missing_chroot_is_refused_before_claiming(session, sample, bob, farm_config):
