@@ -3,24 +3,26 @@
 Under ``var/demo/`` it writes a configuration (SQLite, the librarian and
 the farm's archives on free loopback ports), creates the database with
 the sample data, starts two real slaves (``slave/``) on free loopback
-ports and points the sample builders bob and frog at them, makes two
-small real source packages and uploads them with ``buildmaster upload``,
-then runs ``twistd -n -y buildmaster.tac`` in the foreground: its log
-shows the builds go from queued to built, each in a fresh chroot, and
-the publisher put them in the farm's primary archive.  Ctrl-C (SIGINT)
-or SIGTERM stops the master and the slaves.  A second run reuses the
-database and uploads nothing new.
+ports and points the sample builders bob and frog at them, then runs
+``twistd -n -y buildmaster.tac`` and tells the story of
+buildmaster/demostory.py while it runs: an application uploaded before
+the library it build-depends on waits (MANUALDEPWAIT), the library
+builds, is published, and the application is retried by the publisher
+and built against it, each build in a fresh chroot; apt on this host
+then finds both in the farm's primary archive.  The master's log shows
+every step.  Ctrl-C (SIGINT) or SIGTERM stops the master and the
+slaves.  A second run reuses the database and uploads nothing new.
 
 The sample series warty and hoary are for i386 and hold sample sources
 whose files are stand-ins no slave can build, so the demo adds a series,
 breezy, building for this machine's architecture in a real Debian
 bookworm buildd chroot (made with mmdebstrap on the first run, about a
 minute, and cached: buildmaster.chroots.cached_buildd_chroot), moves bob
-and frog to that architecture, and uploads to breezy.
+and frog to that architecture, and uploads to breezy.  The demo's
+archives are not signed: its sources.list lines say ``[trusted=yes]``.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +31,7 @@ import sqlalchemy as sa
 
 from buildmaster.chroots import cached_buildd_chroot
 from buildmaster.commands.chroots import CHROOT_MIMETYPE
+from buildmaster.demostory import Story
 from buildmaster.model import (
     BuildStatus, Builder, Distribution, DistroArchSeries, DistroSeries, DistroSeriesStatus,
     Processor, SourcePackageName)
@@ -107,7 +110,6 @@ def builder_named(session, name):
 
 DEMO_DIR = os.path.join("var", "demo")
 SERIES = "breezy"
-PACKAGES = [("hello-farm", "good"), ("greetings-farm", "good")]
 
 CONFIG_TEMPLATE = """\
 # Written by 'make run' (buildmaster/demo.py) at every start.
@@ -197,19 +199,6 @@ def prepare_farm(config_path, slaves, tarball):
         context.close()
 
 
-def upload_packages(config_path, directory, known):
-    from buildmaster.testing.debpackages import make_source_package
-    for name, kind in PACKAGES:
-        if name in known:
-            say(f"{name} is already uploaded")
-            continue
-        sources = os.path.join(directory, "sources", name)
-        shutil.rmtree(sources, ignore_errors=True)
-        os.makedirs(sources)
-        dsc = make_source_package(sources, name=name, version="1.0", kind=kind)
-        cli(config_path, "upload", dsc, "--distribution", "ubuntu", "--series", SERIES)
-
-
 def start_slaves(directory):
     from buildmaster.testing.slaveprocess import SlaveProcess
     slaves = []
@@ -229,19 +218,18 @@ def stop_slaves(slaves):
             os.kill(pid, signal.SIGKILL)
 
 
-def run_master(config_path):
-    """``twistd -n -y buildmaster.tac`` in the foreground until it ends or
-    we are told to stop."""
+def start_master(config_path):
+    """``twistd -n -y buildmaster.tac``, logging to this terminal."""
     from buildmaster.testing.masterprocess import TAC, twistd
-    master = subprocess.Popen([twistd(), "--pidfile=", "-n", "-y", TAC],
-                              cwd=os.path.dirname(config_path),
-                              env=dict(os.environ, BUILDMASTER_CONFIG=config_path))
-    try:
+    return subprocess.Popen([twistd(), "--pidfile=", "-n", "-y", TAC],
+                            cwd=os.path.dirname(config_path),
+                            env=dict(os.environ, BUILDMASTER_CONFIG=config_path))
+
+
+def stop_master(master):
+    if master is not None and master.poll() is None:
+        master.send_signal(signal.SIGTERM)
         master.wait()
-    finally:
-        if master.poll() is None:
-            master.send_signal(signal.SIGTERM)
-            master.wait()
 
 
 def _exit_on_sigterm(signum, frame):
@@ -263,16 +251,19 @@ def main():
         "about a minute)")
     tarball = cached_buildd_chroot()
     say(f"chroot {tarball}")
-    slaves = []
+    slaves, master = [], None
     try:
         slaves = start_slaves(directory)
         known = prepare_farm(config_path, slaves, tarball)
-        upload_packages(config_path, directory, known)
         say("starting the master; Ctrl-C stops it and the slaves")
-        run_master(config_path)
+        master = start_master(config_path)
+        Story(config_path, directory, SERIES, say, lambda *args: cli(config_path, *args),
+              running=lambda: master.poll() is None).run(known)
+        master.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        stop_master(master)
         stop_slaves(slaves)
         say("stopped")
 
