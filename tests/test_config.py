@@ -1,5 +1,8 @@
 """The configuration file: defaults, checks, one-line errors."""
 
+import os
+import re
+
 import pytest
 
 from buildmaster import config
@@ -59,3 +62,41 @@ def test_relative_paths_follow_the_config_file(tmp_path):
     loaded = config.load(write(tmp_path, "[database]\nurl = sqlite:///state/bm.db\n"))
     assert loaded.database.url == f"sqlite:///{tmp_path}/state/bm.db"
     assert loaded.librarian.storage == str(tmp_path / "var" / "librarian")
+
+
+def test_external_dependency_lines_by_series_and_archive(tmp_path):
+    loaded = config.load(write(tmp_path, (
+        "[external_dependencies.series]\n"
+        "ubuntu/breezy = deb http://mirror.example/debian bookworm main\n"
+        "  deb [trusted=yes] http://extra.example/%(series)s ./\n"
+        "[external_dependencies.archive]\n"
+        "ubuntu/~cprov/ppa = deb-src http://ppa.example/cprov breezy main\n")))
+    assert loaded.external_dependencies == {
+        "series": {"ubuntu/breezy": ["deb http://mirror.example/debian bookworm main",
+                                     "deb [trusted=yes] http://extra.example/%(series)s ./"]},
+        "archive": {"ubuntu/~cprov/ppa": ["deb-src http://ppa.example/cprov breezy main"]}}
+    assert config.load(write(tmp_path, "")).external_dependencies == {
+        "series": {}, "archive": {}}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[external_dependencies.series]\nbreezy = deb http://m/debian bookworm main\n",
+     "[external_dependencies.series] breezy: not DISTRIBUTION/SERIES"),
+    ("[external_dependencies.archive]\nubuntu/primary = http://m/debian bookworm\n",
+     "[external_dependencies.archive] ubuntu/primary: not a sources.list line: "
+     "'http://m/debian bookworm'"),
+    ("[archives]\nsigning_key = no-such-key.asc\n",
+     "[archives] signing_key: cannot read"),
+    ("[archives]\nhttp_port = web\n", "[archives] http_port:"),
+])
+def test_bad_archive_settings_name_the_key(tmp_path, text, expected):
+    with pytest.raises(config.ConfigError, match=re.escape(expected)):
+        config.load(write(tmp_path, text))
+
+
+def test_archive_paths_follow_the_config_file(tmp_path):
+    (tmp_path / "farm.asc").write_text("key")
+    loaded = config.load(write(tmp_path, "[archives]\nroot = trees\nsigning_key = farm.asc\n"))
+    assert loaded.archives.root == str(tmp_path / "trees")
+    assert loaded.archives.signing_key == str(tmp_path / "farm.asc")
+    assert os.path.isdir(loaded.archives.root)
