@@ -64,20 +64,29 @@ class FinishedJob:
     """A job whose slave waits with its results, on their way in.
 
     ``state`` is how the build ends, or None for a good build: its upload
-    decides.  The fetched log (and upload directory) are on the master's
-    disk until ``discard``.
+    decides.  ``refusal`` says why the master refuses a good build's
+    upload without fetching it (FAILEDTOUPLOAD).  The fetched log (and
+    upload directory) are on the master's disk until ``discard``.
     """
 
-    def __init__(self, queueItem, state, dependencies=None, filemap=None):
+    def __init__(self, queueItem, state, dependencies=None, filemap=None, refusal=None):
         self.queueItem = queueItem
         self.build = queueItem.build
         self.builder = queueItem.builder
         self.state = state
         self.dependencies = dependencies
         self.filemap = filemap
+        self.refusal = refusal
         self.log_name = self.log_path = self.directory = self.upload = None
         self.refused = ()
         self.fetching = None
+
+    @property
+    def upload_log(self):
+        """The upload's log, or the refusal; None when nothing was uploaded."""
+        if self.refusal is not None:
+            return self.refusal
+        return self.upload.log if self.upload is not None else None
 
     def discard(self):
         """Remove what is left of the fetched files on the master's disk."""
@@ -92,6 +101,12 @@ def _raise_first(outcomes):
     for outcome in outcomes:
         if outcome is not None:
             outcome.raiseException()
+
+
+def _raise_refusal(job):
+    """The seed's AssertionError for a build collected as refused."""
+    if job.refusal is not None:
+        raise AssertionError(job.refusal)
 
 
 def describe(build, builder_name):
@@ -273,7 +288,8 @@ class BuilderGroup:
         except Exception:
             return defer.fail()
         if isinstance(action, FinishedJob):
-            return self.collect([action]).addCallback(_raise_first)
+            return self.collect([action]).addCallback(_raise_first).addCallback(
+                lambda _: _raise_refusal(action))
         return defer.maybeDeferred(lambda: action)
 
     def _actOnJob(self, queueItem, status):
@@ -357,12 +373,16 @@ class BuilderGroup:
 
     def _handleOK(self, queueItem, status):
         """Built: the log and the files are to be collected, the upload
-        processed."""
+        processed.  A build its series' pocket no longer accepts is the
+        seed's AssertionError (``updateBuild`` raises it once collected):
+        it ends FAILEDTOUPLOAD with the error in its upload log, its
+        files left on the slave, which is cleaned and reused."""
         build = queueItem.build
         if not build_allowed_in_pocket(build):
-            raise AssertionError(
-                f"{build.title} ({build.id}) can not be built for pocket "
-                f"{build.pocket.name}: illegal status")
+            return FinishedJob(
+                queueItem, BuildStatus.FAILEDTOUPLOAD, refusal=(
+                    f"{build.title} ({build.id}) can not be built for pocket "
+                    f"{build.pocket.name}: illegal status"))
         return FinishedJob(queueItem, None, filemap=status["filemap"] or {})
 
     # -- Collecting finished jobs ------------------------------------------
@@ -452,12 +472,12 @@ class BuilderGroup:
         for job, alias in zip(jobs, logs):
             if job.state == BuildStatus.FAILEDTOUPLOAD:
                 job.build.upload_log = store_text_log(
-                    self.session, self.librarian, job.build, job.upload.log,
+                    self.session, self.librarian, job.build, job.upload_log,
                     "upload_log", BuildStatus.FAILEDTOUPLOAD)
             self._close(job.queueItem, alias, job.state, job.dependencies)
         outcomes = health.record(self.session, self.config, [
             health.Finished(job.queueItem, log_path=job.log_path,
-                            upload_log=job.upload.log if job.upload else None)
+                            upload_log=job.upload_log)
             for job in jobs])
         self.transaction.commit()
         for job, result in zip(uploads, results):
@@ -480,9 +500,11 @@ class BuilderGroup:
                              f"kept in {job.upload.directory}")
         self._logChange(build, name, old)
         from buildmaster.mail import NOTIFIED_STATES
+        if job.refusal is not None:
+            self.logger.error(f"{describe(build, name)}: AssertionError: {job.refusal}; "
+                              "ended FAILEDTOUPLOAD, its files left unfetched")
         if build.buildstate in NOTIFIED_STATES and old != BuildStatus.FULLYBUILT:
-            self.mailer.notifyBuildFailure(
-                build, upload_log=job.upload.log if job.upload else None)
+            self.mailer.notifyBuildFailure(build, upload_log=job.upload_log)
 
     def _close(self, queueItem, buildlog, state, dependencies=None):
         """The build ends in ``state``; its queue entry and builder are

@@ -340,20 +340,35 @@ def test_a_failed_builder_is_left_alone(context, farm, session):
     assert asked == [True]
 
 
-def test_master_faults_are_logged_not_counted(context, farm, session, caplog):
+@pytest_twisted.ensureDeferred
+async def test_a_build_its_pocket_refuses_ends_failedtoupload_once(
+        context, farm, session, caplog, mailer, smtp_server):
+    """The seed's AssertionError is logged once, not at every scan: the
+    build ends FAILEDTOUPLOAD, mailed, and the builder is cleaned and free."""
     bob, _ = farm
     build = session.get(Build, 2)
     session.delete(session.get(BuildQueue, 1))
     session.flush()
     entry = start_job(build, bob, WaitingSlave("BuildStatus.OK"))
     session.commit()
-    bob.setSlaveForTesting(WaitingSlave("BuildStatus.OK",
-                                        build_id=f"{build.id}-{entry.id}"))
+    slave = WaitingSlave("BuildStatus.OK", build_id=f"{build.id}-{entry.id}")
+    bob.setSlaveForTesting(slave)
     with caplog.at_level(logging.WARNING):
-        run_scan(context)
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert "illegal status" in errors[0].getMessage()
+        await scanner.scan(context)
+        bob.setSlaveForTesting(OkSlave())
+        await scanner.scan(context)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "illegal status" in errors[0]
     assert scanner._state_for(context).failures.streak("bob") == 0
+    build = fresh(session, Build, 2)
+    assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
+    assert fresh(session, Builder, 1).currentjob is None
+    assert ("clean",) in slave.calls
+    with context.librarian.open(build.upload_log) as stored:
+        assert b"can not be built for pocket RELEASE: illegal status" in \
+            gzip.decompress(stored.read())
+    mails = await delivered(mailer, smtp_server)
+    assert {mail["X-Launchpad-Build-State"] for _, mail in mails} == {"FAILEDTOUPLOAD"}
 
 
 @pytest_twisted.ensureDeferred

@@ -18,7 +18,8 @@ BUILD_LOG = b"This is a build log"
 
 
 class OkSlave:
-    """An idle slave that takes every file and every build."""
+    """An idle slave that takes every file and every build; ``calls``
+    records the ensurepresent, build, abort and clean calls."""
 
     def __init__(self, arch_tag="i386"):
         self.arch_tag = arch_tag
@@ -54,9 +55,11 @@ class OkSlave:
         return ["BuilderStatus.BUILDING", build_id]
 
     def abort(self):
+        self.calls.append(("abort",))
         return "BuilderStatus.ABORTING"
 
     def clean(self):
+        self.calls.append(("clean",))
         return "BuilderStatus.IDLE"
 
     def getFile(self, name):
