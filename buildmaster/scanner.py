@@ -42,7 +42,7 @@ from buildmaster.model import (
 from buildmaster.pockets import build_allowed_in_pocket
 from buildmaster.slaveclient import SlaveError, SlaveProtocolError
 from buildmaster.upload import (
-    UploadProcessor, fetch_upload, incoming_directory, upload_id)
+    UploadLocked, UploadProcessor, fetch_upload, incoming_directory, upload_id)
 from slave.states import BuilderStatus
 from slave.states import BuildStatus as SlaveBuildStatus
 
@@ -570,13 +570,20 @@ class BuilderGroup:
             1 for _, result in results + outcomes if result is False)
 
     def _collected(self, outcomes, jobs):
-        """Count the jobs whose collection failed as failed scans."""
+        """Count the jobs whose collection failed as failed scans; an
+        upload lock held by another process is an ordinary retry."""
+        failed = 0
         for job, outcome in zip(jobs, outcomes):
             if outcome is None:
                 self.failures.succeeded(job.builder.name)
+            elif outcome.check(UploadLocked):
+                self.logger.info(f"{describe(job.build, job.builder.name)}: upload "
+                                 f"waits ({outcome.getErrorMessage()}); retrying at "
+                                 "the next scan")
             else:
+                failed += 1
                 self._scanFailed(job.builder, outcome)
-        return sum(1 for outcome in outcomes if outcome is not None)
+        return failed
 
     @staticmethod
     def _worthScanning(builder):

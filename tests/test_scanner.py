@@ -7,6 +7,7 @@ decides whether a builder or a job is to blame.
 
 import gzip
 import logging
+import os
 
 import pytest
 import pytest_twisted
@@ -20,6 +21,8 @@ from buildmaster.model import Build, Builder, BuildQueue, BuildStatus, Processor
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import (
     BrokenSlave, BuildingSlave, OkSlave, WaitingSlave)
+from buildmaster.testing.uploads import binary_upload
+from buildmaster.upload import LOCK_NAME, _lock
 from scannerhelpers import delivered, start_job
 
 
@@ -369,6 +372,24 @@ async def test_a_build_its_pocket_refuses_ends_failedtoupload_once(
             gzip.decompress(stored.read())
     mails = await delivered(mailer, smtp_server)
     assert {mail["X-Launchpad-Build-State"] for _, mail in mails} == {"FAILEDTOUPLOAD"}
+
+
+def test_an_upload_finding_the_lock_held_is_retried_at_the_next_scan(
+        context, farm, session, caplog):
+    bob, _ = farm
+    slave = WaitingSlave("BuildStatus.OK", build_id="8-1",
+                         files=binary_upload("mozilla-firefox", "0.9", "i386"))
+    bob.setSlaveForTesting(slave)
+    lock_path = os.path.join(context.config.builddmaster.root, LOCK_NAME)
+    with caplog.at_level(logging.INFO, logger="buildmaster.scanner"), _lock(lock_path):
+        assert run_scan(context) == 0
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert "upload waits" in caplog.messages[0] and "retrying" in caplog.messages[0]
+    assert fresh(session, Build, 8).buildstate == BuildStatus.BUILDING
+    assert ("clean",) not in slave.calls
+    assert scanner._state_for(context).failures.streak("bob") == 0
+    run_scan(context)
+    assert fresh(session, Build, 8).buildstate == BuildStatus.FULLYBUILT
 
 
 @pytest_twisted.ensureDeferred
