@@ -18,6 +18,14 @@ indexes are not on disk and apt would fail on them (Launchpad bug
 #196782).  Private archives are reached with the buildd user and the
 archive's secret in the URL.
 
+After the farm's own archives come the sources.list lines configured
+for the build's series and archive (``[external_dependencies.series]``,
+``[external_dependencies.archive]``): a Debian mirror, say, for what the
+farm does not build.  When the farm signs its archives (``[archives]
+signing_key``) the build is sent the key to trust and the farm's lines
+are plain; otherwise they say ``deb [trusted=yes] ...`` (the test-farm
+mode).  External lines are sent as configured.
+
 The 'ogre' component tells the chroot which components' packages it may
 use (the "ogre model").  A PPA that does not require virtualization
 builds as if it were the primary archive (so the archive tools mangle
