@@ -176,10 +176,15 @@ class BuilderGroup:
 
     @defer.inlineCallbacks
     def _availability(self):
-        """[(builder, available)], asking every slave at once."""
+        """[(builder, available)], asking every slave at once; a slave
+        that fails to answer is not available, and its error is logged."""
         results = yield defer.DeferredList(
             [self._call(builder.slave, "status") for builder in self.builders],
             consumeErrors=True)
+        for builder, (ok, failure) in zip(self.builders, results):
+            if not ok:
+                self.logger.warning(f"{builder.name} is not available: its slave "
+                                    f"failed to answer: {failure.getErrorMessage()}")
         return [(builder, ok and builder.builderok
                  and status["builder_status"] == BuilderStatus.IDLE)
                 for builder, (ok, status) in zip(self.builders, results)]
