@@ -47,7 +47,7 @@ def test_queue_lists_pending_jobs_highest_score_first(cli, session, sample):
 
     header, *lines = cli("queue").out.splitlines()
     assert header.split() == ["JOB", "BUILD", "SOURCE", "VERSION", "ARCH", "ARCHIVE",
-                              "SCORE", "AGE"]
+                              "SCORE", "AGE", "REASON"]
     assert [line.split()[:7] for line in lines] == [
         ["3", "3", "foobar", "1.0", "i386", "~mark/ppa", "2500"],
         ["2", "9", "foobar", "1.0", "i386", "primary", "10"]]

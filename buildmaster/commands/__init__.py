@@ -12,4 +12,5 @@ from buildmaster.commands import chroots  # noqa: F401
 from buildmaster.commands import farmjobs  # noqa: F401
 from buildmaster.commands import queue  # noqa: F401
 from buildmaster.commands import report  # noqa: F401
+from buildmaster.commands import tokens  # noqa: F401
 from buildmaster.commands import uploads  # noqa: F401

@@ -1,32 +1,30 @@
-"""``buildmaster queue`` and ``rescore``: the jobs waiting for a builder."""
+"""``buildmaster queue`` and ``rescore``: the jobs waiting for a builder,
+and why each waits (buildmaster.web.reasons, as the web's queue page)."""
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
 
 from buildmaster import output
-from buildmaster.commands.common import JSON, farm_session, operator_command
-from buildmaster.model import Build, BuildQueue, SourcePackageRelease
+from buildmaster.commands.common import JSON, arg, farm_session, operator_command
+from buildmaster.model import BuildQueue, utcnow
+from buildmaster.web import reasons
 
 COLUMNS = [("JOB", "id"), ("BUILD", "build_id"), ("SOURCE", "source"),
            ("VERSION", "version"), ("ARCH", "arch"), ("ARCHIVE", "archive"),
-           ("SCORE", "score"), ("AGE", "age_text")]
+           ("SCORE", "score"), ("AGE", "age_text"), ("REASON", "reason")]
 
 
-def pending_entries(session):
-    """Queue entries no builder has taken, highest score first."""
-    return session.scalars(
-        sa.select(BuildQueue).where(BuildQueue.builder_id.is_(None))
-        .order_by(BuildQueue.lastscore.desc(), BuildQueue.id)
-        .options(joinedload(BuildQueue.build).options(
-            joinedload(Build.sourcepackagerelease).joinedload(
-                SourcePackageRelease.sourcepackagename),
-            joinedload(Build.distroarchseries), joinedload(Build.archive)))).all()
-
-
-@operator_command("queue", "list the pending jobs, highest score first", JSON)
+@operator_command(
+    "queue", "list the pending jobs, highest score first, and why each waits",
+    arg("--waiting", action="store_true",
+        help="also the builds waiting on a dependency (MANUALDEPWAIT)"),
+    JSON)
 def queue(context, args):
+    now = utcnow()
     with farm_session(context) as session:
-        objects = [output.queue_object(entry) for entry in pending_entries(session)]
+        farm = reasons.load_farm(session, now,
+                                 context.config.builddmaster.builder_failure_threshold)
+        _, objects = reasons.jobs(session, now, farm, see_private=True,
+                                  waits=args.waiting)
     output.emit(objects, COLUMNS, args.json, empty="No pending jobs.")
 
 

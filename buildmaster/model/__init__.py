@@ -1,5 +1,6 @@
 """The data model: one module per aggregate, all re-exported here."""
 
+from buildmaster.model.apitoken import ApiToken
 from buildmaster.model.archive import Archive, ArchiveDependency
 from buildmaster.model.base import UTC, Base, utcnow
 from buildmaster.model.bug import Bug, BugSet
@@ -24,7 +25,7 @@ from buildmaster.model.publishing import (
     BinaryPackagePublishingHistory, SourcePackagePublishingHistory)
 
 __all__ = [
-    "Archive", "ArchiveDependency", "ArchivePurpose", "Base", "BinaryPackageFile",
+    "ApiToken", "Archive", "ArchiveDependency", "ArchivePurpose", "Base", "BinaryPackageFile",
     "BinaryPackageFileType", "BinaryPackageName", "BinaryPackagePublishingHistory",
     "BinaryPackageRelease", "Bug", "BugSet", "BugStatus", "BugTracker",
     "BugTrackerSet", "BugTrackerType", "BugWatch", "BugWatchErrorType", "Build", "BuildOutcome", "BuildQueue", "BuildStatus", "Builder", "BuilderHealth",

@@ -12,6 +12,7 @@ class BuildStatus(TitledEnum):
     SUPERSEDED = (5, "Build for superseded Source")
     BUILDING = (6, "Currently building")
     FAILEDTOUPLOAD = (7, "Failed to upload")
+    CANCELLED = (8, "Cancelled build")
 
 
 class DistroSeriesStatus(TitledEnum):
@@ -61,6 +62,8 @@ class SourcePackageFileType(TitledEnum):
     NATIVE_TARBALL = (4, "Native Tarball")
     DEBIAN_TARBALL = (5, "Debian Tarball")
     COMPONENT_ORIG_TARBALL = (6, "Component Orig Tarball")
+    ORIG_TARBALL_SIGNATURE = (7, "Orig Tarball Signature")
+    COMPONENT_ORIG_TARBALL_SIGNATURE = (8, "Component Orig Tarball Signature")
 
 
 class BinaryPackageFileType(TitledEnum):
