@@ -355,6 +355,7 @@ class BuilderGroup:
         builder = queueItem.builder
         self.logger.warning(
             f"***** {status['build_id']} is GIVENBACK by {builder.name} *****")
+        queueItem.lastscore = 0
         self._requeue(queueItem, " (given back)")
         yield self._call(builder.slave, "clean")
 

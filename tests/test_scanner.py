@@ -327,6 +327,24 @@ def test_an_idle_slave_with_a_job_has_its_job_requeued_after_a_streak(
     assert session.get(Build, 8).buildstate == BuildStatus.NEEDSBUILD
 
 
+@pytest.mark.parametrize("slave, scans, score", [
+    (WaitingSlave("BuildStatus.ABORTED", build_id="8-1"), 1, 1234),
+    (WaitingSlave("BuildStatus.BUILDERFAIL", build_id="8-1"), 1, 1234),
+    (OkSlave(), 5, 1234),
+    (WaitingSlave("BuildStatus.GIVENBACK", build_id="8-1"), 1, 0),
+], ids=["aborted", "builder-failed", "failure-streak", "given-back"])
+def test_a_requeued_job_keeps_its_score_unless_given_back(
+        context, farm, session, slave, scans, score):
+    bob, _ = farm
+    session.get(BuildQueue, 1).lastscore = 1234
+    session.commit()
+    bob.setSlaveForTesting(slave)
+    scan_times(context, scans)
+    entry = fresh(session, BuildQueue, 1)
+    assert (entry.builder_id, entry.build.buildstate) == (None, BuildStatus.NEEDSBUILD)
+    assert entry.lastscore == score
+
+
 def test_a_failed_builder_is_left_alone(context, farm, session):
     _, frog = farm
     frog.builderok = False

@@ -52,11 +52,12 @@ class BuildQueue(Base):
         self.logtail = None
 
     def reset(self):
-        """Back to the queue: no builder, no start, no log tail, score 0."""
+        """Back to the queue: no builder, no start, no log tail; the score
+        is kept (only a build given back starts again from 0, as the
+        seed says: the scanner does that)."""
         self.builder = None
         self.date_started = None
         self.logtail = None
-        self.lastscore = 0
 
     def destroySelf(self):
         object_session(self).delete(self)
