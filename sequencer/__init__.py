@@ -13,6 +13,8 @@ moment they are used, so a test can replace them, as the seed did with
 ``sequencer.log = MockLogger()``.
 """
 
+import logging
+
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -35,6 +37,17 @@ class TwistedLog:
 
 
 log = TwistedLog()
+
+
+def routine(text):
+    """Log a line every run writes (a job scheduled, a clean exit): at
+    debug in the daemon, which shows INFO and above, so an idle farm's log
+    stays quiet; through ``log.msg`` when a test has replaced ``log``, as
+    the seed's doctest does and prints."""
+    if isinstance(log, TwistedLog):
+        logging.getLogger("sequencer").debug(text)
+    else:
+        log.msg(text)
 
 # The text mailed (and logged) when a job fails; filled from a dict with
 # from, to, job, exitcode, cmd, log and errlog.
@@ -66,4 +79,4 @@ from sequencer.job import BuildSequencerJob, TIMEOUT_EXIT_CODE  # noqa: E402
 from sequencer.service import BuildSequencer  # noqa: E402
 
 __all__ = ["BuildSequencer", "BuildSequencerJob", "TIMEOUT_EXIT_CODE", "failure_message",
-           "log", "sendmail"]
+           "log", "routine", "sendmail"]

@@ -184,7 +184,11 @@ class BuildSequencerJob(protocol.ProcessProtocol):
         try:
             self._cancel_timers()
             code = self._exit_code(status.value)
-            sequencer.log.msg(f"Job {self.name} completed with exit code {code}")
+            done = f"Job {self.name} completed with exit code {code}"
+            if code == 0:
+                sequencer.routine(done)
+            else:
+                sequencer.log.msg(done)
             if self.alwayslog:
                 sequencer.log.msg("Job output was:\n%s\n" % self.log)
                 sequencer.log.msg("Job error output was:\n%s\n" % self.errlog)

@@ -93,7 +93,7 @@ class BuildSequencer(service.Service):
             sequencer.log.msg("No jobs are configured; the sequencer is idle")
             return
         delay = max(0, due - self.getCurrentTime())
-        sequencer.log.msg("Scheduling %s for %6d seconds time" % (job.name, delay))
+        sequencer.routine("Scheduling %s for %6d seconds time" % (job.name, delay))
         self.pending_call = self.callAfter(delay, job.run)
 
     def callAfter(self, delay, callback):

@@ -141,6 +141,33 @@ def test_a_running_job_holds_back_the_others(make_sequencer, clock, log):
     assert seq.jobs[0].due == 110
 
 
+def test_the_daemon_logs_routine_runs_at_debug_and_failures_as_they_are(
+        make_sequencer, clock, monkeypatch, caplog):
+    """An idle farm's log stays quiet: scheduling and clean exits are
+    debug records; a failed run is still in the twistd log."""
+    from twisted.logger import globalLogPublisher
+    monkeypatch.setattr(sequencer, "log", sequencer.TwistedLog())
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        with caplog.at_level("DEBUG", logger="sequencer"):
+            seq = make_sequencer(callable_job("a", 5) + callable_job("b", 5))
+            seq.context.answers["b"] = ValueError("broken")
+            seq.startService()
+            clock.advance(5)
+            clock.advance(0)
+            seq.stopService()
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    shown = [event.get("text", "") for event in events if event.get("log_namespace") == "sequencer"]
+    assert not any("Scheduling" in text or "exit code 0" in text for text in shown)
+    assert "Job b completed with exit code 1" in shown
+    routine = [r.getMessage() for r in caplog.records if r.name == "sequencer"]
+    assert all(r.levelname == "DEBUG" for r in caplog.records if r.name == "sequencer")
+    assert "Job a completed with exit code 0" in routine
+    assert any(line.startswith("Scheduling a for") for line in routine)
+
+
 def test_the_next_run_counts_from_when_the_job_finished(make_sequencer, clock):
     seq = make_sequencer(callable_job("a", 5))
     slow = defer.Deferred()
