@@ -162,3 +162,27 @@ def test_the_publisher_run_retries_what_it_just_published_for(
     assert session.get(Build, waiting.id).buildstate == BuildStatus.NEEDSBUILD
     again = publish(farm_context, now=NOW + datetime.timedelta(minutes=1))
     assert again.retried == []
+
+
+def test_with_nothing_new_published_many_waiting_builds_cost_two_queries(
+        session, sample, librarian, waiting):
+    from sqlalchemy import event
+    publish_binary(session, librarian, sample.primary, sample.hoary["i386"],
+                   "libfoo-dev", "0.5", when=WAITED - datetime.timedelta(days=1))
+    for n in range(20):
+        release = rows.source_release(session, f"app{n}", "1.0", sample.person["mark"])
+        build = rows.build_for(release, sample.hoary["i386"], sample.primary,
+                               status=BuildStatus.MANUALDEPWAIT)
+        build.dependencies, build.datebuilt = f"libfoo-dev (>= 1.0), lib{n}", WAITED
+    session.commit()
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert retry_satisfiable(session, NOW) == []
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(statements) <= 2, statements

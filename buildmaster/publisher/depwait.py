@@ -105,11 +105,26 @@ def published_candidates(session, build, names):
                       BinaryPackageRelease.architecturespecific.is_(False)))).all()
 
 
-def check(session, build):
+def newest_publications(session, names):
+    """{binary name: when a binary of that name was last published}."""
+    if not names:
+        return {}
+    return dict(session.execute(
+        sa.select(BinaryPackageName.name, sa.func.max(BPPH.datepublished))
+        .join(BinaryPackageRelease, BinaryPackageRelease.binarypackagename_id
+              == BinaryPackageName.id)
+        .join(BPPH, BPPH.binarypackagerelease_id == BinaryPackageRelease.id)
+        .where(BinaryPackageName.name.in_(names),
+               BPPH.status == PackagePublishingStatus.PUBLISHED)
+        .group_by(BinaryPackageName.name)).all())
+
+
+def check(session, build, relations=None):
     """(satisfiable, newest satisfying publication date) for the build's
-    stored dependencies; satisfiable False when any relation has no
-    published alternative within the build's archives."""
-    relations = parse(build.dependencies)
+    stored dependencies (``relations``, when already parsed); satisfiable
+    False when any relation has no published alternative within the
+    build's archives."""
+    relations = parse(build.dependencies) if relations is None else relations
     if not relations:
         return False, None
     arch = build.distroarchseries.architecturetag
@@ -138,24 +153,50 @@ def check(session, build):
     return True, newest
 
 
-def retry_satisfiable(session, now):
-    """Queue again every MANUALDEPWAIT build publishing has made
-    satisfiable; the ids of the builds retried (flushed, not committed)."""
-    from buildmaster.scoring import score
-    retried = []
-    waiting = session.scalars(sa.select(Build).where(
-        Build.buildstate == BuildStatus.MANUALDEPWAIT,
-        Build.dependencies.is_not(None)).order_by(Build.id))
-    for build in waiting:
+def waiting_builds(session, quiet=False):
+    """[(build, its parsed relations, the names they mention)] of every
+    MANUALDEPWAIT build with dependencies; one that is not Debian syntax is
+    left out, with a warning unless ``quiet``."""
+    found = []
+    for build in session.scalars(sa.select(Build).where(
+            Build.buildstate == BuildStatus.MANUALDEPWAIT,
+            Build.dependencies.is_not(None)).order_by(Build.id)):
         try:
-            satisfiable, newest = check(session, build)
-        except ValueError as error:  # a relation python-debian cannot read
-            logger.warning("publisher: %s: cannot read its dependencies %r: %s",
-                           label(build), build.dependencies, error)
+            relations = parse(build.dependencies)
+        except ValueError as error:
+            if not quiet:
+                logger.warning("publisher: %s: cannot read its dependencies %r: %s",
+                               label(build), build.dependencies, error)
             continue
-        if not satisfiable or not build_allowed_in_pocket(build):
+        found.append((build, relations,
+                      {alt["name"] for relation in relations for alt in relation}))
+    return found
+
+
+def retry_satisfiable(session, now, quiet=False):
+    """Queue again every MANUALDEPWAIT build publishing has made
+    satisfiable; the ids of the builds retried (flushed, not committed).
+
+    Only a build some of whose wanted names were published after it gave
+    up is looked at closely, so a run with nothing new costs two queries
+    however many builds wait.  ``quiet`` leaves out the warnings about
+    dependencies that are not Debian syntax (the publisher says them only
+    in runs that published something, not every few seconds)."""
+    from buildmaster.scoring import score
+    waiting = waiting_builds(session, quiet)
+    newest = newest_publications(session, set().union(*(names for *_, names in waiting)))
+    retried = []
+    for build, relations, names in waiting:
+        if build.datebuilt is not None and not any(
+                newest.get(name) is not None and newest[name] > build.datebuilt
+                for name in names):
             continue
-        if build.datebuilt is not None and newest is not None and newest <= build.datebuilt:
+        if not build_allowed_in_pocket(build):
+            continue
+        satisfiable, latest = check(session, build, relations)
+        if not satisfiable:
+            continue
+        if build.datebuilt is not None and latest is not None and latest <= build.datebuilt:
             continue
         waited_for = build.dependencies
         build.reset_for_retry()
@@ -166,4 +207,3 @@ def retry_satisfiable(session, now):
         retried.append(build.id)
     session.flush()
     return retried
-

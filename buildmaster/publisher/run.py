@@ -113,7 +113,8 @@ class Publisher:
                     self._signer = None
         from buildmaster.publisher.depwait import retry_satisfiable
         with self.sessions() as session:
-            report.retried = retry_satisfiable(session, self.clock())
+            report.retried = retry_satisfiable(session, self.clock(),
+                                               quiet=not report.published)
             session.commit()
         if report.suites or report.retried or report.errors:
             logger.info("publisher: %s", report.summary)
