@@ -1,7 +1,7 @@
 """The slave's ini configuration: one ``[slave]`` section."""
 
 import configparser
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 SECTION = "slave"
 
@@ -34,7 +34,16 @@ def load_config(path):
         raise ConfigError(f"{path}: cannot read config file: {e}") from None
     if not parser.has_section(SECTION):
         raise ConfigError(f"{path}: missing section [{SECTION}]")
+    for name in parser.sections():
+        if name != SECTION:
+            raise ConfigError(f"{path}: [{name}]: unknown section (the slave "
+                              f"reads only [{SECTION}])")
     section = parser[SECTION]
+    known = [field.name for field in fields(SlaveConfig) if field.name != "path"]
+    for key in section:
+        if key not in known:
+            raise ConfigError(f"{path}: [{SECTION}] {key}: unknown key "
+                              f"(known: {', '.join(known)})")
     return SlaveConfig(
         bindhost=_text(path, section, "bindhost"),
         bindport=_number(path, section, "bindport", int, 0, 65535),

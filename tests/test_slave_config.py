@@ -47,6 +47,24 @@ def test_bad_numbers(tmp_path, key, value):
         load_config(path)
 
 
+def test_an_unknown_section_is_refused(tmp_path):
+    path = tmp_path / "slave.ini"
+    path.write_text("[slave]\n" + "".join(f"{k} = {v}\n" for k, v in GOOD.items())
+                    + "[slav]\nbindport = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert str(info.value) == f"{path}: [slav]: unknown section (the slave reads only [slave])"
+
+
+def test_a_misspelt_key_is_named_as_unknown_not_missing(tmp_path):
+    values = dict(GOOD)
+    values["build_timout"] = values.pop("build_timeout")
+    path = write_config(tmp_path, values)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: [slave] build_timout: unknown key (known: ")
+
+
 def test_missing_section_and_file(tmp_path):
     with pytest.raises(ConfigError, match=r"missing section \[slave\]"):
         load_config(write_config(tmp_path, GOOD, section="other"))
