@@ -1,17 +1,40 @@
 """The running farm's shared parts, built once from the configuration."""
 
 from buildmaster.database import make_engine, make_session_factory
+from buildmaster.dbthreads import DatabaseThreads, pool_size
+from buildmaster.failures import ScanFailures
 from buildmaster.librarian.storage import LibrarianStorage
+from buildmaster.polling import PollSchedule
+from buildmaster.wakeups import SCAN, Wakeups
+
+DEFAULT_SCAN_INTERVAL = 5
+
+
+def scan_interval(config):
+    """Seconds between full scans: the scanner job's ``mindelay``."""
+    return next((job.mindelay for job in config.jobs if job.callable == SCAN),
+                DEFAULT_SCAN_INTERVAL)
 
 
 class FarmContext:
-    """Configuration, database engine, session factory and librarian store."""
+    """Configuration, database engine and sessions, the database threads,
+    the librarian store, and what outlives one job run: the mailer, the
+    scan failure streaks, the polls due and the wake-up board.
+    ``reactor`` times everything (a Clock in tests); ``db`` replaces the
+    thread pool (dbthreads.InlineDatabase where no reactor runs)."""
 
-    def __init__(self, config, engine=None):
+    def __init__(self, config, engine=None, reactor=None, db=None):
+        if reactor is None:
+            from twisted.internet import reactor
         self.config = config
+        self.reactor = reactor
         self.engine = engine or make_engine(config.database.url)
         self.sessions = make_session_factory(self.engine)
+        self.db = db or DatabaseThreads(self.sessions, pool_size(self.engine), reactor)
         self.librarian = LibrarianStorage(config.librarian.storage)
+        self.wakeups = Wakeups(reactor)
+        self.polls = PollSchedule(reactor, scan_interval(config))
+        self.scan_failures = ScanFailures(config.builddmaster.scan_failure_threshold)
         self._mailer = None
 
     @property
@@ -23,7 +46,13 @@ class FarmContext:
             self._mailer = BuildMailer(self.config)
         return self._mailer
 
+    @mailer.setter
+    def mailer(self, mailer):
+        """Use ``mailer`` (one on a test's clock, say) as the farm's."""
+        self._mailer = mailer
+
     def close(self):
-        if self._mailer is not None:
+        if self._mailer is not None and hasattr(self._mailer, "stop"):
             self._mailer.stop()
+        self.db.stop()
         self.engine.dispose()

@@ -54,6 +54,7 @@ class BuildSequencerJob(protocol.ProcessProtocol):
         self.sequencer = sequencer_
         self.name = config.getSectionName()
         spec = getattr(config, "callable", "")
+        self.spec = spec
         self.function = resolve_callable(spec) if spec else None
         self.command = config.command or spec
         self.mindelay = config.mindelay
@@ -66,6 +67,7 @@ class BuildSequencerJob(protocol.ProcessProtocol):
         self._timers = []
         self._observers = []
         self._deferred = None
+        self._woken_at = None
         self._reset_decoders()
         self.updateDue()
 
@@ -73,7 +75,26 @@ class BuildSequencerJob(protocol.ProcessProtocol):
         return self.sequencer.getCurrentTime()
 
     def updateDue(self):
-        self.due = self.getCurrentTime() + self.mindelay
+        """Due ``mindelay`` seconds from now, or sooner if a wake-up came
+        while it ran."""
+        now = self.getCurrentTime()
+        self.due = now + self.mindelay
+        if self._woken_at is not None:
+            self.due = min(self.due, max(now, self._woken_at))
+            self._woken_at = None
+
+    def wake(self, at):
+        """Make the next run due at ``at`` if that is sooner.  A running
+        job runs again at ``at`` (or as soon as it ends): True when the
+        due time moved now and the sequencer must schedule again."""
+        if self.running:
+            if self._woken_at is None or at < self._woken_at:
+                self._woken_at = at
+            return False
+        if at < self.due:
+            self.due = at
+            return True
+        return False
 
     # Running.
 

@@ -96,6 +96,18 @@ class BuildSequencer(service.Service):
         sequencer.routine("Scheduling %s for %6d seconds time" % (job.name, delay))
         self.pending_call = self.callAfter(delay, job.run)
 
+    def wake(self, name, after=0):
+        """Make the next run of the jobs called ``name`` (a section name,
+        or the ``module:function`` they call) due in ``after`` seconds,
+        unless due sooner.  Jobs still run one at a time: a running job's
+        wake-up takes effect when it ends, and while any job runs nothing
+        else is scheduled.  The jobs' own delays stay the safety net."""
+        at = self.getCurrentTime() + after
+        moved = [job.wake(at) for job in self.jobs if name in (job.name, job.spec)]
+        if (any(moved) and self.running and not self.stopping
+                and not any(job.running for job in self.jobs)):
+            self.scheduleCallback()
+
     def callAfter(self, delay, callback):
         return self.reactor.callLater(delay, callback)
 

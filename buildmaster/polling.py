@@ -1,0 +1,77 @@
+"""When to ask which slave again: a just-started build is polled often.
+
+A builder given a job is polled ``initial`` seconds later, then after
+twice as long each time its build is still running, until the interval
+reaches the full scan's (``ceiling``): from then on the full scans see
+it, so a short build is heard within a fraction of a second and a long
+one costs a handful of extra status calls, no more.  A slave that calls
+back when its build ends (see callbacks.py) is due at once.
+
+::
+
+    dispatched ──► due in initial ──► still building ──► due in 2x ... ──► (ceiling) forgotten
+                                  └─► finished, idle, failed ──► forgotten
+    called back ──► due now
+
+The full scan of every builder comes round every ``ceiling`` seconds
+whatever the polls do.  Times are the ``clock``'s seconds.
+"""
+
+INITIAL = 0.2
+
+
+class PollSchedule:
+    """The builders to poll before the next full scan, and when."""
+
+    def __init__(self, clock, ceiling, initial=INITIAL):
+        self.clock = clock
+        self.ceiling = ceiling
+        self.initial = min(initial, ceiling)
+        self._due = {}  # builder id -> (when, interval)
+        self._last_full = None
+
+    def dispatched(self, builder_id):
+        """``builder_id`` was given a job just now."""
+        self._due[builder_id] = (self.clock.seconds() + self.initial, self.initial)
+
+    def called_back(self, builder_id):
+        """The builder's slave said its build ended: due now."""
+        self._due[builder_id] = (self.clock.seconds(), self.initial)
+
+    def still_building(self, builder_id):
+        """Polled and still busy: ask again after twice as long, or leave
+        it to the full scans once that is as long as theirs."""
+        entry = self._due.get(builder_id)
+        if entry is None:
+            return
+        interval = entry[1] * 2
+        if interval >= self.ceiling:
+            del self._due[builder_id]
+        else:
+            self._due[builder_id] = (self.clock.seconds() + interval, interval)
+
+    def forget(self, builder_id):
+        self._due.pop(builder_id, None)
+
+    def plan(self):
+        """What to scan now: (True, None) for every builder when a full
+        scan is due, else (False, the ids of the builders due)."""
+        now = self.clock.seconds()
+        if self._last_full is None or now >= self._last_full + self.ceiling:
+            self._last_full = now
+            return True, None
+        return False, {builder_id for builder_id, (when, _) in self._due.items()
+                       if when <= now}
+
+    def next_in(self):
+        """Seconds until the next poll or full scan is due (0 if overdue)."""
+        now = self.clock.seconds()
+        full = (self._last_full + self.ceiling) if self._last_full is not None else now
+        soonest = min([full] + [when for when, _ in self._due.values()])
+        return max(0.0, soonest - now)
+
+    def pending(self):
+        """{builder id: seconds until it is due}, for the curious (/metrics)."""
+        now = self.clock.seconds()
+        return {builder_id: max(0.0, when - now)
+                for builder_id, (when, _) in self._due.items()}
