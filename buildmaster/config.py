@@ -175,6 +175,13 @@ SCHEMA = {
         "mailer_targets": (_addresses, "-"),
         "shutdown_timeout": (_int, "60"),
     },
+    "upload": {
+        "keyring": (_text, ""),
+    },
+    "web": {
+        "host": (_text, "127.0.0.1"),
+        "port": (_int, "58010"),
+    },
     "checkwatches": {
         "timeout": (_float, "30"),
         "interval_hours": (_positive_int, "23"),
@@ -326,6 +333,8 @@ def load(path=None, check_dirs=True):
     config.archives.root = config.resolve(config.archives.root)
     if config.archives.signing_key:
         config.archives.signing_key = config.resolve(config.archives.signing_key)
+    if config.upload.keyring:
+        config.upload.keyring = config.resolve(config.upload.keyring)
     config.librarian.storage = config.resolve(config.librarian.storage)
     config.database.url = _absolute_sqlite(config, config.database.url)
     if check_dirs:
@@ -333,6 +342,7 @@ def load(path=None, check_dirs=True):
         _check_writable(config, "librarian", "storage")
         _check_writable(config, "archives", "root")
         _check_readable(config, "archives", "signing_key")
+        _check_readable(config, "upload", "keyring")
     return config
 
 

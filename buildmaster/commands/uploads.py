@@ -9,7 +9,8 @@ FILE_COLUMNS = [("FILE", "name"), ("TYPE", "type"), ("SIZE", "size"),
 
 @operator_command(
     "upload", "register a source package (.dsc and its files) for building",
-    arg("dsc", metavar="DSC", help="the .dsc; the files it lists lie beside it"),
+    arg("dsc", metavar="DSC", help="the .dsc (signed by a key in [upload] keyring "
+                                   "when one is set); the files it lists lie beside it"),
     arg("--distribution", required=True, help="e.g. ubuntu"),
     arg("--series", required=True, help="e.g. hoary"),
     arg("--pocket", default="RELEASE", help="RELEASE (default), UPDATES, SECURITY, ..."),
@@ -21,7 +22,7 @@ def upload(context, args):
         publication = sourceupload.register_source(
             session, context.librarian, args.dsc, args.distribution, args.series,
             pocket=args.pocket, archive_ref=args.archive, component=args.component,
-            changes_path=args.changes)
+            changes_path=args.changes, keyring=context.config.upload.keyring or None)
         release = publication.sourcepackagerelease
         print(f"Registered {release.name} {release.version} in "
               f"{publication.distroseries.distribution.name} "
@@ -29,6 +30,9 @@ def upload(context, args):
               f"archive {publication.archive.reference}, component "
               f"{publication.component.name}: source release {release.id}, "
               f"publication {publication.id} {publication.status.name}.")
+        if release.signing_key_fingerprint:
+            print(f"Signed by {release.signing_key_uid}, key "
+                  f"{release.signing_key_fingerprint}; creator {release.creator.name}.")
         files = [{"name": each.libraryfile.filename, "type": each.filetype.name,
                   "size": each.libraryfile.content.filesize,
                   "sha256": each.libraryfile.content.sha256,

@@ -40,6 +40,9 @@ class SourcePackageRelease(Base):
     upload_distroseries_id: Mapped[Optional[int]] = mapped_column(
         sa.ForeignKey("distroseries.id"))
     dateuploaded: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    # Who signed the .dsc, when the farm checks signatures ([upload] keyring).
+    signing_key_fingerprint: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    signing_key_uid: Mapped[Optional[str]] = mapped_column(sa.String(255))
 
     sourcepackagename: Mapped[SourcePackageName] = relationship()
     creator: Mapped[Person] = relationship(foreign_keys=[creator_id])

@@ -20,6 +20,7 @@ without debhelper. The ``kind`` decides what the build target does:
 tests that need a real .changes.
 """
 
+import dataclasses
 import glob
 import io
 import os
@@ -126,16 +127,65 @@ def _rules(name, kind):
                          arch_binaries=binaries["any"], indep_binaries=binaries["all"])
 
 
+@dataclasses.dataclass
+class Upstream:
+    """The upstream tarballs of a non-native source package: the orig
+    tarball compressed with ``compression`` (gz, bz2, lzma or xz), one
+    ``.orig-NAME`` tarball per name in ``components``, and, when
+    ``sign`` is given, each one's ``.asc`` made by ``sign(path)``."""
+
+    compression: str = "gz"
+    components: tuple = ()
+    sign: object = None
+
+
+# The tar compression option and the program that makes each suffix.
+_COMPRESSORS = {"gz": ["gzip", "-n"], "bz2": ["bzip2"], "xz": ["xz"],
+                "lzma": ["xz", "--format=lzma"]}
+
+
+def _upstream_tarballs(dirpath, tree, name, version, upstream):
+    """Write the orig (and component) tarballs of ``tree`` beside it,
+    each signed when asked; the tree keeps the components' directories."""
+    upstream_version = version.split(":", 1)[-1].rsplit("-", 1)[0]
+    stem = f"{name}_{upstream_version}.orig"
+    _write(os.path.join(tree, "README"), f"upstream {name} {upstream_version}\n")
+    for component in upstream.components:
+        os.makedirs(os.path.join(tree, component))
+        _write(os.path.join(tree, component, "NOTES"), f"component {component}\n")
+    made = [(f"{stem}.tar.{upstream.compression}",
+             [f"--exclude=./{component}" for component in upstream.components], tree)]
+    made += [(f"{stem}-{component}.tar.{upstream.compression}", [],
+              os.path.join(tree, component)) for component in upstream.components]
+    for tarball, excludes, source in made:
+        path = os.path.join(dirpath, tarball)
+        tar = subprocess.run(["tar", "--sort=name", "--owner=0", "--group=0",
+                              "-cf", "-", *excludes, "-C", source, "."],
+                             check=True, capture_output=True).stdout
+        with open(path, "wb") as handle:
+            subprocess.run(_COMPRESSORS[upstream.compression], input=tar, check=True,
+                           stdout=handle)
+        if upstream.sign is not None:
+            upstream.sign(path)
+
+
 def make_source_package(dirpath, name="hello-bm", version="1.0",
                         kind="good", build_depends=None,
-                        source_format="3.0 (native)"):
-    """Build a source package in ``dirpath`` and return its .dsc path."""
+                        source_format="3.0 (native)", upstream=None):
+    """Build a source package in ``dirpath`` and return its .dsc path.
+
+    ``upstream`` (an Upstream) makes it non-native: ``version`` then has
+    a Debian revision and ``source_format`` is 1.0 (orig.tar.gz and a
+    .diff.gz), 2.0 or 3.0 (quilt)."""
     if kind not in KINDS:
         raise ValueError(f"unknown package kind {kind!r}, not in {KINDS}")
     if build_depends is None and kind == "depwait":
         build_depends = DEPWAIT_DEPENDS
-    tree = os.path.join(dirpath, f"{name}-{version}")
+    tree = os.path.join(dirpath, f"{name}-{version.split(':', 1)[-1]}")
     debian = os.path.join(tree, "debian")
+    os.makedirs(tree)
+    if upstream is not None:
+        _upstream_tarballs(dirpath, tree, name, version, upstream)
     os.makedirs(os.path.join(debian, "source"))
     depends_line = (f"Build-Depends: {build_depends}\n"
                     if build_depends else "")
@@ -150,7 +200,7 @@ def make_source_package(dirpath, name="hello-bm", version="1.0",
     _write(os.path.join(debian, "source", "format"), source_format + "\n")
     subprocess.run(["dpkg-source", "-b", os.path.basename(tree)],
                    cwd=dirpath, check=True, capture_output=True)
-    return os.path.join(dirpath, f"{name}_{version}.dsc")
+    return os.path.join(dirpath, f"{name}_{version.split(':', 1)[-1]}.dsc")
 
 
 def build_binaries(dsc_path, arch, arch_indep):

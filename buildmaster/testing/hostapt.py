@@ -54,11 +54,11 @@ class HostApt:
         }
         return [arg for key, value in settings.items() for arg in ("-o", f"{key}={value}")]
 
-    def run(self, tool, *args):
-        """Run ``tool`` (apt-get, apt-cache) with ``args``; the
+    def run(self, tool, *args, cwd=None):
+        """Run ``tool`` (apt-get, apt-cache) with ``args`` in ``cwd``; the
         CompletedProcess (text), whatever its exit status."""
         return subprocess.run([tool, *self.options(), *args], capture_output=True,
-                              text=True, env=dict(os.environ, LANG="C"))
+                              text=True, env=dict(os.environ, LANG="C"), cwd=cwd)
 
     def update(self):
         return self.run("apt-get", "update")
