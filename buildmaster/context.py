@@ -1,5 +1,6 @@
 """The running farm's shared parts, built once from the configuration."""
 
+from buildmaster.activity import Activity
 from buildmaster.database import make_engine, make_session_factory
 from buildmaster.dbthreads import DatabaseThreads, pool_size
 from buildmaster.failures import ScanFailures
@@ -35,6 +36,8 @@ class FarmContext:
         self.wakeups = Wakeups(reactor)
         self.polls = PollSchedule(reactor, scan_interval(config))
         self.scan_failures = ScanFailures(config.builddmaster.scan_failure_threshold)
+        # When scans and dispatch passes last completed (the web's health).
+        self.activity = Activity(reactor.seconds)
         self._mailer = None
 
     @property

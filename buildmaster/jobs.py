@@ -11,8 +11,8 @@ from twisted.internet import defer
 
 def scan(context):
     """One slave scanner cycle over every builder."""
-    from buildmaster import scanner
-    return scanner.scan(context)
+    from buildmaster import activity, scanner
+    return context.activity.timed(activity.SCAN, scanner.scan, context)
 
 
 def build_queue(context):
@@ -23,8 +23,8 @@ def build_queue(context):
 
 def dispatch(context):
     """Give every idle builder its next job."""
-    from buildmaster import dispatch as dispatcher
-    return dispatcher.dispatch(context)
+    from buildmaster import activity, dispatch as dispatcher
+    return context.activity.timed(activity.DISPATCH, dispatcher.dispatch, context)
 
 
 def publish(context):
