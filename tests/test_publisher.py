@@ -297,3 +297,26 @@ def test_each_state_change_is_logged_once(farm, session, sample, hoary_i386, cap
     assert caplog.messages.count(
         f"publisher: publication {publication.id} (foo 1.0 i386 in primary hoary): "
         "PENDING -> PUBLISHED") == 1
+
+
+def test_a_run_with_nothing_pending_costs_a_few_queries_however_big_the_farm(
+        farm, session, sample, hoary_i386):
+    from sqlalchemy import event
+    from buildmaster.demo import native_series
+    for name in ("breezy", "dapper", "edgy"):
+        native_series(session, sample.ubuntu, name, "6.06", sample.chroot)
+    binary_publication(session, farm.librarian, sample.primary, hoary_i386, "foo", "1.0")
+    run(farm, session)
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+    event.listen(farm.engine, "before_cursor_execute", record)
+    try:
+        assert run(farm, session, now=LATER).suites == []
+    finally:
+        event.remove(farm.engine, "before_cursor_execute", record)
+    # PPAs; dirty sources and binaries; primary archives with their
+    # distributions, series and architectures; waiting builds and what
+    # they wait for.
+    assert len(statements) <= 8, "\n\n".join(statements)

@@ -36,10 +36,11 @@ import logging
 import os
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from buildmaster.model import (
-    Archive, ArchivePurpose, DistroSeries, PackagePublishingPocket, PackagePublishingStatus,
-    utcnow)
+    Archive, ArchivePurpose, Distribution, DistroSeries, PackagePublishingPocket,
+    PackagePublishingStatus, utcnow)
 from buildmaster.model import BinaryPackagePublishingHistory as BPPH
 from buildmaster.model import SourcePackagePublishingHistory as SPPH
 from buildmaster.publisher import layout, release
@@ -126,8 +127,11 @@ class Publisher:
         """{archive id: {(series id, pocket)}}: the dirty suites, and the
         missing suites of every primary archive."""
         plan = dirty_suites(session)
-        primaries = session.scalars(sa.select(Archive).where(
-            Archive.enabled, Archive.purpose == ArchivePurpose.PRIMARY))
+        primaries = session.scalars(
+            sa.select(Archive).where(Archive.enabled,
+                                     Archive.purpose == ArchivePurpose.PRIMARY)
+            .options(joinedload(Archive.distribution).selectinload(Distribution.series)
+                     .selectinload(DistroSeries.architectures)))
         for archive in primaries:
             tree = layout.tree_path(self.root, archive)
             for series in archive.distribution.series:
@@ -143,8 +147,9 @@ class Publisher:
     def _move_trees(self, session):
         """A PPA whose privacy changed: its tree leaves the other area, so
         a private archive's files are never on a public URL."""
-        for archive in session.scalars(sa.select(Archive).where(
-                Archive.purpose == ArchivePurpose.PPA)):
+        for archive in session.scalars(
+                sa.select(Archive).where(Archive.purpose == ArchivePurpose.PPA)
+                .options(joinedload(Archive.owner), joinedload(Archive.distribution))):
             wrong = layout.tree_path(self.root, archive, private=not archive.private)
             if not os.path.isdir(wrong):
                 continue

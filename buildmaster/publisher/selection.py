@@ -90,15 +90,15 @@ def dirty_suites(session):
     archive that needs publishing."""
     dirty = {}
     sources = (sa.select(SPPH.archive_id, SPPH.distroseries_id, SPPH.pocket)
-               .where(_needs_publishing(SPPH)).distinct())
+               .join(Archive, Archive.id == SPPH.archive_id)
+               .where(Archive.enabled, _needs_publishing(SPPH)).distinct())
     binaries = (sa.select(BPPH.archive_id, DistroArchSeries.distroseries_id, BPPH.pocket)
+                .join(Archive, Archive.id == BPPH.archive_id)
                 .join(DistroArchSeries, DistroArchSeries.id == BPPH.distroarchseries_id)
-                .where(_needs_publishing(BPPH)).distinct())
-    enabled = set(session.scalars(sa.select(Archive.id).where(Archive.enabled)))
+                .where(Archive.enabled, _needs_publishing(BPPH)).distinct())
     for query in (sources, binaries):
         for archive_id, series_id, pocket in session.execute(query):
-            if archive_id in enabled:
-                dirty.setdefault(archive_id, set()).add((series_id, pocket))
+            dirty.setdefault(archive_id, set()).add((series_id, pocket))
     return dirty
 
 
