@@ -182,6 +182,10 @@ SCHEMA = {
         "host": (_text, "127.0.0.1"),
         "port": (_int, "58010"),
     },
+    "web": {
+        "host": (_text, "127.0.0.1"),
+        "port": (_int, "58010"),
+    },
     "checkwatches": {
         "timeout": (_float, "30"),
         "interval_hours": (_positive_int, "23"),

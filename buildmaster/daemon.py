@@ -9,7 +9,9 @@ In start order (they stop in the reverse order):
    download chroots and sources from while a job runs, and the archives'
    HTTP server (when ``[archives] http_port`` is set), which their apt
    installs build-dependencies from;
-4. the task sequencer running the periodic jobs; it stops first, letting
+4. the web (``[web] host:port``; buildmaster.web): the dashboard, the
+   JSON API, /metrics and /healthz;
+5. the task sequencer running the periodic jobs; it stops first, letting
    the running job finish (bounded by ``[sequencer] shutdown_timeout``)
    while the database and the librarian are still there.
 
@@ -26,6 +28,7 @@ from buildmaster import builderslave, schema
 from buildmaster.context import FarmContext
 from buildmaster.librarian.web import make_sites
 from buildmaster.slaveclient import close_connections
+from buildmaster.web.service import web_service
 from sequencer import BuildSequencer
 
 log = Logger()
@@ -158,5 +161,8 @@ def make_application(config, reactor=None, context=None):
     archives = archive_server(context)
     if archives is not None:
         archives.setServiceParent(top)
+    web = web_service(context, reactor)
+    if web is not None:
+        web.setServiceParent(top)
     BuildSequencer(config, reactor=reactor, context=context).setServiceParent(top)
     return top

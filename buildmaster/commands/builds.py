@@ -13,14 +13,11 @@ from buildmaster.cli import CommandError
 from buildmaster.commands.common import JSON, arg, farm_session, operator_command
 from buildmaster.model import (
     Build, BuildStatus, SourcePackageName, SourcePackageRelease)
-from buildmaster.pockets import build_allowed_in_pocket
 
 COLUMNS = [("ID", "id"), ("SOURCE", "source"), ("VERSION", "version"),
            ("ARCH", "arch"), ("SERIES", "series"), ("ARCHIVE", "archive"),
            ("POCKET", "pocket"), ("STATE", "state"), ("COLOUR", "colour"),
            ("BUILDER", "builder")]
-RETRYABLE = (BuildStatus.FAILEDTOBUILD, BuildStatus.MANUALDEPWAIT,
-             BuildStatus.CHROOTWAIT, BuildStatus.FAILEDTOUPLOAD)
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -63,29 +60,14 @@ def builds(context, args):
 @operator_command("retry", "queue a failed build again",
                   arg("build_id", type=int, metavar="BUILD_ID"))
 def retry(context, args):
-    from buildmaster.scoring import score  # lazily: it lands separately
+    from buildmaster.web import actions
     with farm_session(context) as session:
-        build = lookup.build(session, args.build_id)
-        if build.buildstate not in RETRYABLE:
-            raise CommandError(
-                f"build {build.id} ({build.title}) is {build.buildstate.name}; only "
-                f"{', '.join(state.name for state in RETRYABLE)} builds can be retried")
-        if not build_allowed_in_pocket(build):
-            raise CommandError(
-                f"build {build.id} ({build.title}): {build.distroseries.name} is "
-                f"{build.distroseries.status.title}, its {build.pocket.name} pocket "
-                "takes no builds")
-        was = build.buildstate
-        reset_for_retry(build)
-        entry = build.createBuildQueueEntry()
-        entry.lastscore = score(entry)
-        print(f"Build {build.id} ({build.title}) was {was.name}; "
+        try:
+            was, entry = actions.retry(session, args.build_id, by="the operator")
+        except actions.Refused as refused:
+            raise CommandError(str(refused)) from None
+        print(f"Build {entry.build.id} ({entry.build.title}) was {was.name}; "
               f"now NEEDSBUILD as job {entry.id} with score {entry.lastscore}.")
-
-
-def reset_for_retry(build):
-    """Back to NEEDSBUILD (see Build.reset_for_retry)."""
-    build.reset_for_retry()
 
 
 @operator_command("log", "print a build's log",

@@ -18,6 +18,7 @@ from buildmaster.database import Transaction, make_session_factory
 from buildmaster.context import FarmContext
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.testing.database import TestDatabase
+from buildmaster.testing.slaveprocess import free_port
 from buildmaster.testing.smtp import LoopbackSMTPServer
 
 # A throwaway archive signing key (ed25519, no passphrase), for tests only:
@@ -94,7 +95,9 @@ def farm_config(db, tmp_path, smtp_server):
         "[mail]\n"
         f"smtp_host = {smtp_server.host}\n"
         f"smtp_port = {smtp_server.port}\n"
-        f"buildd_admins = {', '.join(sampledata.BUILDD_ADMINS)}\n")
+        f"buildd_admins = {', '.join(sampledata.BUILDD_ADMINS)}\n"
+        # The daemon serves the web on a port of its own.
+        f"[web]\nport = {free_port()}\n")
     return configmodule.load(str(path))
 
 

@@ -295,48 +295,58 @@ class Job:
         return getattr(self.row, name)
 
 
-def _pending(see_private):
+def _pending(see_private, build_id=None):
     query = _job_query(
         BuildQueue.id, BuildQueue.lastscore, BuildQueue.created, BuildQueue.processor_id,
         BuildQueue.virtualized, _live, *_COMMON).join(
             BuildQueue, BuildQueue.build_id == Build.id).where(
                 BuildQueue.builder_id.is_(None))
-    return query if see_private else query.where(sa.not_(Archive.private))
+    return _narrowed(query, see_private, build_id)
 
 
-def _depwaits(see_private):
+def _depwaits(see_private, build_id=None):
     query = _job_query(Build.dependencies, Build.datebuilt, *_COMMON).where(
         Build.buildstate == BuildStatus.MANUALDEPWAIT)
-    return query if see_private else query.where(sa.not_(Archive.private))
+    return _narrowed(query, see_private, build_id)
 
 
-def count(session, see_private=False, waits=True):
+def _narrowed(query, see_private, build_id):
+    if not see_private:
+        query = query.where(sa.not_(Archive.private))
+    if build_id is not None:
+        query = query.where(Build.id == build_id)
+    return query
+
+
+def count(session, see_private=False, waits=True, build_id=None):
     """(pending jobs, dependency waits) visible."""
     def total(query):
         return session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-    return (total(_pending(see_private).with_only_columns(BuildQueue.id)),
-            total(_depwaits(see_private).with_only_columns(Build.id)) if waits else 0)
+    return (total(_pending(see_private, build_id).with_only_columns(BuildQueue.id)),
+            total(_depwaits(see_private, build_id).with_only_columns(Build.id))
+            if waits else 0)
 
 
-def jobs(session, now, farm, see_private=False, limit=None, offset=0, waits=True):
+def jobs(session, now, farm, see_private=False, limit=None, offset=0, waits=True,
+         build_id=None):
     """(total, [queue object]): the pending jobs, highest score first
     (the dispatcher's order), then the dependency waits, oldest first;
     ``limit`` of them from ``offset``.  Each object has the CLI's queue
     names plus ``processor``, ``reason``, ``reason_code`` and
-    ``estimate``; a dependency wait has no job ``id``, ``score`` or
+    ``estimate`` (``build_id``: only that build's); a dependency wait has no job ``id``, ``score`` or
     ``age``, and says ``dependencies``."""
-    pending_total, waits_total = count(session, see_private, waits)
+    pending_total, waits_total = count(session, see_private, waits, build_id)
     total = pending_total + waits_total
     limit = total if limit is None else limit
     found = []
     if offset < pending_total:
-        rows = session.execute(_pending(see_private)
+        rows = session.execute(_pending(see_private, build_id)
                                .order_by(BuildQueue.lastscore.desc(), BuildQueue.id)
                                .limit(limit).offset(offset)).all()
         found = [_pending_object(row, farm, now) for row in rows]
     if waits and len(found) < limit and offset + len(found) >= pending_total:
         wait_offset = max(0, offset - pending_total)
-        rows = session.execute(_depwaits(see_private).order_by(Build.id)
+        rows = session.execute(_depwaits(see_private, build_id).order_by(Build.id)
                                .limit(limit - len(found)).offset(wait_offset)).all()
         found += [_wait_object(row, farm) for row in rows]
     return total, found

@@ -1,0 +1,193 @@
+"""``/api/1.0/``: every page's data as JSON, and the write actions.
+
+Reads (GET), with the CLI's ``--json`` names (buildmaster.web.views)::
+
+    /api/1.0/                      the index: what there is
+    /api/1.0/farm                  builders, queue depth, finished last hour
+    /api/1.0/queue                 pending jobs and dependency waits, with why
+    /api/1.0/builds                ?state=&source=&archive=&arch= newest first
+    /api/1.0/builds/ID             one build: history, log tail, reason
+    /api/1.0/builders              every builder with its state
+    /api/1.0/builders/NAME         one builder: recent builds, outcomes
+
+Lists take ``?limit=`` (1 to MAX_LIMIT, default DEFAULT_LIMIT) and
+``?offset=`` and answer ``{"total", "offset", "limit", "next",
+"previous", "entries"}``, ``next`` and ``previous`` being the URLs of
+the neighbouring pages or null.
+
+Writes (POST, form-encoded or JSON body), each needing ``Authorization:
+Bearer <token>`` with the ``write`` right (401 without a token or with
+an unknown one, 403 without the right)::
+
+    /api/1.0/builds/ID/retry
+    /api/1.0/builds/ID/rescore     score=N
+    /api/1.0/builds/ID/cancel
+    /api/1.0/builders/NAME/enable
+    /api/1.0/builders/NAME/disable reason=TEXT
+
+A private archive's builds are visible, and writable, only with a token
+that also has the ``private`` right; without it they are 404, as if
+they did not exist.  Errors are ``{"error": "one sentence"}``.
+"""
+
+import json
+import re
+from urllib.parse import urlencode
+
+from buildmaster.lookup import NotFound
+from buildmaster.model import BuildStatus, utcnow
+from buildmaster.web import actions, auth, views
+from buildmaster.web.resources import Answer
+
+PREFIX = "/api/1.0"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+JSON_TYPE = "application/json"
+
+
+class BadRequest(Exception):
+    """The request itself is wrong: 400 with this sentence."""
+
+
+def json_answer(code, data, headers=None):
+    body = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    return Answer(code, JSON_TYPE, body, headers or {})
+
+
+def error(code, text, headers=None):
+    return json_answer(code, {"error": text}, headers)
+
+
+def page_of(query):
+    """The Page a request's ``limit`` and ``offset`` ask for; BadRequest."""
+    try:
+        limit = int(query.get("limit", DEFAULT_LIMIT))
+        offset = int(query.get("offset", 0))
+    except ValueError:
+        raise BadRequest("limit and offset must be whole numbers") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be from 1 to {MAX_LIMIT}")
+    if offset < 0:
+        raise BadRequest("offset must not be negative")
+    return views.Page(limit, offset)
+
+
+def filter_of(query):
+    """The BuildFilter of ``?state=&source=&archive=&arch=``; BadRequest."""
+    state = query.get("state") or None
+    if state is not None:
+        try:
+            state = BuildStatus[state.upper()]
+        except KeyError:
+            known = ", ".join(each.name for each in BuildStatus)
+            raise BadRequest(f"no build state named {state!r} (known: {known})") from None
+    return views.BuildFilter(state=state, source=query.get("source") or None,
+                             archive=query.get("archive") or None,
+                             arch=query.get("arch") or None)
+
+
+def listing(path, query, page, total, entries):
+    """The paged envelope of a list."""
+    def link(offset):
+        return f"{path}?{urlencode(dict(query, limit=page.limit, offset=offset))}"
+    after = page.offset + page.limit
+    return {"total": total, "offset": page.offset, "limit": page.limit,
+            "next": link(after) if after < total else None,
+            "previous": link(max(0, page.offset - page.limit)) if page.offset else None,
+            "entries": entries}
+
+
+INDEX = {
+    "farm": PREFIX + "/farm", "queue": PREFIX + "/queue", "builds": PREFIX + "/builds",
+    "build": PREFIX + "/builds/{id}", "builders": PREFIX + "/builders",
+    "builder": PREFIX + "/builders/{name}",
+    "actions": {"retry": "POST " + PREFIX + "/builds/{id}/retry",
+                "rescore": "POST " + PREFIX + "/builds/{id}/rescore (score)",
+                "cancel": "POST " + PREFIX + "/builds/{id}/cancel",
+                "enable": "POST " + PREFIX + "/builders/{name}/enable",
+                "disable": "POST " + PREFIX + "/builders/{name}/disable (reason)"},
+}
+
+# (pattern, function(session, viewer, asked, *groups) -> data)
+READS = [
+    (r"/?", lambda session, viewer, asked: INDEX),
+    (r"/farm", lambda session, viewer, asked: views.farm(session, viewer)),
+    (r"/queue", lambda session, viewer, asked: _listed(
+        asked, *views.queue(session, viewer, page_of(asked.query)))),
+    (r"/builds", lambda session, viewer, asked: _listed(
+        asked, *views.builds(session, viewer, page_of(asked.query),
+                             filter_of(asked.query)))),
+    (r"/builds/(\d+)", lambda session, viewer, asked, build_id: views.build(
+        session, viewer, int(build_id))),
+    (r"/builders", lambda session, viewer, asked: views.builders(session, viewer)),
+    (r"/builders/([^/]+)", lambda session, viewer, asked, name: views.builder(
+        session, viewer, name)),
+]
+WRITES = [
+    (r"/builds/(\d+)/(retry|rescore|cancel)", "build"),
+    (r"/builders/([^/]+)/(enable|disable)", "builder"),
+]
+
+
+def _listed(asked, total, entries):
+    page = page_of(asked.query)
+    return listing(asked.path, asked.query, page, total, entries)
+
+
+def answer(context, asked):
+    """The Answer to an ``/api/`` request; runs in a thread."""
+    if not asked.path.startswith(PREFIX + "/") and asked.path != PREFIX:
+        return error(404, f"no such API; this is {PREFIX}/")
+    rest = asked.path[len(PREFIX):]
+    try:
+        token = auth.authenticate(context.sessions, asked.token())
+    except auth.BadToken as refused:
+        return error(401, str(refused), {"WWW-Authenticate": 'Bearer realm="buildmaster"'})
+    viewer = views.Viewer(context.config, utcnow(), auth.can(token, auth.PRIVATE))
+    try:
+        if asked.method in ("GET", "HEAD"):
+            return _read(context, viewer, asked, rest)
+        if asked.method == "POST":
+            return _write(context, viewer, asked, rest, token)
+        return error(405, f"{asked.method} is not allowed here")
+    except BadRequest as bad:
+        return error(400, str(bad))
+    except NotFound as missing:
+        return error(404, str(missing))
+
+
+def _read(context, viewer, asked, rest):
+    for pattern, function in READS:
+        match = re.fullmatch(pattern, rest)
+        if match:
+            with context.sessions() as session:
+                return json_answer(200, function(session, viewer, asked, *match.groups()))
+    if any(re.fullmatch(pattern, rest) for pattern, _ in WRITES):
+        return error(405, "this is an action: POST it with a token")
+    return error(404, f"no such API: {asked.path}")
+
+
+def _write(context, viewer, asked, rest, token):
+    match, kind = next(((re.fullmatch(pattern, rest), kind) for pattern, kind in WRITES
+                        if re.fullmatch(pattern, rest)), (None, None))
+    if match is None:
+        return error(405 if any(re.fullmatch(p, rest) for p, _ in READS) else 404,
+                     f"nothing to POST at {asked.path}")
+    if token is None:
+        return error(401, "this action needs a token: Authorization: Bearer <token> "
+                          "(buildmaster token create NAME)",
+                     {"WWW-Authenticate": 'Bearer realm="buildmaster"'})
+    if not token.can(auth.WRITE):
+        return error(403, f"token {token.name!r} has no write right")
+    target, action = match.groups()
+    params = dict(asked.form)
+    params.update(asked.query)
+    try:
+        with context.sessions() as session:
+            text = actions.perform(session, action, target, params, f"token {token.name}",
+                                   viewer.see_private)
+            shown = (views.build(session, viewer, int(target)) if kind == "build"
+                     else views.builder(session, viewer, target))
+    except actions.Refused as refused:
+        return error(refused.code, str(refused))
+    return json_answer(200, {"result": text, kind: shown})

@@ -1,0 +1,241 @@
+"""The web's one twisted.web resource: routing, threads, ETags, headers.
+
+Every request is read on the reactor into an Asked (method, path,
+query, form, the token it carries, conditional headers), then answered
+in a thread of the reactor's pool by ``api.answer`` or ``pages.answer``
+on a session of its own, so the reactor never waits on the database:
+a slow query delays its own request and nothing else.  The Answer comes
+back to the reactor, which writes it:
+
+* a 200 answer to a GET gets a strong ETag (a hash of its body) and
+  ``Cache-Control: no-cache``; a request whose If-None-Match names it
+  gets 304 and no body (the pages' live updates poll this way);
+* every answer says ``X-Content-Type-Options: nosniff``, refuses frames
+  and allows scripts and styles from this site only (CSP), so nothing a
+  page shows can run as code even if it escaped the templates.
+
+``/static/`` (the stylesheet and the live-update script) is served from
+package data on the reactor; ``/metrics`` and ``/healthz`` are
+buildmaster.web.metrics'.
+"""
+
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import unquote
+
+from twisted.internet import threads
+from twisted.web import resource, server, static
+
+from buildmaster.web import auth
+
+logger = logging.getLogger("buildmaster.web")
+
+STATIC = os.path.join(os.path.dirname(__file__), "static")
+SECURITY_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"referrer-policy": b"same-origin",
+    b"content-security-policy": (b"default-src 'none'; script-src 'self'; "
+                                 b"style-src 'self'; img-src 'self'; connect-src 'self'; "
+                                 b"form-action 'self'; frame-ancestors 'none'; "
+                                 b"base-uri 'none'"),
+}
+MAX_FORM = 64 * 1024
+
+
+@dataclasses.dataclass
+class Asked:
+    """A request as the handlers see it, read on the reactor."""
+
+    method: str
+    path: str
+    query: dict
+    form: dict
+    authorization: str = None
+    cookie_token: str = None
+    origin: str = None
+    host: str = ""
+    secure: bool = False
+
+    def token(self):
+        """The token presented, or None; BadToken for a malformed header."""
+        return auth.presented(self.authorization, self.cookie_token,
+                              self.form.get("token") or None)
+
+
+@dataclasses.dataclass
+class Answer:
+    code: int
+    content_type: str
+    body: bytes
+    headers: dict = dataclasses.field(default_factory=dict)
+
+
+def _first_values(args):
+    found = {}
+    for key, values in (args or {}).items():
+        try:
+            found[key.decode("utf-8")] = values[0].decode("utf-8") if values else ""
+        except UnicodeDecodeError:
+            continue
+    return found
+
+
+def read_request(request):
+    """The Asked of a twisted.web request."""
+    path = unquote(request.path.decode("utf-8", "replace"))
+    query = _first_values(request.args) if request.method != b"POST" else _query_only(
+        request)
+    form = {}
+    if request.method == b"POST":
+        content_type = (request.getHeader(b"content-type") or b"").decode("latin-1")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            form = {key: value for key, value in _first_values(request.args).items()
+                    if key not in query}
+        elif content_type.startswith("application/json"):
+            form = _json_form(request.content.read())
+    cookie_token = None
+    raw = request.getHeader(b"cookie")
+    if raw:
+        try:
+            jar = SimpleCookie(raw.decode("latin-1"))
+        except CookieError:
+            jar = {}
+        if auth.COOKIE.decode() in jar:
+            cookie_token = jar[auth.COOKIE.decode()].value or None
+    header = request.getHeader(b"authorization")
+    origin = request.getHeader(b"origin")
+    return Asked(
+        method=request.method.decode("ascii", "replace"), path=path, query=query,
+        form=form, authorization=header.decode("latin-1") if header else None,
+        cookie_token=cookie_token, origin=origin.decode("latin-1") if origin else None,
+        host=(request.getHeader(b"host") or b"").decode("latin-1"),
+        secure=request.isSecure())
+
+
+def _json_form(body):
+    """A JSON object body as form fields (values as text); {} otherwise."""
+    import json
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(key): str(value) for key, value in data.items() if value is not None}
+
+
+def _query_only(request):
+    from urllib.parse import parse_qs
+    query = request.uri.partition(b"?")[2].decode("utf-8", "replace")
+    return {key: values[0] for key, values in parse_qs(query).items()}
+
+
+def etag_of(body):
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _matches(header, tag):
+    if not header:
+        return False
+    offered = [part.strip() for part in header.split(",")]
+    return "*" in offered or tag in offered or ("W/" + tag) in offered
+
+
+class WebResource(resource.Resource):
+    """Answers every path of the web site (see the module docstring)."""
+
+    isLeaf = True
+
+    def __init__(self, context, metrics, reactor=None):
+        super().__init__()
+        from buildmaster.web import api, pages
+        self.context = context
+        self.metrics = metrics
+        self.handlers = [("/api/", api.answer), ("/", pages.answer)]
+        self.static = {name: static.File(os.path.join(STATIC, name))
+                       for name in os.listdir(STATIC) if not name.startswith(".")}
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+
+    def render(self, request):
+        for name, value in SECURITY_HEADERS.items():
+            request.setHeader(name, value)
+        path = request.path.decode("utf-8", "replace")
+        match = re.fullmatch(r"/static/([a-z0-9.-]+)", path)
+        if match and match.group(1) in self.static and request.method in (b"GET", b"HEAD"):
+            request.setHeader(b"cache-control", b"max-age=300")
+            return self.static[match.group(1)].render(request)
+        if int(request.getHeader(b"content-length") or 0) > MAX_FORM:
+            return self._now(request, Answer(413, "text/plain; charset=utf-8",
+                                             b"Request body too large.\n"))
+        if path == "/metrics":
+            work = (self.metrics.exposition, )
+        elif path == "/healthz":
+            work = (self.metrics.health, )
+        else:
+            handler = next(h for prefix, h in self.handlers if path.startswith(prefix))
+            work = (handler, self.context, read_request(request))
+        finished = []
+        request.notifyFinish().addBoth(finished.append)
+        deferred = threads.deferToThread(*work)
+        deferred.addErrback(self._failed, request)
+        deferred.addCallback(self._write, request, finished)
+        return server.NOT_DONE_YET
+
+    def _failed(self, failure, request):
+        logger.error("web request %s %s failed: %s", request.method.decode(),
+                     request.uri.decode("utf-8", "replace"), failure.getErrorMessage(),
+                     exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+        return Answer(500, "text/plain; charset=utf-8",
+                      b"Internal error; the master's log says more.\n")
+
+    def _now(self, request, answer):
+        request.setResponseCode(answer.code)
+        request.setHeader(b"content-type", answer.content_type.encode())
+        return answer.body
+
+    def _write(self, answer, request, finished):
+        if finished:
+            return
+        request.setResponseCode(answer.code)
+        for name, value in answer.headers.items():
+            request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
+        request.setHeader(b"content-type", answer.content_type.encode())
+        body = answer.body
+        if answer.code == 200 and request.method in (b"GET", b"HEAD"):
+            tag = etag_of(body)
+            request.setHeader(b"etag", tag.encode())
+            request.setHeader(b"cache-control", b"no-cache")
+            request.setHeader(b"vary", b"Authorization, Cookie")
+            wanted = (request.getHeader(b"if-none-match") or b"").decode("latin-1")
+            if _matches(wanted, tag):
+                request.setResponseCode(304)
+                body = b""
+        request.setHeader(b"content-length", b"%d" % len(body))
+        if request.method != b"HEAD":
+            request.write(body)
+        request.finish()
+
+
+class QuietSite(server.Site):
+    """A Site that logs only what is not a plain successful read: the
+    pages poll every few seconds, and a log line each would bury the
+    farm's own."""
+
+    def log(self, request):
+        if request.method in (b"GET", b"HEAD") and request.code in (200, 304):
+            return
+        super().log(request)
+
+
+def make_site(context, metrics, reactor=None):
+    """The twisted.web Site of the dashboard, the API, /metrics and /healthz."""
+    site = QuietSite(WebResource(context, metrics, reactor))
+    site.displayTracebacks = False
+    return site

@@ -1,0 +1,301 @@
+"""What every page and endpoint shows, read from the database as plain
+dicts with the CLI's ``--json`` names (buildmaster.output).
+
+Each function takes a session and a Viewer (the time, whether private
+archives may be seen, the configuration) and runs in a thread of the
+reactor's pool (buildmaster.web.resources), never on the reactor.
+Builds of private archives are left out in SQL for a viewer without the
+``private`` right, so totals and pages never count them; asked for by
+id, such a build is NotFound, exactly as one that does not exist.
+
+Lists come a page at a time: ``Page(limit, offset)``, answered with
+``(total, objects)``.
+"""
+
+import dataclasses
+import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from buildmaster import output, upstream
+from buildmaster.librarian.urls import restricted_url
+from buildmaster.lookup import NotFound
+from buildmaster.model import (
+    Archive, Build, Builder, BuildOutcome, BuildQueue, BuildStatus, DistroArchSeries,
+    DistroSeries, Person, Processor, SourcePackageName, SourcePackageRelease)
+from buildmaster.web import reasons
+from buildmaster.web.reasons import archive_reference
+
+RECENT_BUILDS = 10
+BUILDER_HISTORY = 20
+FINISHED_WINDOW = datetime.timedelta(hours=1)
+RETRYABLE = (BuildStatus.FAILEDTOBUILD, BuildStatus.MANUALDEPWAIT,
+             BuildStatus.CHROOTWAIT, BuildStatus.FAILEDTOUPLOAD, BuildStatus.CANCELLED)
+UNFINISHED = frozenset({BuildStatus.NEEDSBUILD, BuildStatus.BUILDING})
+
+
+@dataclasses.dataclass(frozen=True)
+class Viewer:
+    """Who looks, and when: ``see_private`` with a token that has the
+    ``private`` right."""
+
+    config: object
+    now: datetime.datetime
+    see_private: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildFilter:
+    """``builds?state=&source=&archive=&arch=``; None means any."""
+
+    state: object = None  # a BuildStatus
+    source: str = None
+    archive: str = None  # primary, partner or ~owner/name
+    arch: str = None
+
+
+# What build_object reads, loaded for a page in a fixed number of queries.
+BUILD_LOADS = (
+    selectinload(Build.sourcepackagerelease).selectinload(
+        SourcePackageRelease.sourcepackagename),
+    selectinload(Build.distroarchseries).selectinload(DistroArchSeries.distroseries)
+    .selectinload(DistroSeries.distribution),
+    selectinload(Build.archive).selectinload(Archive.owner),
+    selectinload(Build.builder), selectinload(Build.buildlog),
+    selectinload(Build.upload_log),
+    selectinload(Build.buildqueue_record).selectinload(BuildQueue.builder),
+)
+
+
+def _visible(query, viewer):
+    if viewer.see_private:
+        return query
+    return query.where(Build.archive_id.in_(
+        sa.select(Archive.id).where(sa.not_(Archive.private))))
+
+
+def log_url(viewer, build, alias):
+    """Where a viewer reads a build's log: the public librarian, or for
+    a private archive's build a token URL on the restricted one."""
+    if alias is None:
+        return None
+    if build.archive.private or alias.restricted:
+        return restricted_url(viewer.config, alias, viewer.now.timestamp())
+    return output.file_url(viewer.config, alias)
+
+
+def build_object(build, viewer):
+    """The CLI's build object, plus what the pages show beside it."""
+    found = output.build_object(build, viewer.config)
+    entry = build.buildqueue_record
+    found.update({
+        "buildlog_url": log_url(viewer, build, build.buildlog),
+        "upload_log_url": log_url(viewer, build, build.upload_log),
+        "private": build.archive.private,
+        "job": entry.id if entry is not None else None,
+        "score": entry.lastscore if entry is not None else None,
+        "date_started": output.timestamp(entry.date_started) if entry is not None else None,
+        "duration": (int(build.buildduration.total_seconds())
+                     if build.buildduration is not None else None),
+    })
+    return found
+
+
+def builds(session, viewer, page, where=BuildFilter()):
+    """(total, [build object]) newest first, filtered by ``where``."""
+    query = _visible(sa.select(Build), viewer)
+    if where.state is not None:
+        query = query.where(Build.buildstate == where.state)
+    if where.source:
+        query = query.where(Build.sourcepackagerelease_id.in_(
+            sa.select(SourcePackageRelease.id).join(SourcePackageName).where(
+                SourcePackageName.name == where.source)))
+    if where.arch:
+        query = query.where(Build.distroarchseries_id.in_(
+            sa.select(DistroArchSeries.id).where(
+                DistroArchSeries.architecturetag == where.arch)))
+    if where.archive:
+        query = query.where(Build.archive_id.in_(_archive_ids(where.archive)))
+    total = session.scalar(sa.select(sa.func.count()).select_from(
+        query.with_only_columns(Build.id).subquery()))
+    rows = session.scalars(query.order_by(Build.id.desc()).limit(page.limit)
+                           .offset(page.offset).options(*BUILD_LOADS)).all()
+    objects = [build_object(build, viewer) for build in rows]
+    upstream.add_upstream_bugs(session, objects)
+    return total, objects
+
+
+def _archive_ids(reference):
+    query = sa.select(Archive.id).outerjoin(Person, Person.id == Archive.owner_id)
+    if reference.startswith("~"):
+        owner, _, name = reference[1:].partition("/")
+        return query.where(Person.name == owner, Archive.name == name)
+    return query.where(Archive.name == reference, Archive.owner_id.is_(None))
+
+
+def build(session, viewer, build_id):
+    """One build in full: the build object, its history of states, its
+    log tail while it builds, and whether it can be retried or cancelled."""
+    found = session.scalars(_visible(sa.select(Build).where(Build.id == build_id), viewer)
+                            .options(*BUILD_LOADS)).first()
+    if found is None:
+        raise NotFound(f"no build with id {build_id}")
+    shown = build_object(found, viewer)
+    upstream.add_upstream_bugs(session, [shown])
+    entry = found.buildqueue_record
+    shown.update({
+        "history": history(session, found),
+        "logtail": entry.logtail if entry is not None and entry.builder_id else None,
+        "retryable": found.buildstate in RETRYABLE,
+        "cancellable": found.buildstate == BuildStatus.MANUALDEPWAIT or (
+            entry is not None and entry.builder_id is None),
+        "finished": found.buildstate not in UNFINISHED,
+    })
+    if entry is not None and entry.builder_id is None:
+        farm = reasons.load_farm(session, viewer.now, _threshold(viewer))
+        _, jobs = reasons.jobs(session, viewer.now, farm, viewer.see_private,
+                               waits=False, build_id=found.id)
+        shown["reason"] = jobs[0]["reason"] if jobs else None
+    elif found.buildstate == BuildStatus.MANUALDEPWAIT:
+        shown["reason"] = reasons.dependency_reason(found.dependencies).text
+    else:
+        shown["reason"] = None
+    return shown
+
+
+def history(session, found):
+    """[{state, at, builder}] oldest first: created, then for each
+    finished attempt (BuildOutcome) its start and end, then the attempt
+    under way."""
+    events = [("NEEDSBUILD", found.datecreated, None)]
+    outcomes = session.scalars(sa.select(BuildOutcome).where(
+        BuildOutcome.build_id == found.id).order_by(BuildOutcome.id)
+        .options(selectinload(BuildOutcome.builder))).all()
+    for outcome in outcomes:
+        name = outcome.builder.name if outcome.builder else None
+        if outcome.queued_at and events[-1][0] != "NEEDSBUILD":
+            events.append(("NEEDSBUILD", outcome.queued_at, None))
+        if outcome.started_at:
+            events.append(("BUILDING", outcome.started_at, name))
+        events.append((outcome.state, outcome.finished_at, name))
+    entry = found.buildqueue_record
+    if entry is not None:
+        if events[-1][0] != "NEEDSBUILD":
+            events.append(("NEEDSBUILD", entry.created, None))
+        if entry.date_started is not None:
+            events.append(("BUILDING", entry.date_started,
+                           entry.builder.name if entry.builder else None))
+    elif found.buildstate not in UNFINISHED and found.datebuilt is not None \
+            and not any(at == found.datebuilt for _, at, _ in events):
+        events.append((found.buildstate.name, found.datebuilt,
+                       found.builder.name if found.builder else None))
+    return [{"state": state, "at": output.timestamp(at), "builder": name}
+            for state, at, name in events]
+
+
+def _threshold(viewer):
+    return viewer.config.builddmaster.builder_failure_threshold
+
+
+def queue(session, viewer, page):
+    """(total, [queue object]): the pending jobs and dependency waits,
+    with why each waits (buildmaster.web.reasons)."""
+    farm = reasons.load_farm(session, viewer.now, _threshold(viewer))
+    return reasons.jobs(session, viewer.now, farm, viewer.see_private,
+                        limit=page.limit, offset=page.offset)
+
+
+# -- Builders -----------------------------------------------------------------
+
+def builders(session, viewer):
+    """[builder object]: the CLI's builder fields, its state (idle,
+    building, failed, quarantined, disabled) and what it builds, for how
+    long."""
+    farm = {view.name: view for view in
+            reasons.load_farm(session, viewer.now, _threshold(viewer)).builders}
+    rows = session.scalars(sa.select(Builder).order_by(Builder.name).options(
+        selectinload(Builder.processor),
+        selectinload(Builder.currentjob).selectinload(BuildQueue.build)
+        .options(*BUILD_LOADS[:3]))).all()
+    return [_builder_object(row, farm[row.name], viewer) for row in rows]
+
+
+def _builder_object(row, view, viewer):
+    found = output.builder_object(row)
+    job = row.currentjob
+    hidden = job is not None and job.build.archive.private and not viewer.see_private
+    found.update({"state": view.state, "building": None, "building_since": None,
+                  "building_for": None, "building_title": None})
+    if job is not None:
+        started = job.date_started
+        elapsed = int((viewer.now - started).total_seconds()) if started else 0
+        found.update({
+            "current_build": None if hidden else job.build_id,
+            "building_title": "a private build" if hidden else job.build.title,
+            "building_since": output.timestamp(started),
+            "building_for": output.age_text(max(elapsed, 0)),
+            "frees_in": view.frees_in,
+        })
+    return found
+
+
+def builder(session, viewer, name):
+    """One builder: its object, its recent builds and how its finished
+    builds ended (counts by state over its recent history)."""
+    row = session.scalars(sa.select(Builder).where(Builder.name == name)).first()
+    if row is None:
+        raise NotFound(f"no builder named {name!r}")
+    (shown,) = [each for each in builders(session, viewer) if each["name"] == name]
+    query = _visible(sa.select(Build).where(Build.builder_id == row.id), viewer)
+    recent = session.scalars(query.order_by(Build.id.desc()).limit(BUILDER_HISTORY)
+                             .options(*BUILD_LOADS)).all()
+    shown["recent_builds"] = [build_object(each, viewer) for each in recent]
+    counts = session.execute(
+        sa.select(BuildOutcome.state, sa.func.count())
+        .where(BuildOutcome.builder_id == row.id).group_by(BuildOutcome.state)).all()
+    shown["outcomes"] = dict(sorted(counts))
+    return shown
+
+
+# -- The farm at a glance -----------------------------------------------------
+
+def farm(session, viewer):
+    """Every builder, the queue depth per processor and archive, the
+    builds finished in the last hour by state, and the newest builds."""
+    depth = session.execute(
+        sa.select(Processor.name, Archive.purpose, Archive.name, Person.name,
+                  sa.func.count())
+        .select_from(BuildQueue)
+        .join(Processor, Processor.id == BuildQueue.processor_id)
+        .join(Build, Build.id == BuildQueue.build_id)
+        .join(Archive, Archive.id == Build.archive_id)
+        .outerjoin(Person, Person.id == Archive.owner_id)
+        .where(BuildQueue.builder_id.is_(None),
+               sa.true() if viewer.see_private else sa.not_(Archive.private))
+        .group_by(Processor.name, Archive.purpose, Archive.name, Person.name)
+        .order_by(Processor.name, Archive.name)).all()
+    since = viewer.now - FINISHED_WINDOW
+    finished = session.execute(_visible(
+        sa.select(Build.buildstate, sa.func.count()).where(Build.datebuilt >= since)
+        .group_by(Build.buildstate), viewer)).all()
+    _, recent = builds(session, viewer, Page(RECENT_BUILDS))
+    pending, waits = reasons.count(session, viewer.see_private)
+    return {
+        "builders": builders(session, viewer),
+        "queue_depth": [{"processor": processor,
+                         "archive": archive_reference(purpose, name, owner),
+                         "jobs": jobs}
+                        for processor, purpose, name, owner, jobs in depth],
+        "pending": pending,
+        "dependency_waits": waits,
+        "finished_last_hour": {state.name: number for state, number in sorted(
+            finished, key=lambda row: row[0].number)},
+        "recent_builds": recent,
+    }
