@@ -14,6 +14,7 @@ setup(
     + ["buildmaster.templates"],
     include_package_data=True,
     package_data={"buildmaster.templates": ["*"], "migrations": ["script.py.mako"],
+                  "buildmaster.web": ["templates/*.html", "static/*"],
                   "buildmaster.testing": ["*.asc"]},
     install_requires=[
         "Twisted>=23.10,<27",
@@ -25,6 +26,7 @@ setup(
         "python-debian>=0.1.49",
         "treq>=23.11",
         "Jinja2>=3.1,<4",
+        "prometheus-client>=0.17,<1",
     ],
     extras_require={
         "test": [
@@ -36,6 +38,10 @@ setup(
             "roundup>=2.6,<2.7",
             "Trac>=1.6,<1.7",
             "setuptools<81",
+            # The dashboard's browser tests drive Debian's chromium (which
+            # make test installs with apt) through Playwright; Playwright's
+            # own browser downloads are never used.
+            "playwright>=1.40,<2",
         ],
     },
     entry_points={

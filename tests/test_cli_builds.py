@@ -135,7 +135,7 @@ def test_retry_refuses_what_did_not_fail(cli, session):
     assert cli("retry", "1").error_line() == (
         "buildmaster: error: build 1 (i386 build of evolution 1.0 in ubuntu warty "
         "RELEASE) is FULLYBUILT; only FAILEDTOBUILD, MANUALDEPWAIT, CHROOTWAIT, "
-        "FAILEDTOUPLOAD builds can be retried")
+        "FAILEDTOUPLOAD, CANCELLED builds can be retried")
     assert "is BUILDING" in cli("retry", "8").error_line()
     assert session.get(Build, 1).buildqueue_record is None
 
