@@ -115,6 +115,21 @@ async def test_another_archives_secret_opens_nothing(served, farm_context, sampl
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_ppa_made_private_leaves_its_public_url_at_once(
+        served, farm_context, sample, session):
+    ppa = sample.mark_ppa
+    binary_publication(session, farm_context.librarian, ppa, sample.hoary["i386"],
+                       "markstool", "1.0")
+    session.commit()
+    assert not publish(farm_context, now=NOW).errors
+    release = f"{archive_url(farm_context.config, ppa)}/dists/hoary/Release"
+    assert (await fetch(release))[0] == 200
+    ppa.private, ppa.buildd_secret = True, "marks-secret"
+    session.commit()
+    assert (await fetch(release))[0] == 404, "before the publisher has moved the tree"
+
+
+@pytest_twisted.ensureDeferred
 async def test_apt_on_this_host_lists_the_published_packages(served, farm_context, sample,
                                                               tmp_path):
     config = farm_context.config
@@ -140,13 +155,13 @@ async def test_apt_refuses_an_archive_signed_with_a_key_it_was_not_given(
     assert await threads.deferToThread(apt.versions, "libfoo1") == []
 
 
-def mount(url, private=False):
-    return Mount(url, "/srv/" + url.rsplit("/", 1)[-1], private)
+def mount(url, area="primary"):
+    return Mount(url, "/srv/" + url.rsplit("/", 1)[-1], area)
 
 
 def test_a_request_goes_to_the_longest_base_on_its_host():
     mounts = [mount("http://farm/archive"), mount("http://farm/archive/ppa"),
-              mount("http://farm/archive/private", private=True)]
+              mount("http://farm/archive/private", area="private")]
     assert choose(mounts, "farm", ["archive", "ppa", "x"]) == (mounts[1], ["x"])
     assert choose(mounts, "farm", ["archive", "ubuntu"]) == (mounts[0], ["ubuntu"])
     assert choose(mounts, "farm", ["elsewhere"]) == (None, None)
@@ -154,7 +169,7 @@ def test_a_request_goes_to_the_longest_base_on_its_host():
 
 def test_bases_told_apart_only_by_host_need_the_host():
     mounts = [mount("http://ftpmaster.internal"), mount("http://ppa.launchpad.dev"),
-              mount("http://private-ppa.launchpad.dev", private=True)]
+              mount("http://private-ppa.launchpad.dev", area="private")]
     assert choose(mounts, "private-ppa.launchpad.dev", ["cprov"])[0] is mounts[2]
     assert choose(mounts, "ppa.launchpad.dev", ["cprov"])[0] is mounts[1]
     assert choose(mounts, "127.0.0.1", ["cprov"]) == (None, None)

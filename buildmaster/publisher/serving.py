@@ -10,11 +10,15 @@ host; the rest of its path is a file below that base's area of the tree
 header to tell them apart: a request that matches none, or several
 equally, is refused with 404.
 
-* Public areas are served to anyone.
+* The primary area is served to anyone.
+* The PPA area serves a PPA's files (the path's first three segments name
+  it: owner, name, distribution) only while the archive is public, so a
+  PPA made private is off its public URL at once, before the publisher
+  has moved its tree.
 * The private area answers only with HTTP basic auth ``buildd:<the
-  archive's buildd_secret>`` for the archive named by the path's first
-  three segments (owner, name, distribution); anything else gets 401.
-  The check is one query, run in a thread; credentials are never logged.
+  archive's buildd_secret>`` for a private archive; anything else gets 401.
+  Each of those checks is one query, run in a thread; credentials are
+  never logged.
 
 Names starting with a dot (staging directories, temporary files) are
 never served, and directory listings leave them out.
@@ -37,14 +41,14 @@ logger = logging.getLogger("buildmaster.publisher")
 
 
 class Mount:
-    """One base URL and the directory it serves."""
+    """One base URL, the area it serves and that area's directory."""
 
-    def __init__(self, url, directory, private):
+    def __init__(self, url, directory, area):
         parts = urlsplit(url)
         self.host = (parts.hostname or "").lower()
         self.segments = [s for s in parts.path.split("/") if s]
         self.directory = directory
-        self.private = private
+        self.area = area
 
     def rest(self, segments):
         """The segments below this base, or None if the path is not under it."""
@@ -55,8 +59,8 @@ class Mount:
 
 def mounts(config):
     urls = layout.area_urls(config)
-    return [Mount(urls[area], os.path.join(config.archives.root, area),
-                  private=area == layout.PRIVATE_AREA) for area in layout.AREAS]
+    return [Mount(urls[area], os.path.join(config.archives.root, area), area)
+            for area in layout.AREAS]
 
 
 def choose(all_mounts, host, segments):
@@ -75,17 +79,16 @@ def choose(all_mounts, host, segments):
     return None, None
 
 
-def archive_secret(sessions, owner, name, distribution):
-    """The buildd secret of the private PPA ``~owner/name`` of
-    ``distribution``, or None when there is no such private archive."""
+def ppa_access(sessions, owner, name, distribution):
+    """(private, buildd secret) of the PPA ``~owner/name`` of
+    ``distribution``, or None when there is no such PPA."""
     with sessions() as session:
-        return session.scalar(
-            sa.select(Archive.buildd_secret)
+        return session.execute(
+            sa.select(Archive.private, Archive.buildd_secret)
             .join(Person, Person.id == Archive.owner_id)
             .join(Distribution, Distribution.id == Archive.distribution_id)
-            .where(Archive.purpose == ArchivePurpose.PPA, Archive.private,
-                   Person.name == owner, Archive.name == name,
-                   Distribution.name == distribution))
+            .where(Archive.purpose == ArchivePurpose.PPA, Person.name == owner,
+                   Archive.name == name, Distribution.name == distribution)).first()
 
 
 class ArchiveResource(resource.Resource):
@@ -113,7 +116,8 @@ class ArchiveResource(resource.Resource):
                                 for s in rest):
             return _refuse(request, 404, "No such file.")
         path = os.path.join(mount.directory, *rest)
-        if not mount.private:
+        if mount.area == layout.PRIMARY_AREA or (
+                mount.area == layout.PPA_AREA and len(rest) < 3):
             return self._serve(request, path, listing)
         if len(rest) < 3:
             return _refuse(request, 404, "No such file.")
@@ -121,18 +125,23 @@ class ArchiveResource(resource.Resource):
         password = request.getPassword().decode("utf-8", "replace")
         finished = []
         request.notifyFinish().addBoth(finished.append)
-        deferred = threads.deferToThread(archive_secret, self.sessions, *rest[:3])
-        deferred.addCallback(self._authorized, request, path, listing, user, password,
-                             finished)
+        deferred = threads.deferToThread(ppa_access, self.sessions, *rest[:3])
+        deferred.addCallback(self._authorized, mount, request, path, listing, user,
+                             password, finished)
         deferred.addErrback(self._failed, request, finished)
         return server.NOT_DONE_YET
 
     render_HEAD = render_GET
 
-    def _authorized(self, secret, request, path, listing, user, password, finished):
+    def _authorized(self, access, mount, request, path, listing, user, password,
+                    finished):
         if finished:
             return
-        if secret is None:
+        private, secret = access if access is not None else (None, None)
+        if mount.area == layout.PPA_AREA:
+            body = (self._serve(request, path, listing) if private is False
+                    else _refuse(request, 404, "No such file."))
+        elif not private or not secret:
             body = _refuse(request, 404, "No such archive.")
         elif user == BUILDD_USER and hmac.compare_digest(secret.encode(),
                                                           password.encode()):
