@@ -8,6 +8,7 @@ import os
 import subprocess
 
 import pytest
+import pytest_twisted
 from debian.deb822 import Packages, Release, Sources
 
 from buildmaster.model import (
@@ -320,3 +321,20 @@ def test_a_run_with_nothing_pending_costs_a_few_queries_however_big_the_farm(
     # distributions, series and architectures; waiting builds and what
     # they wait for.
     assert len(statements) <= 8, "\n\n".join(statements)
+
+
+@pytest_twisted.inlineCallbacks
+def test_the_sequencer_job_publishes_in_a_thread_and_skips_when_another_runs(
+        farm, session, sample, hoary_i386, caplog):
+    from buildmaster import jobs
+    binary_publication(session, farm.librarian, sample.primary, hoary_i386, "foo", "1.0")
+    session.commit()
+    lock_path = os.path.join(farm.config.archives.root, layout.WORK, LOCK_NAME)
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    with open(lock_path, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        skipped = yield jobs.publish(farm)
+    assert skipped is None
+    assert any("publisher: skipped:" in message for message in caplog.messages)
+    report = yield jobs.publish(farm)
+    assert report.published == 1
