@@ -11,6 +11,13 @@
         commit
     ──► MANUALDEPWAIT builds now satisfiable ──► NEEDSBUILD (depwait.py)
 
+A publication's life, as the publisher sees it::
+
+    PENDING ──files in the pool──► PUBLISHED ──a newer version──► SUPERSEDED ─┐
+       │                              └──────operator─────────► DELETED ─────┤
+       └──operator──► DELETED (never on disk: nothing to remove)            │
+                                         dateremoved set, out of the indexes ◄┘
+
 Invariants:
 
 * Disk first, then the database.  The new suite is live on disk before
