@@ -111,19 +111,19 @@ def is_clearsigned(data):
 def verify(path, keyring, gpgv=GPGV):
     """The Signer of the clearsigned file ``path``, by a key in
     ``keyring`` (a binary or ASCII-armoured OpenPGP keyring); raises a
-    SignatureError naming the file."""
+    SignatureError naming the file, or KeyringUnusable naming the keyring."""
     name = os.path.basename(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        if not is_clearsigned(data):
-            raise Unsigned("not signed, and the farm's keyring requires an OpenPGP "
-                           "signature")
-    except SignatureError as error:
-        raise type(error)(f"{name}: {error}") from None
     with tempfile.TemporaryDirectory(prefix="buildmaster-gpgv-") as home:
         os.chmod(home, 0o700)
         keyring_path = _usable_keyring(keyring, home)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            if not is_clearsigned(data):
+                raise Unsigned("not signed, and the farm's keyring requires an OpenPGP "
+                               "signature")
+        except SignatureError as error:
+            raise type(error)(f"{name}: {error}") from None
         output = os.path.join(home, "signed-text")
         done = subprocess.run(
             [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", keyring_path,
@@ -143,22 +143,31 @@ def verify(path, keyring, gpgv=GPGV):
 
 def _usable_keyring(keyring, home):
     """The path gpgv reads: ``keyring`` itself, or a binary copy in
-    ``home`` when it is ASCII-armoured (gpgv reads binary keyrings only)."""
+    ``home`` when it is ASCII-armoured (gpgv reads binary keyrings only,
+    and finds no key at all in any other file, which would make every
+    signer look unknown: so a keyring holding no public key is refused)."""
     try:
         with open(keyring, "rb") as handle:
             head = handle.read(len(ARMOURED_KEYS) + 64).lstrip()
     except OSError as error:
         raise KeyringUnusable(f"keyring {keyring}: cannot read: {error.strerror}") \
             from None
+    listed = _gpg(home, "--with-colons", "--show-keys", os.path.abspath(keyring))
+    if not any(line.startswith("pub:") for line in listed.stdout.splitlines()):
+        raise KeyringUnusable(f"keyring {keyring} holds no OpenPGP public key")
     if not head.startswith(ARMOURED_KEYS):
         return os.path.abspath(keyring)
     binary = os.path.join(home, "keyring.gpg")
-    done = subprocess.run([GPG, "--homedir", home, "--batch", "--yes", "--dearmor",
-                           "--output", binary, os.path.abspath(keyring)],
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    done = _gpg(home, "--dearmor", "--output", binary, os.path.abspath(keyring))
     if done.returncode != 0:
         raise KeyringUnusable(f"keyring {keyring}: {_last_line(done.stderr)}")
     return binary
+
+
+def _gpg(home, *args):
+    return subprocess.run([GPG, "--homedir", home, "--batch", "--yes", *args],
+                          capture_output=True, text=True, timeout=TIMEOUT,
+                          env=dict(os.environ, LANG="C", LC_ALL="C"))
 
 
 def _last_line(text):

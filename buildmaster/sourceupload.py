@@ -124,6 +124,8 @@ def read_dsc(dsc_path, keyring=None):
             data = signer.signed_text
         else:
             signatures.is_clearsigned(data)  # refuses text outside a signature
+    except signatures.KeyringUnusable as error:
+        raise SourceUploadError(f"[upload] {error}") from None
     except signatures.SignatureError as error:
         message = str(error)
         raise SourceUploadError(message if message.startswith(name) else
