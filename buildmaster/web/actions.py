@@ -111,8 +111,8 @@ def cancel(session, build_id, by, see_private=True):
             raise Refused(409, f"build {build.id} ({build.title}) was just dispatched; "
                                "it is no longer pending")
     elif was != BuildStatus.MANUALDEPWAIT:
-        where = f" on {build.builder.name}" if was == BuildStatus.BUILDING and \
-            build.builder else ""
+        where = f" on {entry.builder.name}" if entry is not None and entry.builder \
+            else ""
         raise Refused(409, f"build {build.id} ({build.title}) is {was.name}{where}; only "
                            "pending builds and dependency waits can be cancelled")
     build.buildstate = BuildStatus.CANCELLED
