@@ -1,15 +1,25 @@
 """The operator's command line: ``buildmaster [--config FILE] COMMAND``.
 
-Every command reports bad arguments, unknown ids and configuration
-problems as one line on stderr and exits with status 2.
+Every command reports bad arguments, unknown ids, configuration and
+database problems as one line on stderr (a database named, its password
+hidden) and exits with status 2.  A listing piped into a reader that
+stops early (``buildmaster builds | head -1``) ends quietly.
+
+Only ``upgrade`` creates a database: every other command refuses a
+SQLite file that is not there rather than make an empty farm beside the
+one the operator meant, and reading commands create no file or
+directory at all (the configuration's directories are made by whatever
+first writes into them).
 """
 
 import argparse
+import os
 import sys
 
 from buildmaster import config as configmodule
 from buildmaster import sampledata, schema
 from buildmaster.context import FarmContext
+from buildmaster.database import display_url, sqlite_path
 
 
 class CommandError(Exception):
@@ -60,8 +70,24 @@ def load_sampledata(context, args):
 
 
 def require_schema(context):
-    if schema.current_revision(context.engine) != schema.head_revision():
-        raise CommandError("the database schema is not up to date: run 'buildmaster upgrade'")
+    current, head = schema.current_revision(context.engine), schema.head_revision()
+    if current != head:
+        raise CommandError(
+            f"database {display_url(context.config.database.url)} has schema revision "
+            f"{current or 'none'}, not {head}: run 'buildmaster upgrade'")
+
+
+def require_database(config):
+    """Refuse a SQLite database file that does not exist (connecting would
+    create an empty one)."""
+    path = sqlite_path(config.database.url)
+    if path is not None and not os.path.exists(path):
+        source = f"from {config.path}" if config.path else "the default: no --config " \
+            "or BUILDMASTER_CONFIG given"
+        raise CommandError(
+            f"no database at {path} ({source}): name your farm's configuration with "
+            "--config FILE or BUILDMASTER_CONFIG, or run 'buildmaster upgrade' to "
+            "start a new farm there")
 
 
 def build_parser():
@@ -91,26 +117,40 @@ def main(argv=None):
     _load_commands()
     args = build_parser().parse_args(argv)
     try:
-        config = configmodule.load(configmodule.config_path_from_environment(args.config))
+        _run(args)
+        sys.stdout.flush()
+    except (configmodule.ConfigError, CommandError) as error:
+        print(f"buildmaster: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader stopped early; Python would fail again flushing
+        # stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _run(args):
+    """Run the command on the farm the configuration names."""
+    import sqlalchemy.exc
+    creates = args.handler is upgrade
+    config = configmodule.load(configmodule.config_path_from_environment(args.config),
+                               check_dirs=creates)
+    if not creates:
+        require_database(config)
+    try:
         context = FarmContext(config)
         try:
             args.handler(context, args)
         finally:
             context.close()
-    except (configmodule.ConfigError, CommandError) as error:
-        print(f"buildmaster: error: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:  # the database gone away, and the like
-        if not _is_database_error(error):
+    except sqlalchemy.exc.SQLAlchemyError as error:  # unreachable, gone away...
+        raise CommandError(f"database {display_url(config.database.url)}: "
+                           f"{_first_line(error)}") from None
+    except OSError as error:  # a directory that cannot be written, say
+        if isinstance(error, BrokenPipeError) or error.strerror is None:
             raise
-        print(f"buildmaster: error: database: {_first_line(error)}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _is_database_error(error):
-    import sqlalchemy.exc
-    return isinstance(error, sqlalchemy.exc.SQLAlchemyError)
+        where = f": {error.filename}" if error.filename else ""
+        raise CommandError(f"{error.strerror}{where}") from None
 
 
 def _first_line(error):

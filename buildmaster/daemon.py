@@ -26,6 +26,7 @@ from twisted.logger import Logger, LogLevel
 
 from buildmaster import builderslave, schema
 from buildmaster.context import FarmContext
+from buildmaster.database import display_url
 from buildmaster.librarian.web import make_sites
 from buildmaster.slaveclient import close_connections
 from buildmaster.web.service import web_service
@@ -38,15 +39,10 @@ class DaemonError(Exception):
     """The daemon cannot start; printed as one line, exit status 2."""
 
 
-def _safe_url(url):
-    from sqlalchemy.engine import make_url
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def check_schema(context):
     """Raise DaemonError unless the database is reachable and at head."""
     import sqlalchemy.exc
-    url = _safe_url(context.config.database.url)
+    url = display_url(context.config.database.url)
     try:
         current = schema.current_revision(context.engine)
     except sqlalchemy.exc.SQLAlchemyError as error:
@@ -72,7 +68,7 @@ class ContextService(service.Service):
         super().startService()
         log.info("buildmaster starting with configuration {path} on {url}",
                  path=self.context.config.path or "<defaults>",
-                 url=_safe_url(self.context.config.database.url))
+                 url=display_url(self.context.config.database.url))
 
     def stopService(self):
         super().stopService()
@@ -140,7 +136,7 @@ def open_context(config):
     try:
         return FarmContext(config)
     except OSError as error:
-        raise DaemonError(f"database {_safe_url(config.database.url)}: {error}") from None
+        raise DaemonError(f"database {display_url(config.database.url)}: {error}") from None
 
 
 def make_application(config, reactor=None, context=None):

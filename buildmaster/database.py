@@ -7,10 +7,25 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 
+def sqlite_path(url):
+    """The file of a SQLite database URL; None for another database or
+    an in-memory one."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and ":memory:" not in url:
+        return url[len(prefix):].split("?", 1)[0]
+    return None
+
+
+def display_url(url):
+    """The database's URL as messages name it, its password hidden."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
 def make_engine(url, **kwargs):
     """An engine for ``url``; SQLite gets foreign keys and its directory."""
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        directory = os.path.dirname(url[len("sqlite:///"):])
+    path = sqlite_path(url)
+    if path is not None:
+        directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
     engine = sa.create_engine(url, future=True, **kwargs)

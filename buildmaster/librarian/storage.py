@@ -23,8 +23,9 @@ class LibrarianStorage:
     """Files on disk under ``root`` plus their LibraryFile* rows."""
 
     def __init__(self, root):
+        """``root`` is made by the first file stored, so a reader makes
+        nothing."""
         self.root = root
-        os.makedirs(root, exist_ok=True)
 
     def path_for(self, sha1):
         return os.path.join(self.root, sha1[:2], sha1[2:4], sha1)
