@@ -16,18 +16,20 @@ In start order (they stop in the reverse order):
    while the database and the librarian are still there.
 
 ``make_application`` refuses, with a DaemonError naming the problem, a
-database it cannot reach or whose schema is not at the newest revision.
+database it cannot reach or whose schema is not at the newest revision,
+and a configured port another process holds.
 """
 
 import logging
 
-from twisted.application import internet, service
+from twisted.application import service
 from twisted.logger import Logger, LogLevel
 
 from buildmaster import builderslave, schema
 from buildmaster.context import FarmContext
 from buildmaster.database import display_url
 from buildmaster.librarian.web import make_sites
+from buildmaster.listening import NamedServer, PortInUse, check_ports, quiet_factories
 from buildmaster.slaveclient import close_connections
 from buildmaster.web.service import web_service
 from sequencer import BuildSequencer
@@ -116,9 +118,11 @@ def librarian_servers(context):
     """TCPServer services for the librarian's public and restricted sites."""
     public, restricted = make_sites(context)
     settings = context.config.librarian
-    return [internet.TCPServer(settings.public_port, public, interface=settings.public_host),
-            internet.TCPServer(settings.restricted_port, restricted,
-                               interface=settings.public_host)]
+    return [NamedServer(f"librarian: public files (advertised as {settings.public_url})",
+                        settings.public_port, public, settings.public_host),
+            NamedServer(f"librarian: restricted files, by token (advertised as "
+                        f"{settings.restricted_url})",
+                        settings.restricted_port, restricted, settings.public_host)]
 
 
 def archive_server(context):
@@ -128,8 +132,8 @@ def archive_server(context):
     settings = context.config.archives
     if not settings.http_port:
         return None
-    return internet.TCPServer(settings.http_port, make_site(context),
-                              interface=settings.http_host)
+    return NamedServer("archives: published archives", settings.http_port,
+                       make_site(context), settings.http_host)
 
 
 def open_context(config):
@@ -161,4 +165,10 @@ def make_application(config, reactor=None, context=None):
     if web is not None:
         web.setServiceParent(top)
     BuildSequencer(config, reactor=reactor, context=context).setServiceParent(top)
+    quiet_factories(top)
+    try:
+        check_ports(config, top)
+    except PortInUse as error:
+        context.close()
+        raise DaemonError(str(error)) from None
     return top

@@ -3,6 +3,7 @@ as a real process (refusals with one line and exit 2, a clean SIGTERM)."""
 
 import logging
 import signal
+import socket
 
 import pytest
 import pytest_twisted
@@ -25,6 +26,7 @@ def daemon_config(farm_config):
     farm_config.librarian.public_port = free_port()
     farm_config.librarian.restricted_port = free_port()
     farm_config.librarian.public_url = f"http://127.0.0.1:{farm_config.librarian.public_port}"
+    farm_config.web.port = free_port()
     farm_config.jobs = [JobConfig(name="hello", command="echo hello", callable="",
                                   mindelay=1, alwayslog=True, timeout=60)]
     return farm_config
@@ -85,7 +87,7 @@ def test_the_services_start_serve_and_stop(daemon_config, db, session, librarian
     try:
         response = yield treq.get(http_url(daemon_config, alias))
         assert (yield treq.content(response)) == b"hello\n"
-        yield logged_eventually(log_events, "Job hello completed with exit code 0")
+        yield logged_eventually(log_events, "Job output was:\nhello\n\n")
         logging.getLogger("buildmaster.scanner").info("Build 1 is now FULLYBUILT")
     finally:
         yield top.stopService()
@@ -93,8 +95,32 @@ def test_the_services_start_serve_and_stop(daemon_config, db, session, librarian
     assert "Build 1 is now FULLYBUILT" in logged
     assert "Sequencer starting with 1 jobs" in logged
     assert logged.index("Sequencer stopped") < logged.index("buildmaster stopped")
-    assert "Job output was:\nhello\n\n" in logged
     assert not sequencer.running
+    settings = daemon_config.librarian
+    assert (f"librarian: public files (advertised as {settings.public_url}): listening on "
+            f"127.0.0.1:{settings.public_port}") in logged
+    assert (f"librarian: restricted files, by token (advertised as "
+            f"{settings.restricted_url}): listening on "
+            f"127.0.0.1:{settings.restricted_port}") in logged
+    # (the test's own HTTP client may say its factory starts)
+    assert [text for text in logged if "factory <" in text and "Site" in text] == []
+
+
+@pytest.mark.parametrize("key", ["public_port", "restricted_port"])
+def test_a_port_in_use_is_refused_naming_its_key(daemon_config, db, key):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    setattr(daemon_config.librarian, key, port)
+    try:
+        with pytest.raises(DaemonError) as raised:
+            make_application(daemon_config, context=FarmContext(daemon_config,
+                                                                engine=db.engine))
+    finally:
+        taken.close()
+    assert str(raised.value) == (
+        f"[librarian] {key}: cannot listen on 127.0.0.1:{port}: Address already in use")
 
 
 @pytest.fixture
@@ -107,6 +133,7 @@ def master(daemon_config, tmp_path):
         f"[librarian]\nstorage = {daemon_config.librarian.storage}\n"
         f"public_port = {daemon_config.librarian.public_port}\n"
         f"restricted_port = {daemon_config.librarian.restricted_port}\n"
+        f"[web]\nport = {daemon_config.web.port}\n"
         "[sequencer]\nshutdown_timeout = 30\n"
         "[sequencer.job.hello]\ncommand = echo hello from a job\nmindelay = 1\n"
         "alwayslog = true\n")
@@ -148,9 +175,18 @@ def test_the_daemon_refuses_an_unmigrated_database(master, tmp_path):
     assert line.endswith("run 'buildmaster upgrade'")
 
 
+def test_the_daemon_refuses_a_port_in_use_in_one_line(master, daemon_config):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", daemon_config.librarian.public_port))
+        taken.listen()
+        assert master.run_to_exit() == 2
+    assert one_error_line(master) == (
+        f"buildmaster: error: [librarian] public_port: cannot listen on "
+        f"127.0.0.1:{daemon_config.librarian.public_port}: Address already in use")
+
+
 def test_the_daemon_runs_jobs_and_stops_cleanly_on_sigterm(master):
     master.start()
-    master.wait_for("Job hello completed with exit code 0")
     master.wait_for("hello from a job")
     # twistd ends a clean shutdown by re-raising the signal that asked for it.
     assert master.stop(signal.SIGTERM) == -signal.SIGTERM
