@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install clean lpbuildd debian-tools
+.PHONY: run test install clean lpbuildd debian-tools browser
 
 # The Debian tools the farm uses, as command:package: dpkg-dev, fakeroot and
 # build-essential (test packages are built on this host); bubblewrap (a
@@ -59,9 +59,16 @@ $(LPB_STAMP): Makefile
 
 lpbuildd: $(LPB_STAMP)
 
+# Debian's chromium, for the dashboard's browser tests (Playwright, from
+# the test extras, drives it; it never downloads a browser of its own).
+browser:
+	@command -v chromium >/dev/null || \
+	  { echo "Installing chromium for the browser tests"; \
+	    $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
 # Run the whole suite; on PostgreSQL when BUILDMASTER_TEST_DB_URL is set.
 # Never without the reference slave: BUILDMASTER_WITHOUT_LPBUILDD is unset.
-test: debian-tools $(STAMP) $(LPB_STAMP)
+test: debian-tools browser $(STAMP) $(LPB_STAMP)
 	env -u BUILDMASTER_WITHOUT_LPBUILDD \
 	  LAUNCHPAD_BUILDD_PYTHON=$(CURDIR)/$(LPB_VENV)/bin/python $(BIN)/pytest
 

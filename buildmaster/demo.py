@@ -10,7 +10,9 @@ the library it build-depends on waits (MANUALDEPWAIT), the library
 builds, is published, and the application is retried by the publisher
 and built against it, each build in a fresh chroot; apt on this host
 then finds both in the farm's primary archive.  The master's log shows
-every step.  Ctrl-C (SIGINT) or SIGTERM stops the master and the
+every step, and the dashboard (its address is printed once the master
+starts: http://127.0.0.1:58010/ unless that port is taken) shows them
+live.  Ctrl-C (SIGINT) or SIGTERM stops the master and the
 slaves.  A second run reuses the database and uploads nothing new.
 
 The sample series warty and hoary are for i386 and hold sample sources
@@ -131,6 +133,8 @@ primary_url = http://127.0.0.1:{archive_port}
 [mail]
 smtp_host = 127.0.0.1
 smtp_port = {smtp_port}
+[web]
+port = {web_port}
 [sequencer.job.slave_scanner]
 callable = buildmaster.jobs:scan
 mindelay = 2
@@ -157,8 +161,21 @@ def write_config(directory):
     with open(path, "w", encoding="utf-8") as f:
         # Nothing listens on smtp_port: failure mail is logged and retried.
         f.write(CONFIG_TEMPLATE.format(public_port=free_port(), restricted_port=free_port(),
-                                       archive_port=free_port(), smtp_port=free_port()))
+                                       archive_port=free_port(), smtp_port=free_port(),
+                                       web_port=web_port(free_port)))
     return path
+
+
+def web_port(free_port, wanted=58010):
+    """The dashboard's port: ``wanted`` (the default, so its address stays
+    the same from run to run) when it is free, else any free one."""
+    import socket
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", wanted))
+        except OSError:
+            return free_port()
+    return wanted
 
 
 def cli(config_path, *args):
@@ -257,6 +274,10 @@ def main():
         known = prepare_farm(config_path, slaves, tarball)
         say("starting the master; Ctrl-C stops it and the slaves")
         master = start_master(config_path)
+        from buildmaster import config as configmodule
+        from buildmaster.web.service import dashboard_url
+        say(f"the dashboard: {dashboard_url(configmodule.load(config_path))} "
+            "(its JSON under /api/1.0/)")
         Story(config_path, directory, SERIES, say, lambda *args: cli(config_path, *args),
               running=lambda: master.poll() is None).run(known)
         master.wait()
