@@ -80,6 +80,8 @@ class _SessionClient(smtp.SMTPClient):
 
 
 class _SessionFactory(protocol.ClientFactory):
+    noisy = False  # a session is no event for the operators' log
+
     def __init__(self, take, settle, timeout, clock):
         self.take, self.settle, self.timeout, self.clock = take, settle, timeout, clock
         self.done = defer.Deferred()

@@ -70,9 +70,16 @@ Error output:
 
 def sendmail(host, fromaddr, to, msg, port=25):
     """Send ``msg`` (text with headers) to ``to`` through ``host:port``;
-    a Deferred."""
+    a Deferred.  The SMTP client's factory logs no start and stop lines."""
+    import io
+
+    from twisted.internet import defer, reactor
     from twisted.mail import smtp
-    return smtp.sendmail(host, fromaddr, [to], msg.encode("utf-8"), port=port)
+    sent = defer.Deferred()
+    factory = smtp.SMTPSenderFactory(fromaddr, [to], io.BytesIO(msg.encode("utf-8")), sent)
+    factory.noisy = False
+    reactor.connectTCP(host, port, factory)
+    return sent
 
 
 from sequencer.job import BuildSequencerJob, TIMEOUT_EXIT_CODE  # noqa: E402

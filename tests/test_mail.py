@@ -194,9 +194,22 @@ def test_nobody_to_tell(failed_build, farm_config, mailer, caplog):
            "nobody to tell" in caplog.text
 
 
+@pytest.fixture
+def twisted_log():
+    """The texts Twisted logs meanwhile."""
+    from twisted.logger import formatEvent, globalLogPublisher
+    texts = []
+
+    def observe(event):
+        texts.append(formatEvent(event))
+    globalLogPublisher.addObserver(observe)
+    yield texts
+    globalLogPublisher.removeObserver(observe)
+
+
 @pytest_twisted.inlineCallbacks
 def test_failure_mail_reaches_the_smtp_server(failed_build, farm_config, mailer,
-                                             smtp_server, caplog):
+                                             smtp_server, caplog, twisted_log):
     caplog.set_level(logging.INFO)
     mailer.notifyBuildFailure(failed_build, upload_log=UPLOAD_LOG)
     name, = spooled(farm_config)
@@ -220,6 +233,9 @@ def test_failure_mail_reaches_the_smtp_server(failed_build, farm_config, mailer,
     assert spooled(farm_config) == []
     assert ("Mail about build 8 (mozilla-firefox 0.9 i386) on bob FAILEDTOUPLOAD "
             "delivered to mark@example.com") in caplog.text
+    # (the test's SMTP server may log its own factory)
+    assert [text for text in twisted_log if "factory" in text.lower()
+            and "testing.smtp" not in text] == []
 
 
 @pytest_twisted.inlineCallbacks
