@@ -41,6 +41,7 @@ import errno
 import fcntl
 import logging
 import os
+import shutil
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
@@ -162,7 +163,6 @@ class Publisher:
                 continue
             right = layout.tree_path(self.root, archive)
             if os.path.exists(right):
-                import shutil
                 shutil.rmtree(wrong)
             else:
                 os.makedirs(os.path.dirname(right), exist_ok=True)
