@@ -11,7 +11,9 @@ In start order (they stop in the reverse order):
    installs build-dependencies from;
 4. the web (``[web] host:port``; buildmaster.web): the dashboard, the
    JSON API, /metrics and /healthz;
-5. the task sequencer running the periodic jobs; it stops first, letting
+5. the operators' journal, logging what operators do from the command
+   line (buildmaster.journal);
+6. the task sequencer running the periodic jobs; it stops first, letting
    the running job finish (bounded by ``[sequencer] shutdown_timeout``)
    while the database and the librarian are still there.
 
@@ -28,6 +30,7 @@ from twisted.logger import Logger, LogLevel
 from buildmaster import builderslave, schema
 from buildmaster.context import FarmContext
 from buildmaster.database import display_url
+from buildmaster.journal import JournalService
 from buildmaster.librarian.web import make_sites
 from buildmaster.listening import NamedServer, PortInUse, check_ports, quiet_factories
 from buildmaster.slaveclient import close_connections
@@ -164,6 +167,7 @@ def make_application(config, reactor=None, context=None):
     web = web_service(context, reactor)
     if web is not None:
         web.setServiceParent(top)
+    JournalService(context, reactor).setServiceParent(top)
     BuildSequencer(config, reactor=reactor, context=context).setServiceParent(top)
     quiet_factories(top)
     try:

@@ -22,6 +22,11 @@ def emit(objects, columns, as_json, empty="(none)"):
         print(empty)
 
 
+def emit_object(obj):
+    """Print what a command did as one JSON object."""
+    print(json.dumps(obj, indent=2))
+
+
 def table_lines(objects, columns):
     """Lines of a table whose columns are as wide as their widest cell."""
     cells = [[header for header, _ in columns]]

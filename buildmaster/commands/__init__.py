@@ -10,6 +10,7 @@ from buildmaster.commands import builders  # noqa: F401
 from buildmaster.commands import builds  # noqa: F401
 from buildmaster.commands import chroots  # noqa: F401
 from buildmaster.commands import farmjobs  # noqa: F401
+from buildmaster.commands import operating  # noqa: F401
 from buildmaster.commands import queue  # noqa: F401
 from buildmaster.commands import report  # noqa: F401
 from buildmaster.commands import tokens  # noqa: F401

@@ -20,6 +20,7 @@ from buildmaster.model.librarian import LibraryFileAlias, LibraryFileContent
 from buildmaster.model.package import (
     BinaryPackageFile, BinaryPackageName, BinaryPackageRelease, SourcePackageName,
     SourcePackageRelease, SourcePackageReleaseFile)
+from buildmaster.model.operatoraction import OperatorAction
 from buildmaster.model.person import Person
 from buildmaster.model.publishing import (
     BinaryPackagePublishingHistory, SourcePackagePublishingHistory)
@@ -30,7 +31,7 @@ __all__ = [
     "BinaryPackageRelease", "Bug", "BugSet", "BugStatus", "BugTracker",
     "BugTrackerSet", "BugTrackerType", "BugWatch", "BugWatchErrorType", "Build", "BuildOutcome", "BuildQueue", "BuildStatus", "Builder", "BuilderHealth",
     "Component", "Distribution", "DistroArchSeries", "DistroSeries",
-    "DistroSeriesStatus", "LibraryFileAlias", "LibraryFileContent",
+    "DistroSeriesStatus", "LibraryFileAlias", "LibraryFileContent", "OperatorAction",
     "PackagePublishingPocket", "PackagePublishingStatus", "Person", "Processor",
     "SourcePackageFileType", "SourcePackageName", "SourcePackagePublishingHistory",
     "SourcePackageRelease", "SourcePackageReleaseFile", "SourcePackageUrgency",
