@@ -238,4 +238,5 @@ def make_site(context, metrics, reactor=None):
     """The twisted.web Site of the dashboard, the API, /metrics and /healthz."""
     site = QuietSite(WebResource(context, metrics, reactor))
     site.displayTracebacks = False
+    site.noisy = False  # no "Starting factory" lines in the daemon's log
     return site
