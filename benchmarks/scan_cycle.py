@@ -20,11 +20,22 @@ slaves' process's), how much of the cycle went into queueing failure
 mail, the process's peak RSS, the steady cycle's time and queries, and
 how long the mail took to reach the SMTP server after the cycle; with
 --json one object per N with the keys builders, cycle_s, queries, cpu_s,
-slaves_cpu_s, mail_s, peak_rss_mb, steady_s and steady_queries.
+slaves_cpu_s, mail_s, peak_rss_mb, steady_s, steady_queries,
+reactor_lag_ms_max and floor_s.
+
+``reactor_lag_ms_max`` is how late a 0.1 s LoopingCall ran at worst
+during the first cycle: how long the reactor was kept from its other
+work (a slave's answer, a librarian download).  ``floor_s`` is a bare
+Twisted XML-RPC poll of the same N slaves, as many calls in flight as
+the scanner allows and no database, measured in the same run: the
+cycle can only come close to it, and the ratio compares across machines.
+The master runs as the daemon does once started: its start-up objects
+frozen out of the garbage collector's way (gc.freeze).
 """
 
 import argparse
 import base64
+import gc
 import hashlib
 import json
 import os
@@ -238,28 +249,73 @@ class Farm:
 
 
 class TimedMailer:
-    """The real BuildMailer, timing how long queueing each notice takes."""
+    """The real BuildMailer, timing how long composing and spooling each
+    notice takes (in whichever thread does it)."""
 
     def __init__(self, mailer):
         self.mailer = mailer
+        self.config = mailer.config
         self.seconds = 0.0
 
-    def notifyBuildFailure(self, build, upload_log=None):
+    def holdBuildFailure(self, build, upload_log=None):
         start = time.perf_counter()
         try:
-            self.mailer.notifyBuildFailure(build, upload_log=upload_log)
+            return self.mailer.holdBuildFailure(build, upload_log=upload_log)
         finally:
             self.seconds += time.perf_counter() - start
+
+    def notifyBuildFailure(self, build, upload_log=None):
+        batch = self.holdBuildFailure(build, upload_log)
+        if batch is not None:
+            self.release(batch)
+
+    def hold(self, sender, about, messages):
+        return self.mailer.hold(sender, about, messages)
+
+    def release(self, batch):
+        self.mailer.release(batch)
+
+    def drop(self, batch):
+        self.mailer.drop(batch)
 
     def flush(self):
         return self.mailer.flush()
 
 
+class LagMeter:
+    """How late a 0.1 s LoopingCall runs: the reactor's lag, worst case."""
+
+    INTERVAL = 0.1
+
+    def __init__(self):
+        from twisted.internet import reactor, task
+        self.reactor = reactor
+        self.worst = 0.0
+        self._due = None
+        self._loop = task.LoopingCall.withCount(self._tick)
+
+    def start(self):
+        self._due = self.reactor.seconds() - self.INTERVAL
+        self._loop.start(self.INTERVAL, now=True)
+
+    def _tick(self, intervals):
+        # LoopingCall keeps to its grid: this call was due ``intervals``
+        # ticks after the last one was.
+        self._due += intervals * self.INTERVAL
+        self.worst = max(self.worst, self.reactor.seconds() - self._due)
+
+    def stop(self):
+        """The worst lag, counting a tick overdue right now."""
+        self.worst = max(self.worst, self.reactor.seconds() - self._due - self.INTERVAL)
+        self._loop.stop()
+        return self.worst
+
+
 async def measure_cycle(farm):
-    """{wall, queries, cpu, slaves_cpu, mail} of one scan cycle, in seconds."""
+    """{wall, queries, cpu, slaves_cpu, mail, lag} of one scan cycle, in seconds."""
     from buildmaster import scanner
     context = farm.context
-    mailer = scanner._state_for(context).mailer
+    mailer = context.mailer
     statements = []
 
     def count(*args):
@@ -267,49 +323,72 @@ async def measure_cycle(farm):
     event.listen(context.engine, "before_cursor_execute", count)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     slaves_before, mail_before = farm.slaves_cpu(), mailer.seconds
+    lag = LagMeter()
+    lag.start()
     start = time.perf_counter()
     try:
         await scanner.scan(context)
     finally:
         event.remove(context.engine, "before_cursor_execute", count)
+        worst = lag.stop()
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
     return {"wall": wall, "queries": len(statements), "cpu": cpu,
             "slaves_cpu": farm.slaves_cpu() - slaves_before,
-            "mail": mailer.seconds - mail_before}
+            "mail": mailer.seconds - mail_before, "lag": worst}
+
+
+async def measure_floor(farm):
+    """Seconds a bare Twisted XML-RPC status() poll of every slave takes,
+    as many calls in flight as the scanner allows, no database."""
+    from twisted.internet import defer
+    from twisted.web.xmlrpc import Proxy
+    with farm.context.sessions() as session:
+        from buildmaster.model import Builder
+        urls = session.scalars(sa.select(Builder.url).where(Builder.active)).all()
+    semaphore = defer.DeferredSemaphore(farm.config.builddmaster.max_concurrent_calls)
+    proxies = [Proxy((url + "rpc").encode()) for url in urls]
+    start = time.perf_counter()
+    await defer.DeferredList([semaphore.run(proxy.callRemote, "status")
+                              for proxy in proxies], fireOnOneErrback=True)
+    return time.perf_counter() - start
 
 
 async def deliver(farm):
     """Seconds until the SMTP server has every message queued; their count."""
-    from buildmaster import scanner
     start = time.perf_counter()
-    await scanner._state_for(farm.context).mailer.flush()
+    await farm.context.mailer.flush()
     return time.perf_counter() - start, farm.messages_received()
 
 
 async def run_size(server_url, count):
-    from buildmaster import scanner
     from buildmaster.mail import BuildMailer
     with tempfile.TemporaryDirectory(prefix="scan-bench-") as workdir:
         farm = Farm(server_url, count, workdir)
         try:
             farm.populate(workdir)
             mailer = BuildMailer(farm.config)
-            scanner._state_for(farm.context).mailer = TimedMailer(mailer)
+            farm.context.mailer = TimedMailer(mailer)
+            floor = await measure_floor(farm)
+            gc.collect()
+            gc.freeze()
             first = await measure_cycle(farm)
             delivery = await deliver(farm)
             steady = await measure_cycle(farm)
             mailer.stop()
             outcome = farm.outcome()
         finally:
+            gc.unfreeze()
             farm.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"builders": count, "cycle_s": round(first["wall"], 3),
             "queries": first["queries"], "cpu_s": round(first["cpu"], 3),
             "slaves_cpu_s": round(first["slaves_cpu"], 3), "mail_s": round(first["mail"], 3),
             "peak_rss_mb": round(peak_mb, 1), "steady_s": round(steady["wall"], 3),
-            "steady_queries": steady["queries"]}, delivery, outcome
+            "steady_queries": steady["queries"],
+            "reactor_lag_ms_max": round(first["lag"] * 1000, 1),
+            "floor_s": round(floor, 3)}, delivery, outcome
 
 
 async def main(reactor, args):
@@ -320,7 +399,9 @@ async def main(reactor, args):
         if args.json:
             print(json.dumps(result), flush=True)
             continue
-        print(f"{count:6d} builders: cycle {result['cycle_s']:.3f} s, "
+        print(f"{count:6d} builders: cycle {result['cycle_s']:.3f} s "
+              f"(bare poll {result['floor_s']:.3f} s), reactor lag at most "
+              f"{result['reactor_lag_ms_max']:.1f} ms, "
               f"{result['queries']} queries, CPU {result['cpu_s']:.3f} s "
               f"(slaves' process {result['slaves_cpu_s']:.3f} s), queueing mail "
               f"{result['mail_s']:.3f} s, peak RSS {result['peak_rss_mb']:.1f} MB; "

@@ -69,6 +69,10 @@ class SlaveRefused(Exception):
     """The slave answered, but no."""
 
 
+# What counts as the slave refusing or failing a job it was sent.
+SLAVE_FAILURES = (SlaveError, SlaveRefused, xmlrpc.client.Fault)
+
+
 def job_id(entry):
     """The job's name on the wire: '<Build.id>-<BuildQueue.id>'."""
     return f"{entry.build_id}-{entry.id}"
@@ -234,7 +238,10 @@ def claim(session, builder, entry):
               builder=builder)
         _show(builder, currentjob=entry)
     else:
-        session.refresh(entry)
+        try:
+            session.refresh(entry)
+        except sa.exc.InvalidRequestError:  # finished and gone meanwhile
+            session.expunge(entry)
         session.expire(builder, ["currentjob"])
     return won
 
@@ -251,6 +258,27 @@ def _unclaim(session, builder, entry, before):
     _show(entry.build, buildstate=state, builder_id=holder.id if holder else None,
           builder=holder)
     _show(builder, currentjob=None)
+
+
+# -- Sending a job --------------------------------------------------------------
+
+@defer.inlineCallbacks
+def send_job(slave, name, fetches, build_args, download_timeout):
+    """Have ``slave`` fetch the files and start job ``name``; fires with
+    None once it builds, fails with SlaveRefused when it says no (or a
+    slave error)."""
+    for sha1, url, user, password in fetches:
+        present, info = yield slave.ensurepresent(sha1, url, user, password,
+                                                  timeout=download_timeout)
+        if not present:
+            raise SlaveRefused(f"ensurepresent({url}) refused: {info}")
+    state, info = yield slave.build(name, *build_args)
+    if state != BuilderStatus.BUILDING:
+        raise SlaveRefused(f"build({name}) answered {state}: {info}")
+
+
+def log_started(logger, build_label, old, builder_name, name):
+    logger.info(f"{build_label}: {old.name} -> BUILDING on {builder_name} (job {name})")
 
 
 # -- Dispatching one candidate ---------------------------------------------------
@@ -291,28 +319,24 @@ class Dispatch:
         d.addErrback(self._refused, before)
         return d
 
-    @defer.inlineCallbacks
     def _send(self, fetches, build_args):
-        slave = self.builder.slave
-        download_timeout = self.config.builddmaster.download_timeout
-        for sha1, url, user, password in fetches:
-            present, info = yield slave.ensurepresent(sha1, url, user, password,
-                                                      timeout=download_timeout)
-            if not present:
-                raise SlaveRefused(f"ensurepresent({url}) refused: {info}")
-        name = job_id(self.entry)
-        state, info = yield slave.build(name, *build_args)
-        if state != BuilderStatus.BUILDING:
-            raise SlaveRefused(f"build({name}) answered {state}: {info}")
+        return send_job(self.builder.slave, job_id(self.entry), fetches, build_args,
+                        self.config.builddmaster.download_timeout)
 
     def _started(self, _, old):
-        self.logger.info(f"{label(self.build)}: {old.name} -> BUILDING on "
-                         f"{self.builder.name} (job {job_id(self.entry)})")
+        log_started(self.logger, label(self.build), old, self.builder.name,
+                    job_id(self.entry))
 
     def _refused(self, failure, before):
-        failure.trap(SlaveError, SlaveRefused, xmlrpc.client.Fault)
+        failure.trap(*SLAVE_FAILURES)
+        reason = f"Dispatch of {label(self.build)} failed: {failure.getErrorMessage()}"
+        self.count_refusal(before, reason)
+        raise DispatchFailed(reason)
+
+    def count_refusal(self, before, reason):
+        """Count the refusal against the builder and the build, judge
+        them, and undo the claim or fail the job; commits."""
         builder, build = self.builder, self.build
-        reason = f"Dispatch of {label(build)} failed: {failure.getErrorMessage()}"
         builder.failure_count += 1
         build.failure_count += 1
         limits = self.config.builddmaster
@@ -337,7 +361,6 @@ class Dispatch:
                                 f"(failed to dispatch {build.failure_count} times)")
             self._mailer().notifyBuildFailure(build)
             health.tell(self.session, self.config, self._mailer(), outcomes)
-        raise DispatchFailed(reason)
 
     def _failJob(self, reason):
         """End the build FAILEDTOBUILD, with a build log saying why; its
@@ -372,13 +395,16 @@ def dispatch_candidate(builder, entry, config=None, logger=LOG, librarian=None,
 
 # -- A whole pass -------------------------------------------------------------
 
-def idle_builders(session):
-    """Every active, ok, non-manual builder without a job, in one query."""
+def idle_builders(session, only=None):
+    """Every active, ok, non-manual builder without a job (of ``only``,
+    ids, if given), in one query."""
     busy = sa.select(BuildQueue.builder_id).where(BuildQueue.builder_id.is_not(None))
-    return session.scalars(
-        sa.select(Builder).where(Builder.active, Builder.builderok,
-                                 sa.not_(Builder.manual), Builder.id.not_in(busy))
-        .order_by(Builder.id)).all()
+    query = (sa.select(Builder).where(Builder.active, Builder.builderok,
+                                      sa.not_(Builder.manual), Builder.id.not_in(busy))
+             .order_by(Builder.id))
+    if only is not None:
+        query = query.where(Builder.id.in_(sorted(only)))
+    return session.scalars(query).all()
 
 
 def pair_builders(session, builders, logger=LOG):
@@ -417,15 +443,9 @@ def dispatch_pairs(pairs, config, logger=LOG, librarian=None, mailer=None):
     return started
 
 
-@defer.inlineCallbacks
-def dispatch(context, logger=LOG):
-    """Fill every idle builder once; fires with the number of jobs started."""
-    builderslave.configure(context.config)
-    session = context.sessions()
-    try:
-        pairs = pair_builders(session, idle_builders(session), logger)
-        started = yield dispatch_pairs(pairs, context.config, logger,
-                                       context.librarian, context.mailer)
-    finally:
-        session.close()
-    return started
+def dispatch(context, logger=LOG, builder_ids=None):
+    """Fill every idle builder (of ``builder_ids``) once, with the database
+    work in threads (buildmaster.dispatchpass); a Deferred firing with
+    the number of jobs started."""
+    from buildmaster import dispatchpass
+    return defer.ensureDeferred(dispatchpass.run(context, logger, builder_ids))

@@ -4,21 +4,38 @@ Each takes the FarmContext and returns a Deferred (or a plain result).
 The work modules are imported when a job first runs, so loading the
 sequencer's configuration stays cheap and a broken work module shows up
 as a failed (and mailed) job rather than a daemon that will not start.
+
+A job that makes work for another wakes it (``context.wakeups``, see
+wakeups.py): builds created or retried wake the dispatcher, a job
+started wakes the scanner a moment later.
 """
 
 from twisted.internet import defer
 
+from buildmaster.wakeups import DISPATCH
+
 
 def scan(context):
-    """One slave scanner cycle over every builder."""
-    from buildmaster import activity, scanner
-    return context.activity.timed(activity.SCAN, scanner.scan, context)
+    """One scan pass: every builder when a full scan is due, else only
+    the builders whose poll is (polling.py)."""
+    from buildmaster import activity, scanpass
+    return context.activity.timed(activity.SCAN, scanpass.scan_due, context)
 
 
 def build_queue(context):
     """Create the builds that uploads call for."""
     from buildmaster import queuebuilder
-    return defer.maybeDeferred(queuebuilder.build_queue, context)
+    d = defer.maybeDeferred(queuebuilder.build_queue, context)
+    return d.addCallback(_wake_dispatcher_if, context)
+
+
+def _wake_dispatcher_if(work, context):
+    """Wake the dispatcher when ``work`` (builds created, a publisher
+    report with dependency waits retried) made jobs."""
+    made = work if isinstance(work, int) else len(getattr(work, "retried", None) or ())
+    if made:
+        context.wakeups.wake(DISPATCH)
+    return work
 
 
 def dispatch(context):
@@ -39,7 +56,8 @@ def publish(context):
         run.logger.warning("publisher: skipped: %s", failure.value)
         return None
 
-    return threads.deferToThread(run.publish, context).addErrback(busy)
+    d = threads.deferToThread(run.publish, context).addErrback(busy)
+    return d.addCallback(_wake_dispatcher_if, context)
 
 
 def checkwatches(context):

@@ -173,6 +173,31 @@ class _Outgoing:
         self.data = message.message.encode("utf-8")
 
 
+class ThreadMailer:
+    """A BuildMailer as a database thread uses it: messages are composed
+    and spooled in the thread, and handed to the mailer in the reactor's
+    thread (``reactor.callFromThread``), where its SMTP sessions live."""
+
+    def __init__(self, mailer, reactor):
+        self.mailer = mailer
+        self.reactor = reactor
+        self.config = mailer.config
+
+    def notifyBuildFailure(self, build, upload_log=None):
+        batch = self.mailer.holdBuildFailure(build, upload_log)
+        if batch is not None:
+            self.release(batch)
+
+    def hold(self, sender, about, messages):
+        return self.mailer.hold(sender, about, messages)
+
+    def release(self, batch):
+        self.reactor.callFromThread(self.mailer.release, batch)
+
+    def drop(self, batch):
+        self.mailer.drop(batch)
+
+
 class BuildMailer:
     """Queues failure mail and delivers it to ``[mail] smtp_host:smtp_port``.
 
@@ -204,6 +229,14 @@ class BuildMailer:
 
     def notifyBuildFailure(self, build, upload_log=None):
         """Queue one message per recipient about ``build``'s failure."""
+        batch = self.holdBuildFailure(build, upload_log)
+        if batch is not None:
+            self.release(batch)
+
+    def holdBuildFailure(self, build, upload_log=None):
+        """Write the messages about ``build``'s failure to the spool, not
+        yet sent: the batch to ``release``, or None when nobody is to be
+        told (which is logged).  Safe in a database thread."""
         if build.buildstate not in NOTIFIED_STATES:
             raise ValueError(f"build {build.id} is {build.buildstate.name}: failure mail "
                              "is for FAILEDTOBUILD, CHROOTWAIT or FAILEDTOUPLOAD builds")
@@ -212,15 +245,13 @@ class BuildMailer:
             builder_name = build.builder.name if build.builder else "no builder"
             logger.info(f"Mail about {describe(build, builder_name)} "
                         f"{build.buildstate.name}: nobody to tell")
-            return
+            return None
         notice = FailureNotice(build, self.config, upload_log)
         batch = SpooledBatch.new(notice.sender, notice.about, [
             SpooledMessage(address, notice.message(address, reason))
             for address, reason in told])
         self.spool.save(batch)
-        self._attempt(batch)
-        logger.info(f"Mail about {notice.about} queued for "
-                    f"{', '.join(address for address, _ in told)}")
+        return batch
 
     def hold(self, sender, about, messages):
         """Write ``messages`` [(recipient, raw text)] to the spool as one

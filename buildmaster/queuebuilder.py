@@ -125,8 +125,9 @@ def _existing_builds(session, series):
     return set(rows)
 
 
-def _plan(session, series, archs):
-    """[(publication row, DistroArchSeries)] builds missing in ``series``."""
+def _plan(session, series, archs, only=None):
+    """[(publication row, DistroArchSeries)] builds missing in ``series``
+    (for the (source release id, archive id) pairs of ``only``, if given)."""
     archives = {archive.id: archive for archive in session.scalars(
         sa.select(Archive).where(Archive.distribution_id == series.distribution_id))}
     existing = _existing_builds(session, series)
@@ -134,6 +135,8 @@ def _plan(session, series, archs):
         if series.nominatedarchindep is not None else None
     missing = []
     for (spr_id, archive_id), row in _live_publications(session, series).items():
+        if only is not None and (spr_id, archive_id) not in only:
+            continue
         pocket, hintlist = row[2], row[4]
         archive = archives[archive_id]
         if not can_build_for_pocket(series.status, pocket, archive.purpose):
@@ -164,13 +167,28 @@ def _insert_builds(session, planned, now):
     return [ids[(row[0], arch.id, archive.id)] for row, archive, arch in planned]
 
 
-def create_missing_builds(session, logger=LOG, now=None):
-    """Create the missing builds and their scored queue entries; returns
-    the new Build ids.  Two bulk INSERTs per series; does not commit."""
+# The transaction-scoped PostgreSQL advisory lock every queue builder
+# takes: two masters, or the CLI beside the daemon, never plan the same
+# missing builds at once.
+QUEUE_BUILDER_LOCK = 0x62756c64
+
+
+def _lock(session):
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(QUEUE_BUILDER_LOCK)))
+
+
+def create_missing_builds(session, logger=LOG, now=None, only=None):
+    """Create the missing builds and their scored queue entries (of the
+    publications of ``only``, (source release id, archive id) pairs, if
+    given); returns the new Build ids.  Two bulk INSERTs per series;
+    does not commit, and holds the queue builder's lock until the caller
+    does."""
     now = now or utcnow()
     created = []
+    _lock(session)
     for series, archs in _buildable_series(session).items():
-        planned = _plan(session, series, archs)
+        planned = _plan(session, series, archs, only)
         if not planned:
             continue
         build_ids = _insert_builds(session, planned, now)
@@ -189,6 +207,16 @@ def create_missing_builds(session, logger=LOG, now=None):
                 f"score {entry['lastscore']}")
         created.extend(build_ids)
     return created
+
+
+def queue_publication(session, publication, logger=LOG):
+    """Create the builds of a source just published (an upload), at once
+    rather than at the queue builder's next run; their ids.  Does not
+    commit."""
+    session.flush()
+    return create_missing_builds(
+        session, logger,
+        only={(publication.sourcepackagerelease_id, publication.archive_id)})
 
 
 def build_queue_now(context, logger=LOG):

@@ -1,48 +1,41 @@
 """The slave scanner: watch every builder and act on what its slave says.
 
-``scan(context)`` runs one cycle: it loads every builder with its job in a
-few batched queries, asks all slaves for their status at once (at most
-``max_concurrent_calls`` calls in flight, each with the client's
-timeout), rescues slaves busy with jobs the farm does not know, stores
-the log tails of running builds in one UPDATE, and collects finished
-builds together: logs and files fetched from all their slaves at once,
-every outcome recorded in one transaction (a fixed number of queries
-however many builds finished), the slaves cleaned once that is
-committed.
+``scan(context)`` runs one scan pass (buildmaster.scanpass): every
+builder, or only those whose poll is due, with the database work in
+threads.  Finished builds are collected by buildmaster.collection.
 
 BuilderGroup carries the seeds' API (rescueBuilderIfLost, updateBuild,
-getLogFromSlave, firstAvailable ...) over the same machinery.  Every
-slave call returns a Deferred; every database change is committed as
-soon as it is made, never across a wait, so a master killed at any
-instant loses at most the change in flight, and builders handled
-concurrently never see each other's half-done work.
+getLogFromSlave, firstAvailable ...) on one session in the caller's
+thread, and the decisions the scan pass shares with it: what a status
+means for a job, why a slave's job is not the farm's, who a streak of
+failed scans blames.  Every slave call returns a Deferred; every
+database change is committed as soon as it is made, never across a
+wait, so a master killed at any instant loses at most the change in
+flight, and builders handled concurrently never see each other's
+half-done work.
 
 A slave that cannot be scanned is not blamed at once: see failures.py.
 """
 
 import logging
-import os
-import shutil
-import weakref
 import xmlrpc.client
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 from twisted.internet import defer
-from twisted.python.failure import Failure
 
-from buildmaster import builderslave, health
-from buildmaster.buildlog import (
-    download_build_log, fetch_build_log, log_filename, store_text_log, stored_log_entry)
+from buildmaster import health
+from buildmaster.buildlog import fetch_build_log, store_text_log
+from buildmaster.collection import (
+    Collector, FinishedJob, close_job, describe, fetch, log_change)
 from buildmaster.failures import ScanFailures, judge
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
-    SourcePackageRelease, utcnow)
+    SourcePackageRelease)
 from buildmaster.pockets import build_allowed_in_pocket
 from buildmaster.slaveclient import SlaveError, SlaveProtocolError
-from buildmaster.upload import (
-    UploadLocked, UploadProcessor, fetch_upload, incoming_directory, upload_id)
+from buildmaster.upload import UploadLocked
 from slave.states import BuilderStatus
 from slave.states import BuildStatus as SlaveBuildStatus
 
@@ -60,42 +53,6 @@ class JobVanished(SlaveError):
     """The slave is idle although the farm has a job running on it."""
 
 
-class FinishedJob:
-    """A job whose slave waits with its results, on their way in.
-
-    ``state`` is how the build ends, or None for a good build: its upload
-    decides.  ``refusal`` says why the master refuses a good build's
-    upload without fetching it (FAILEDTOUPLOAD).  The fetched log (and
-    upload directory) are on the master's disk until ``discard``.
-    """
-
-    def __init__(self, queueItem, state, dependencies=None, filemap=None, refusal=None):
-        self.queueItem = queueItem
-        self.build = queueItem.build
-        self.builder = queueItem.builder
-        self.state = state
-        self.dependencies = dependencies
-        self.filemap = filemap
-        self.refusal = refusal
-        self.log_name = self.log_path = self.directory = self.upload = None
-        self.refused = ()
-        self.fetching = None
-
-    @property
-    def upload_log(self):
-        """The upload's log, or the refusal; None when nothing was uploaded."""
-        if self.refusal is not None:
-            return self.refusal
-        return self.upload.log if self.upload is not None else None
-
-    def discard(self):
-        """Remove what is left of the fetched files on the master's disk."""
-        if self.log_path is not None and os.path.exists(self.log_path):
-            os.unlink(self.log_path)
-        if self.directory is not None and os.path.isdir(self.directory):
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-
 def _raise_first(outcomes):
     """The first failure among collection outcomes, raised."""
     for outcome in outcomes:
@@ -109,19 +66,61 @@ def _raise_refusal(job):
         raise AssertionError(job.refusal)
 
 
-def describe(build, builder_name):
-    """'build 8 (mozilla-firefox 0.9 i386) on bob', for the operators' log."""
-    spr = build.sourcepackagerelease
-    return (f"build {build.id} ({spr.name} {spr.version} "
-            f"{build.distroarchseries.architecturetag}) on {builder_name}")
-
-
 def logtail_text(status):
     """The slave's log tail as text the database can hold."""
     binary = status.get("logtail")
     if binary is None:
         return None
     return binary.data.decode("utf-8", "replace").replace("\x00", "")
+
+
+def parse_job_id(ident):
+    """(build id, queue id) of a job named '<Build.id>-<BuildQueue.id>',
+    or None when the name is not of that form."""
+    build_id, _, queue_id = (ident or "").partition("-")
+    if not (build_id.isdigit() and queue_id.isdigit()):
+        return None
+    return int(build_id), int(queue_id)
+
+
+def lost_reason(ident, build_found, queue, builder_id=None):
+    """Why the job ``ident`` a slave runs is not the farm's, or None.
+
+    ``build_found`` says whether its build exists, ``queue`` is its queue
+    entry's (build_id, builder_id) or None, ``builder_id`` the id of the
+    builder asked (None for the seeds' mock builders)."""
+    if not build_found or queue is None:
+        return f"{ident}: 'Object not found'"
+    queue_build_id, queue_builder_id = queue
+    if queue_build_id != parse_job_id(ident)[0]:
+        return f"{ident}: Job build entry mismatch"
+    if builder_id is not None and queue_builder_id != builder_id:
+        return f"{ident}: Job not assigned to this builder"
+    return None
+
+
+def rescue_slave(call, name, slave, status, reason, logger):
+    """Reset a slave running a job the farm does not know: a building one
+    is aborted (it is cleaned once it has stopped), a waiting or aborted
+    one cleaned; an aborting one is left to stop.  A Deferred firing
+    with ``reason``; ``call(slave, method)`` makes the slave call."""
+    if status["builder_status"] == BuilderStatus.ABORTING:
+        return defer.succeed(reason)
+    method = "abort" if status["builder_status"] == BuilderStatus.BUILDING else "clean"
+
+    def rescued(_):
+        logger.warning(f"Builder '{name}' rescued from '{reason}'")
+        return reason
+    return call(slave, method).addCallback(rescued)
+
+
+def refusal_text(title, build_id, pocket_name):
+    """Why a build its series' pocket no longer accepts is not uploaded."""
+    return f"{title} ({build_id}) can not be built for pocket {pocket_name}: illegal status"
+
+
+def refusal(build):
+    return refusal_text(build.title, build.id, build.pocket.name)
 
 
 class BuilderGroup:
@@ -214,20 +213,16 @@ class BuilderGroup:
             return None
         ident = status["build_id"] or ""
         build, queue = self._jobNamed(ident)
-        if build is None or queue is None:
-            return f"{ident}: 'Object not found'"
-        if queue.build_id != build.id:
-            return f"{ident}: Job build entry mismatch"
-        if isinstance(builder, Builder) and queue.builder_id != builder.id:
-            return f"{ident}: Job not assigned to this builder"
-        return None
+        return lost_reason(
+            ident, build is not None,
+            (queue.build_id, queue.builder_id) if queue is not None else None,
+            builder.id if isinstance(builder, Builder) else None)
 
     def _jobNamed(self, ident):
-        build_id, _, queue_id = ident.partition("-")
-        if not (build_id.isdigit() and queue_id.isdigit()):
+        ids = parse_job_id(ident)
+        if ids is None:
             return None, None
-        return (self.session.get(Build, int(build_id)),
-                self.session.get(BuildQueue, int(queue_id)))
+        return self.session.get(Build, ids[0]), self.session.get(BuildQueue, ids[1])
 
     def _rescue(self, builder, status):
         """Reset a lost slave; a Deferred, or None when it is not lost.
@@ -238,16 +233,8 @@ class BuilderGroup:
         reason = self.lostReason(builder, status)
         if reason is None:
             return None
-        state = status["builder_status"]
-        if state == BuilderStatus.ABORTING:
-            return defer.succeed(reason)
-        method = "abort" if state == BuilderStatus.BUILDING else "clean"
-        d = self._call(builder.slave, method)
-
-        def rescued(_):
-            self.logger.warning(f"Builder '{builder.name}' rescued from '{reason}'")
-            return reason
-        return d.addCallback(rescued)
+        return rescue_slave(self._call, builder.name, builder.slave, status, reason,
+                            self.logger)
 
     def updateBuilderStatus(self, builder, archseries):
         """Probe ``builder``: alive, right architecture, not lost.
@@ -332,8 +319,7 @@ class BuilderGroup:
         self.transaction.commit()
 
     def _logChange(self, build, builder_name, old, why=""):
-        self.logger.info(f"{describe(build, builder_name)}: {old.name} -> "
-                         f"{build.buildstate.name}{why}")
+        log_change(self.logger, build, builder_name, old, why)
 
     def _requeue(self, queueItem, why):
         """Back to the queue: the build needs building again."""
@@ -346,24 +332,34 @@ class BuilderGroup:
 
     @defer.inlineCallbacks
     def _handleAborted(self, queueItem):
-        builder = queueItem.builder
-        yield self._call(builder.slave, "clean")
+        yield self._call(queueItem.builder.slave, "clean")
+        self.requeueAborted(queueItem)
+
+    def requeueAborted(self, queueItem):
         self._requeue(queueItem, " (aborted)")
 
     @defer.inlineCallbacks
     def _handleGivenBack(self, queueItem, status):
-        builder = queueItem.builder
-        self.logger.warning(
-            f"***** {status['build_id']} is GIVENBACK by {builder.name} *****")
+        slave = queueItem.builder.slave
+        self.requeueGivenBack(queueItem, status["build_id"])
+        yield self._call(slave, "clean")
+
+    def requeueGivenBack(self, queueItem, ident):
+        """A build given back starts again from score 0, as in the seed."""
+        self.logger.warning(f"***** {ident} is GIVENBACK by {queueItem.builder.name} *****")
         queueItem.lastscore = 0
         self._requeue(queueItem, " (given back)")
-        yield self._call(builder.slave, "clean")
 
     def _handleBuilderFail(self, queueItem, status):
         builder = queueItem.builder
         self.logger.warning(f"***** {builder.name} has failed *****")
         builder.failBuilder(BUILDERFAIL_NOTES)
         self._requeue(queueItem, f" ({builder.name} failed)")
+
+    def failBuilderOf(self, queueItem, status=None):
+        """The slave said BUILDERFAIL: the builder leaves the farm, its job
+        goes back to the queue."""
+        self._handleBuilderFail(queueItem, status)
 
     def _handlePackageFail(self, queueItem, status):
         return FinishedJob(queueItem, BuildStatus.FAILEDTOBUILD)
@@ -385,147 +381,40 @@ class BuilderGroup:
         files left on the slave, which is cleaned and reused."""
         build = queueItem.build
         if not build_allowed_in_pocket(build):
-            return FinishedJob(
-                queueItem, BuildStatus.FAILEDTOUPLOAD, refusal=(
-                    f"{build.title} ({build.id}) can not be built for pocket "
-                    f"{build.pocket.name}: illegal status"))
+            return FinishedJob(queueItem, BuildStatus.FAILEDTOUPLOAD, refusal=refusal(build))
         return FinishedJob(queueItem, None, filemap=status["filemap"] or {})
 
     # -- Collecting finished jobs ------------------------------------------
 
+    @property
+    def collector(self):
+        return Collector(self.transaction, self.config, self.librarian, self.mailer,
+                         self.logger)
+
     @defer.inlineCallbacks
     def collect(self, jobs):
-        """Collect finished jobs together; fire with a Failure or None for
-        each job.
-
-        Logs and files come from all the slaves at once (within the
-        bounded calls in flight) onto the master's disk; then every
-        outcome is recorded in one transaction, with no wait inside it;
-        then the slaves are cleaned.  A slave is cleaned only once its
-        results are committed, so a master stopped at any point loses
-        nothing: the next one finds the slave still waiting.
-        """
+        """Collect finished jobs together (see buildmaster.collection);
+        fire with a Failure or None for each job.  The slaves are cleaned
+        once their results are committed."""
         try:
             fetched = yield defer.DeferredList(
                 [self._fetch(job) for job in jobs], consumeErrors=True)
             outcomes = {job: None if ok else result
                         for job, (ok, result) in zip(jobs, fetched)}
-            outcomes.update(self._record([job for job in jobs if outcomes[job] is None]))
+            outcomes.update(self.collector.record(
+                [job for job in jobs if outcomes[job] is None]))
         finally:
             for job in jobs:
                 job.discard()
         recorded = [job for job in jobs if outcomes[job] is None]
         cleaned = yield defer.DeferredList(
-            [self._call(job.builder.slave, "clean") for job in recorded],
-            consumeErrors=True)
+            [self._call(job.slave, "clean") for job in recorded], consumeErrors=True)
         for job, (ok, result) in zip(recorded, cleaned):
             outcomes[job] = None if ok else result
         return [outcomes[job] for job in jobs]
 
     def _fetch(self, job):
-        """The Deferred fetch of ``job``'s results, started if need be."""
-        if job.fetching is None:
-            job.fetching = self._download(job)
-        return job.fetching
-
-    @defer.inlineCallbacks
-    def _download(self, job):
-        """The build log, and for a good build its files, onto our disk."""
-        build, slave = job.build, job.builder.slave
-        job.log_name = log_filename(build)
-        job.log_path = yield self.semaphore.run(download_build_log, slave, self.config)
-        if job.state is None:
-            job.directory = incoming_directory(
-                self.config, upload_id(build, job.queueItem.id, utcnow()))
-            job.refused = yield self.semaphore.run(
-                fetch_upload, slave, job.filemap, job.directory)
-
-    def _record(self, jobs):
-        """Record ``jobs`` in one transaction; if that fails, each in its
-        own, so one bad job never holds up the others.  {job: Failure} of
-        the jobs not recorded."""
-        if not jobs:
-            return {}
-        try:
-            self._recordTogether(jobs)
-            return {}
-        except Exception:
-            self.transaction.abort()
-            if len(jobs) == 1:
-                return {jobs[0]: Failure()}
-        failures = {}
-        for job in jobs:
-            try:
-                self._recordTogether([job])
-            except Exception:
-                self.transaction.abort()
-                failures[job] = Failure()
-        return failures
-
-    def _recordTogether(self, jobs):
-        """Uploads processed, logs stored, builds ended, one commit; then
-        the uploads filed away, the changes logged and people told."""
-        uploads = [job for job in jobs if job.state is None]
-        processor = UploadProcessor(self.config, self.session, self.librarian)
-        results = processor.process_many(
-            [(job.build, job.directory, job.refused) for job in uploads])
-        for job, result in zip(uploads, results):
-            job.upload = result
-            job.state = self._uploadState(job)
-        logs = self.librarian.add_paths(self.session, [
-            stored_log_entry(job.build, job.log_path, job.log_name) for job in jobs])
-        changes = [(job, job.build.buildstate) for job in jobs]
-        for job, alias in zip(jobs, logs):
-            if job.state == BuildStatus.FAILEDTOUPLOAD:
-                job.build.upload_log = store_text_log(
-                    self.session, self.librarian, job.build, job.upload_log,
-                    "upload_log", BuildStatus.FAILEDTOUPLOAD)
-            self._close(job.queueItem, alias, job.state, job.dependencies)
-        outcomes = health.record(self.session, self.config, [
-            health.Finished(job.queueItem, log_path=job.log_path,
-                            upload_log=job.upload_log)
-            for job in jobs])
-        self.transaction.commit()
-        for job, result in zip(uploads, results):
-            processor.file_away(result)
-        for job, old in changes:
-            self._reportFinished(job, old)
-        health.tell(self.session, self.config, self.mailer, outcomes)
-
-    def _uploadState(self, job):
-        """FULLYBUILT or FAILEDTOUPLOAD, by the upload's fate; FULLYBUILT
-        whatever it was when someone else uploaded the binaries already."""
-        if job.build.buildstate == BuildStatus.FULLYBUILT or job.upload.accepted:
-            return BuildStatus.FULLYBUILT
-        return BuildStatus.FAILEDTOUPLOAD
-
-    def _reportFinished(self, job, old):
-        build, name = job.build, job.builder.name
-        if old == BuildStatus.FULLYBUILT:
-            self.logger.info(f"{describe(build, name)}: already FULLYBUILT, upload "
-                             f"kept in {job.upload.directory}")
-        self._logChange(build, name, old)
-        from buildmaster.mail import NOTIFIED_STATES
-        if job.refusal is not None:
-            self.logger.error(f"{describe(build, name)}: AssertionError: {job.refusal}; "
-                              "ended FAILEDTOUPLOAD, its files left unfetched")
-        if build.buildstate in NOTIFIED_STATES and old != BuildStatus.FULLYBUILT:
-            self.mailer.notifyBuildFailure(build, upload_log=job.upload_log)
-
-    def _close(self, queueItem, buildlog, state, dependencies=None):
-        """The build ends in ``state``; its queue entry and builder are
-        freed.  The caller commits."""
-        build, builder = queueItem.build, queueItem.builder
-        now = utcnow()
-        build.builder = builder
-        build.datebuilt = now
-        build.buildduration = now - (queueItem.date_started or now)
-        build.buildlog = buildlog
-        build.dependencies = dependencies
-        build.buildstate = state
-        builder.failure_count = 0
-        queueItem.builder = None
-        self.session.delete(queueItem)
+        return fetch(job, self.semaphore, self.config)
 
     def getLogFromSlave(self, queueItem):
         """Fetch the build log, gzipped, into the librarian; a Deferred alias."""
@@ -679,7 +568,7 @@ class BuilderGroup:
         alias = store_text_log(self.session, self.librarian, build, note, "buildlog",
                                BuildStatus.FAILEDTOBUILD)
         old = build.buildstate
-        self._close(queueItem, alias, BuildStatus.FAILEDTOBUILD)
+        close_job(self.session, queueItem, alias, BuildStatus.FAILEDTOBUILD)
         outcomes = health.record(self.session, self.config,
                                  [health.Finished(queueItem, log_text=note)])
         self.transaction.commit()
@@ -717,46 +606,9 @@ def load_builders(session):
             .options(*build_details))))
 
 
-class _ScannerState:
-    """What outlives one scan cycle: the failure streaks.  ``mailer``
-    replaces the farm's one BuildMailer (``context.mailer``) when set,
-    as tests and the benchmark do."""
-
-    def __init__(self, config):
-        self.failures = ScanFailures(config.builddmaster.scan_failure_threshold)
-        self.mailer = None
-
-
-_states = weakref.WeakKeyDictionary()
-
-
-def _state_for(context):
-    state = _states.get(context)
-    if state is None:
-        builderslave.configure(context.config)
-        state = _states[context] = _ScannerState(context.config)
-    return state
-
-
-@defer.inlineCallbacks
 def scan(context, logger=None):
-    """One scan cycle over every builder; fires with the number of
-    builders whose scan failed.
-
-    Failure mail is spooled during the cycle and delivered in the
-    background by the master's one BuildMailer: a slow or unreachable
-    SMTP server never holds up a scan.
-    """
-    from buildmaster.database import Transaction
-    state = _state_for(context)
-    session = context.sessions()
-    try:
-        group = BuilderGroup(
-            logger or logging.getLogger("buildmaster.scanner"), Transaction(session),
-            config=context.config, librarian=context.librarian,
-            mailer=state.mailer or context.mailer, failures=state.failures)
-        group.builders = load_builders(session)
-        failed = yield group.scanActiveBuilders()
-    finally:
-        session.close()
-    return failed
+    """One scan pass (buildmaster.scanpass): every builder when a full
+    scan is due, else only the builders whose poll is; fires with the
+    number of builders whose scan failed."""
+    from buildmaster import scanpass
+    return scanpass.scan(context, logger)

@@ -50,9 +50,9 @@ class UploadLocked(Exception):
     """Another process is processing uploads; try again on the next scan."""
 
 
-def upload_id(build, queue_id, now):
+def upload_id(build_id, queue_id, now):
     """'<timestamp>-<build id>-<queue id>'; sorts in the order uploads came."""
-    return f"{now:%Y%m%d-%H%M%S-%f}-{build.id}-{queue_id}"
+    return f"{now:%Y%m%d-%H%M%S-%f}-{build_id}-{queue_id}"
 
 
 def incoming_directory(config, name):

@@ -213,15 +213,17 @@ def test_as_a_real_process(cli, session, good_dsc):
     assert publication.archive.reference == "partner"
 
 
-def test_the_queue_builder_builds_what_was_uploaded(cli, session, good_dsc):
-    """A PENDING publication is live: the next queue-builder run makes its
-    build and job, which ``buildmaster queue`` then lists."""
-    queuebuilder = pytest.importorskip(
-        "buildmaster.queuebuilder",
-        reason="buildmaster.queuebuilder is being written by another engineer")
-    assert cli("upload", good_dsc, *HOARY).status == 0
-    (build_id,) = queuebuilder.create_missing_builds(session)
-    session.commit()
+def test_an_upload_queues_its_builds_at_once(cli, session, good_dsc):
+    """The upload makes its build and job itself, which ``buildmaster
+    queue`` then lists; the queue builder finds nothing left to do."""
+    from buildmaster import queuebuilder
+    result = cli("upload", good_dsc, *HOARY)
+    assert result.status == 0, result.err
+    (build_id,) = session.scalars(sa.select(Build.id).join(
+        SourcePackageRelease, SourcePackageRelease.id == Build.sourcepackagerelease_id)
+        .where(SourcePackageRelease.id == release_named(session, "hello-bm").id)).all()
+    assert f"Build {build_id} (i386) queued as job" in result.out
+    assert queuebuilder.create_missing_builds(session) == []
     build = session.get(Build, build_id)
     assert build.title == "i386 build of hello-bm 1.0 in ubuntu hoary RELEASE"
     queued = [job for job in cli("queue", "--json").json() if job["build_id"] == build.id]

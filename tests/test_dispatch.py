@@ -17,6 +17,7 @@ from twisted.internet import defer, task
 from buildmaster import builderslave, candidates, dispatch, rows
 from buildmaster.context import FarmContext
 from buildmaster.database import make_engine, make_session_factory
+from buildmaster.dbthreads import InlineDatabase
 from buildmaster.publisher.signing import public_key
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, PackagePublishingStatus)
@@ -337,7 +338,9 @@ def test_missing_chroot_is_refused_before_claiming(session, sample, bob, farm_co
 
 @pytest.fixture
 def context(sample, farm_config, db):
-    return FarmContext(farm_config, engine=db.engine)
+    ctx = FarmContext(farm_config, engine=db.engine)
+    yield ctx
+    ctx.db.stop()
 
 
 def started_jobs(*builders):
@@ -345,29 +348,32 @@ def started_jobs(*builders):
                   for call in builder.slave.proxy.calls if call[0] == "build")
 
 
-def test_dispatch_fills_every_idle_builder_best_first(session, sample, bob, frog, context):
+@pytest_twisted.ensureDeferred
+async def test_dispatch_fills_every_idle_builder_best_first(
+        session, sample, bob, frog, context):
     queue_build(session, sample, "top", score=500)
     low = queue_build(session, sample, "low", score=1)
     session.commit()
-    assert wait(dispatch.dispatch(context)) == 2
+    assert await dispatch.dispatch(context) == 2
     assert started_jobs(bob, frog) == sorted(["10-3", "9-2"])
     session.expire_all()
     assert low.builder_id is None
-    assert wait(dispatch.dispatch(context)) == 0
+    assert await dispatch.dispatch(context) == 0
 
 
-def count_statements(engine, call):
+async def count_statements(engine, call):
     statements = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(engine, "before_cursor_execute", listener)
     try:
-        call()
+        await call()
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     return len(statements)
 
 
-def test_a_pass_loads_its_jobs_together(session, sample, db, context):
+@pytest_twisted.ensureDeferred
+async def test_a_pass_loads_its_jobs_together(session, sample, db, context):
     """Each job started adds a claim's few statements to a pass, never a
     query per relationship its request reads."""
     builders = [Builder(name=f"many{index}", title="many", url=f"http://many{index}/",
@@ -380,29 +386,31 @@ def test_a_pass_loads_its_jobs_together(session, sample, db, context):
     session.commit()
     for builder in builders:
         builder.setSlaveForTesting(QuietSlave())
-    two = count_statements(db.engine, lambda: wait(dispatch.dispatch(context)))
+    two = await count_statements(db.engine, lambda: dispatch.dispatch(context))
     for builder in builders:
         builder.active = True
     session.commit()
-    four = count_statements(db.engine, lambda: wait(dispatch.dispatch(context)))
+    four = await count_statements(db.engine, lambda: dispatch.dispatch(context))
     assert len(started_jobs(*builders)) == 6
     assert four - two <= 2 * 5
 
 
-def test_dispatch_leaves_manual_and_failed_builders_alone(
+@pytest_twisted.ensureDeferred
+async def test_dispatch_leaves_manual_and_failed_builders_alone(
         session, sample, bob, frog, context):
     bob.manual = True
     frog.builderok = False
     session.commit()
-    assert wait(dispatch.dispatch(context)) == 0
+    assert await dispatch.dispatch(context) == 0
     assert started_jobs(bob, frog) == []
 
 
-def test_dispatch_survives_a_refusing_builder(session, sample, bob, frog, context):
+@pytest_twisted.ensureDeferred
+async def test_dispatch_survives_a_refusing_builder(session, sample, bob, frog, context):
     queue_build(session, sample, "top", score=500)
     bob.setSlaveForTesting(RefusingSlave())
     session.commit()
-    assert wait(dispatch.dispatch(context)) == 1
+    assert await dispatch.dispatch(context) == 1
     assert started_jobs(frog) == ["9-2"]
 
 
@@ -416,7 +424,9 @@ def run_master(config, url, builder_ids, barrier, out_path):
     each pass it finishes the jobs it started, as its scanner would."""
     from buildmaster import builderslave
     engine = make_engine(url)
-    context = FarmContext(config, engine=engine)
+    # No reactor runs in this process: the database work runs inline.
+    context = FarmContext(config, engine=engine,
+                          db=InlineDatabase(make_session_factory(engine)))
     session = make_session_factory(engine)()
     slaves = [QuietSlave() for _ in builder_ids]
     for builder, slave in zip(session.scalars(

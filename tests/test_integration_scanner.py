@@ -37,7 +37,7 @@ def context(sample, farm_config, db, mailer):
     farm_config.builddmaster.socket_timeout = 10
     builderslave.configure(farm_config)
     ctx = FarmContext(farm_config, engine=db.engine)
-    scanner._state_for(ctx).mailer = mailer
+    ctx.mailer = mailer
     return ctx
 
 

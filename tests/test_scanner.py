@@ -34,8 +34,9 @@ def mailer(build_mailer):
 @pytest.fixture
 def context(sample, farm_config, db, mailer):
     ctx = FarmContext(farm_config, engine=db.engine)
-    scanner._state_for(ctx).mailer = mailer
-    return ctx
+    ctx.mailer = mailer
+    yield ctx
+    ctx.db.stop()
 
 
 @pytest.fixture
@@ -51,8 +52,19 @@ def farm(context, session):
 SUBJECT_8 = "[Build #8] i386 build of mozilla-firefox 0.9 in ubuntu hoary RELEASE"
 
 
+async def until(condition, polls=500):
+    """Let the reactor run until ``condition()`` holds (the scan's first
+    step reads the builders in a thread)."""
+    from twisted.internet import reactor, task
+    for _ in range(polls):
+        if condition():
+            return
+        await task.deferLater(reactor, 0.01, lambda: None)
+    raise AssertionError("the condition never held")
+
+
 def run_scan(context):
-    return wait(scanner.scan(context))
+    return scanner.scan(context)
 
 
 def fresh(session, model, ident):
@@ -73,8 +85,9 @@ class QueryCounter:
         event.remove(self.engine, "before_cursor_execute", self._record)
 
 
-def test_building_builders_get_their_log_tails(context, farm, session):
-    run_scan(context)
+@pytest_twisted.ensureDeferred
+async def test_building_builders_get_their_log_tails(context, farm, session):
+    await run_scan(context)
     assert fresh(session, BuildQueue, 1).logtail == "This is a build log"
 
 
@@ -95,20 +108,21 @@ def add_building_builders(session, count):
     session.commit()
 
 
-def count_queries(context):
+async def count_queries(context):
     counter = QueryCounter(context.engine)
     try:
-        run_scan(context)
+        await run_scan(context)
     finally:
         counter.close()
     return counter.statements
 
 
-def test_queries_per_cycle_do_not_grow_with_builders(context, farm, session):
+@pytest_twisted.ensureDeferred
+async def test_queries_per_cycle_do_not_grow_with_builders(context, farm, session):
     add_building_builders(session, 3)
-    few = count_queries(context)
+    few = await count_queries(context)
     add_building_builders(session, 20)
-    many = count_queries(context)
+    many = await count_queries(context)
     assert len(many) == len(few)
     updates = [s for s in many if s.lstrip().upper().startswith("UPDATE BUILDQUEUE")]
     assert len(updates) == 1
@@ -117,12 +131,13 @@ def test_queries_per_cycle_do_not_grow_with_builders(context, farm, session):
     assert len(logtails) == 24 and set(logtails) == {"This is a build log"}
 
 
-def test_a_broken_builder_does_not_stop_the_others(context, farm, session, caplog):
+@pytest_twisted.ensureDeferred
+async def test_a_broken_builder_does_not_stop_the_others(context, farm, session, caplog):
     bob, frog = farm
     frog.setSlaveForTesting(BrokenSlave())
     add_building_builders(session, 1)
     with caplog.at_level(logging.WARNING):
-        assert run_scan(context) == 1
+        assert await run_scan(context) == 1
     assert "Scan of frog failed (1 of 5 in a row): <Fault 8001: 'Broken slave'>" \
         in caplog.messages
     assert fresh(session, BuildQueue, 1).logtail == "This is a build log"
@@ -151,7 +166,8 @@ class HeldSlave(OkSlave):
         return d.addCallback(answered)
 
 
-def test_calls_in_flight_are_bounded(context, farm, session):
+@pytest_twisted.ensureDeferred
+async def test_calls_in_flight_are_bounded(context, farm, session):
     context.config.builddmaster.max_concurrent_calls = 2
     HeldSlave.in_flight = HeldSlave.most_in_flight = 0
     add_building_builders(session, 4)
@@ -159,12 +175,13 @@ def test_calls_in_flight_are_bounded(context, farm, session):
     for builder in session.scalars(sa.select(Builder)):
         builder.setSlaveForTesting(HeldSlave(pending))
     done = scanner.scan(context)
+    await until(lambda: pending)
     assert len(pending) == 2
     while pending:
         pending.pop(0).callback(("BuilderStatus.IDLE", ""))
         assert HeldSlave.in_flight <= 2
     # Every builder with a job (all but frog) answered IDLE: its job vanished.
-    assert wait(done) == 5
+    assert await done == 5
     assert HeldSlave.most_in_flight == 2
 
 
@@ -185,7 +202,7 @@ BUILD_8_NOTICES = [
 async def test_waiting_builds_are_collected(context, farm, session, mailer, smtp_server):
     bob, _ = farm
     bob.setSlaveForTesting(WaitingSlave("BuildStatus.PACKAGEFAIL", build_id="8-1"))
-    run_scan(context)
+    await run_scan(context)
     build = fresh(session, Build, 8)
     assert build.buildstate == BuildStatus.FAILEDTOBUILD
     assert build.buildlog is not None
@@ -212,43 +229,46 @@ async def test_a_down_smtp_server_does_not_stop_a_scan(
     assert failure_notices(await delivered(mailer, smtp_server)) == BUILD_8_NOTICES
 
 
-def test_a_slave_with_a_job_the_farm_does_not_know_is_rescued(context, farm, caplog):
+@pytest_twisted.ensureDeferred
+async def test_a_slave_with_a_job_the_farm_does_not_know_is_rescued(context, farm, caplog):
     _, frog = farm
     slave = WaitingSlave("BuildStatus.OK", build_id="1000-10000")
     cleaned = []
     slave.clean = lambda: cleaned.append(True) or "BuilderStatus.IDLE"
     frog.setSlaveForTesting(slave)
     with caplog.at_level(logging.WARNING):
-        run_scan(context)
+        await run_scan(context)
     assert cleaned == [True]
     assert "Builder 'frog' rescued from '1000-10000: 'Object not found''" in caplog.messages
 
 
-def test_a_slave_building_another_builders_job_is_aborted(context, farm, session, caplog):
+@pytest_twisted.ensureDeferred
+async def test_a_slave_building_another_builders_job_is_aborted(context, farm, session, caplog):
     _, frog = farm
     slave = BuildingSlave("8-1")
     aborted = []
     slave.abort = lambda: aborted.append(True) or "BuilderStatus.ABORTING"
     frog.setSlaveForTesting(slave)
     with caplog.at_level(logging.WARNING):
-        run_scan(context)
+        await run_scan(context)
     assert aborted == [True]
     assert "Builder 'frog' rescued from '8-1: Job not assigned to this builder'" \
         in caplog.messages
     assert fresh(session, BuildQueue, 1).builder_id == 1
 
 
-def scan_times(context, times):
+async def scan_times(context, times):
     for _ in range(times):
-        run_scan(context)
+        await run_scan(context)
 
 
-def test_failures_count_only_after_a_streak(context, farm, session):
+@pytest_twisted.ensureDeferred
+async def test_failures_count_only_after_a_streak(context, farm, session):
     bob, _ = farm
     bob.setSlaveForTesting(BrokenSlave())
-    scan_times(context, 4)
+    await scan_times(context, 4)
     assert fresh(session, Builder, 1).failure_count == 0
-    run_scan(context)
+    await run_scan(context)
     bob = fresh(session, Builder, 1)
     build = session.get(Build, 8)
     # Equal counts: nobody can be blamed yet, the job tries elsewhere.
@@ -258,24 +278,26 @@ def test_failures_count_only_after_a_streak(context, farm, session):
     assert session.get(BuildQueue, 1).builder_id is None
 
 
-def test_a_successful_scan_breaks_the_streak(context, farm, session):
+@pytest_twisted.ensureDeferred
+async def test_a_successful_scan_breaks_the_streak(context, farm, session):
     bob, _ = farm
     bob.setSlaveForTesting(BrokenSlave())
-    scan_times(context, 4)
+    await scan_times(context, 4)
     bob.setSlaveForTesting(BuildingSlave("8-1"))
-    run_scan(context)
+    await run_scan(context)
     bob.setSlaveForTesting(BrokenSlave())
-    scan_times(context, 4)
+    await scan_times(context, 4)
     assert fresh(session, Builder, 1).failure_count == 0
     assert session.get(BuildQueue, 1).builder_id == 1
 
 
-def test_the_builder_is_blamed_when_it_failed_more(context, farm, session):
+@pytest_twisted.ensureDeferred
+async def test_the_builder_is_blamed_when_it_failed_more(context, farm, session):
     bob, _ = farm
     bob.failure_count = 4
     session.commit()
     bob.setSlaveForTesting(BrokenSlave())
-    scan_times(context, 5)
+    await scan_times(context, 5)
     bob = fresh(session, Builder, 1)
     assert not bob.builderok
     assert bob.failnotes == ("Failed 5 scans in a row 5 times; last error: "
@@ -291,7 +313,7 @@ async def test_the_job_is_failed_when_it_failed_on_too_many_builders(
     session.get(Build, 8).failure_count = 2
     session.commit()
     bob.setSlaveForTesting(BrokenSlave())
-    scan_times(context, 5)
+    await scan_times(context, 5)
     build = fresh(session, Build, 8)
     assert build.buildstate == BuildStatus.FAILEDTOBUILD
     assert build.failure_count == 3
@@ -303,25 +325,27 @@ async def test_the_job_is_failed_when_it_failed_on_too_many_builders(
     assert failure_notices(await delivered(mailer, smtp_server)) == BUILD_8_NOTICES
 
 
-def test_an_idle_slave_with_a_job_is_a_scan_failure(context, farm, session, caplog):
+@pytest_twisted.ensureDeferred
+async def test_an_idle_slave_with_a_job_is_a_scan_failure(context, farm, session, caplog):
     bob, _ = farm
     bob.setSlaveForTesting(OkSlave())
     with caplog.at_level(logging.WARNING):
-        assert run_scan(context) == 1
+        assert await run_scan(context) == 1
     assert any("should be running job 8-1" in m for m in caplog.messages)
 
 
-def test_an_idle_slave_with_a_job_has_its_job_requeued_after_a_streak(
+@pytest_twisted.ensureDeferred
+async def test_an_idle_slave_with_a_job_has_its_job_requeued_after_a_streak(
         context, farm, session):
     """A master killed between claiming a job and sending it leaves a slave
     that answers, idle, while the database says it builds: the job must
     come back to the queue once the streak is complete."""
     bob, _ = farm
     bob.setSlaveForTesting(OkSlave())
-    scan_times(context, 4)
-    assert scanner._state_for(context).failures.streak("bob") == 4
+    await scan_times(context, 4)
+    assert context.scan_failures.streak("bob") == 4
     assert session.get(BuildQueue, 1).builder_id == 1
-    run_scan(context)
+    await run_scan(context)
     session.expire_all()
     assert session.get(BuildQueue, 1).builder_id is None
     assert session.get(Build, 8).buildstate == BuildStatus.NEEDSBUILD
@@ -333,19 +357,21 @@ def test_an_idle_slave_with_a_job_has_its_job_requeued_after_a_streak(
     (OkSlave(), 5, 1234),
     (WaitingSlave("BuildStatus.GIVENBACK", build_id="8-1"), 1, 0),
 ], ids=["aborted", "builder-failed", "failure-streak", "given-back"])
-def test_a_requeued_job_keeps_its_score_unless_given_back(
+@pytest_twisted.ensureDeferred
+async def test_a_requeued_job_keeps_its_score_unless_given_back(
         context, farm, session, slave, scans, score):
     bob, _ = farm
     session.get(BuildQueue, 1).lastscore = 1234
     session.commit()
     bob.setSlaveForTesting(slave)
-    scan_times(context, scans)
+    await scan_times(context, scans)
     entry = fresh(session, BuildQueue, 1)
     assert (entry.builder_id, entry.build.buildstate) == (None, BuildStatus.NEEDSBUILD)
     assert entry.lastscore == score
 
 
-def test_a_failed_builder_is_left_alone(context, farm, session):
+@pytest_twisted.ensureDeferred
+async def test_a_failed_builder_is_left_alone(context, farm, session):
     _, frog = farm
     frog.builderok = False
     session.commit()
@@ -353,11 +379,11 @@ def test_a_failed_builder_is_left_alone(context, farm, session):
     slave = OkSlave()
     slave.status = lambda: asked.append(True) or ("BuilderStatus.IDLE", "")
     frog.setSlaveForTesting(slave)
-    run_scan(context)
+    await run_scan(context)
     assert asked == []
     frog.manual = True
     session.commit()
-    run_scan(context)
+    await run_scan(context)
     assert asked == [True]
 
 
@@ -371,6 +397,9 @@ async def test_a_build_its_pocket_refuses_ends_failedtoupload_once(
     session.delete(session.get(BuildQueue, 1))
     session.flush()
     entry = start_job(build, bob, WaitingSlave("BuildStatus.OK"))
+    # Nothing else waits, so the builder stays free (the scan would
+    # otherwise give it the next job at once).
+    session.execute(sa.delete(BuildQueue).where(BuildQueue.builder_id.is_(None)))
     session.commit()
     slave = WaitingSlave("BuildStatus.OK", build_id=f"{build.id}-{entry.id}")
     bob.setSlaveForTesting(slave)
@@ -380,7 +409,7 @@ async def test_a_build_its_pocket_refuses_ends_failedtoupload_once(
         await scanner.scan(context)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "illegal status" in errors[0]
-    assert scanner._state_for(context).failures.streak("bob") == 0
+    assert context.scan_failures.streak("bob") == 0
     build = fresh(session, Build, 2)
     assert build.buildstate == BuildStatus.FAILEDTOUPLOAD
     assert fresh(session, Builder, 1).currentjob is None
@@ -392,7 +421,8 @@ async def test_a_build_its_pocket_refuses_ends_failedtoupload_once(
     assert {mail["X-Launchpad-Build-State"] for _, mail in mails} == {"FAILEDTOUPLOAD"}
 
 
-def test_an_upload_finding_the_lock_held_is_retried_at_the_next_scan(
+@pytest_twisted.ensureDeferred
+async def test_an_upload_finding_the_lock_held_is_retried_at_the_next_scan(
         context, farm, session, caplog):
     bob, _ = farm
     slave = WaitingSlave("BuildStatus.OK", build_id="8-1",
@@ -400,13 +430,13 @@ def test_an_upload_finding_the_lock_held_is_retried_at_the_next_scan(
     bob.setSlaveForTesting(slave)
     lock_path = os.path.join(context.config.builddmaster.root, LOCK_NAME)
     with caplog.at_level(logging.INFO, logger="buildmaster.scanner"), _lock(lock_path):
-        assert run_scan(context) == 0
+        assert await run_scan(context) == 0
     assert [r.levelname for r in caplog.records] == ["INFO"]
     assert "upload waits" in caplog.messages[0] and "retrying" in caplog.messages[0]
     assert fresh(session, Build, 8).buildstate == BuildStatus.BUILDING
     assert ("clean",) not in slave.calls
-    assert scanner._state_for(context).failures.streak("bob") == 0
-    run_scan(context)
+    assert context.scan_failures.streak("bob") == 0
+    await run_scan(context)
     assert fresh(session, Build, 8).buildstate == BuildStatus.FULLYBUILT
 
 
@@ -419,5 +449,5 @@ async def test_slave_timeouts_are_scan_failures(context, farm, session):
     slave.status = lambda: defer.Deferred()
     bob.setSlaveForTesting(slave)
     assert await scanner.scan(context) == 1
-    assert scanner._state_for(context).failures.streak("bob") == 1
+    assert context.scan_failures.streak("bob") == 1
 

@@ -12,13 +12,16 @@ builder has it (``WHERE builder_id IS NULL``), so a dispatcher taking
 it at the same moment wins and the cancel is refused as too late.  A
 building job cannot be cancelled here (its slave would have to be
 aborted); a dependency wait can.
+
+A retry and an enabled builder wake the dispatchers of every master on
+the same PostgreSQL when they commit (wakeups.notify).
 """
 
 import logging
 
 import sqlalchemy as sa
 
-from buildmaster import lookup
+from buildmaster import lookup, wakeups
 from buildmaster.candidates import label
 from buildmaster.model import BuildQueue, BuildStatus
 from buildmaster.pockets import build_allowed_in_pocket
@@ -71,6 +74,7 @@ def retry(session, build_id, by, see_private=True):
     build.reset_for_retry()
     entry = build.createBuildQueueEntry()
     entry.lastscore = score(entry)
+    wakeups.notify(session, wakeups.DISPATCH)
     session.commit()
     logger.info(f"{label(build)}: {was.name} -> NEEDSBUILD as job {entry.id}, score "
                 f"{entry.lastscore} (retried by {by})")
@@ -127,6 +131,7 @@ def cancel(session, build_id, by, see_private=True):
 def enable_builder(session, name, by):
     builder = _builder(session, name)
     builder.enable()
+    wakeups.notify(session, wakeups.DISPATCH)
     session.commit()
     logger.info(f"builder {name}: enabled (by {by})")
     return builder
