@@ -157,6 +157,8 @@ def listed_files(dsc, dsc_name):
         names = set()
         for entry in entries:
             name, size = entry["name"], _size(dsc_name, field, entry)
+            if name in names:
+                raise SourceUploadError(f"{dsc_name}: {field} lists {name} twice")
             if field == "Files":
                 _check_listed_name(dsc_name, name)
                 files[name] = ListedFile(name, size, {})

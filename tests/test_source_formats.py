@@ -93,10 +93,12 @@ def test_the_slave_is_sent_every_file_of_the_package(
         cli, session, sample, farm_config, debian_sources):
     dsc = debian_sources.dsc("hello")
     assert cli("upload", dsc, *HOARY).status == 0
-    (build_id,) = queuebuilder.create_missing_builds(session)
+    queuebuilder.create_missing_builds(session)  # unless the upload queued it
     session.commit()
+    (build,) = session.scalars(sa.select(Build).where(
+        Build.sourcepackagerelease_id == release_named(session, "hello").id)).all()
     fetches, (manager, _, filemap, _) = dispatch.build_request(
-        farm_config, session.get(Build, build_id).buildqueue_record)
+        farm_config, build.buildqueue_record)
     assert manager == "binarypackage"
     expected = {}
     for path in source_files(dsc):
@@ -255,6 +257,15 @@ def test_every_checksum_field_must_list_every_file(cli, session, tmp_path, throw
         "shaped_1.0-1.dsc: Checksums-Sha256 does not list shaped_1.0.orig.tar.xz"
     rewrite(dsc, lambda text: text + "Checksums-Md4:\n 00 10 shaped_1.0.orig.tar.xz\n")
     assert refused(cli, dsc) == "shaped_1.0-1.dsc: unknown checksum field Checksums-Md4"
+    assert nothing_recorded(session, "shaped")
+
+
+def test_a_file_listed_twice_is_refused(cli, session, tmp_path, throwaway_keys):
+    dsc = made(tmp_path, throwaway_keys, "3.0 (native)")
+    with open(dsc, encoding="utf-8") as handle:
+        (entry,) = re.findall(r"^Files:\n( .*\n)", handle.read(), re.M)
+    rewrite(dsc, lambda text: text.replace(entry, entry * 2))
+    assert refused(cli, dsc) == "shaped_1.0.dsc: Files lists shaped_1.0.tar.xz twice"
     assert nothing_recorded(session, "shaped")
 
 
