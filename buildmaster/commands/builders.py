@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from buildmaster import journal, lookup, output
+from buildmaster import journal, lookup, output, wakeups
 from buildmaster.cli import CommandError
 from buildmaster.commands.common import JSON, Group, arg, farm_session, json_option
 from buildmaster.model import Builder
@@ -40,8 +40,11 @@ def slave_url(text):
 
 
 def _changed(session, found, what):
-    """Journal ``what``; the builder as its JSON object."""
+    """Journal ``what`` and wake the daemons' dispatchers when it commits
+    (a builder added, changed or enabled may take a job now); the builder
+    as its JSON object."""
     journal.record(session, what)
+    wakeups.notify(session, wakeups.DISPATCH)
     session.flush()
     return output.builder_object(found)
 
