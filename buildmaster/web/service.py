@@ -1,10 +1,26 @@
 """The web as a daemon service: the Site on ``[web] host:port`` and the
 reactor-lag probe the metrics read; nothing at all when ``port`` is 0."""
 
+import logging
+
 from twisted.application import internet, service
 
 from buildmaster.web.metrics import FarmMetrics, ReactorLag
 from buildmaster.web.resources import make_site
+
+
+logger = logging.getLogger("buildmaster.web")
+
+
+class Announcement(service.Service):
+    """Says once, at start, where the web is served."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def startService(self):
+        super().startService()
+        logger.info(f"web: the dashboard, /api/1.0/, /metrics and /healthz on {self.url}")
 
 
 def dashboard_url(config):
@@ -27,4 +43,5 @@ def web_service(context, reactor=None):
     ReactorLag(metrics.lag, reactor).setServiceParent(top)
     internet.TCPServer(settings.port, make_site(context, metrics, reactor),
                        interface=settings.host).setServiceParent(top)
+    Announcement(dashboard_url(context.config)).setServiceParent(top)
     return top
