@@ -40,12 +40,12 @@ from twisted.application import service
 from buildmaster.activity import DISPATCH, SCAN
 from buildmaster.mailspool import FAILED_DIRECTORY, SPOOL_DIRECTORY, SUFFIX
 from buildmaster.model import BuildOutcome, BuildQueue, Processor, utcnow
+from buildmaster.wakeups import SCAN as SCANNER_CALLABLE
 from buildmaster.web import reasons
 from buildmaster.web.resources import Answer
 
 LAG_INTERVAL = 1.0
 HEALTHY_INTERVALS = 3
-SCANNER_CALLABLE = "buildmaster.jobs:scan"
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
