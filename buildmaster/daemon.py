@@ -19,10 +19,16 @@ In start order (they stop in the reverse order):
 
 ``make_application`` refuses, with a DaemonError naming the problem, a
 database it cannot reach or whose schema is not at the newest revision,
-and a configured port another process holds.
+a configured port another process holds, and a librarian advertising a
+loopback address to builders on other hosts (their slaves could never
+fetch a chroot from it).
 """
 
+import ipaddress
 import logging
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
 
 from twisted.application import service
 from twisted.logger import Logger, LogLevel
@@ -32,6 +38,7 @@ from buildmaster.context import FarmContext
 from buildmaster.database import display_url
 from buildmaster.journal import JournalService
 from buildmaster.librarian.web import make_sites
+from buildmaster.model import Builder
 from buildmaster.listening import NamedServer, PortInUse, check_ports, quiet_factories
 from buildmaster.slaveclient import close_connections
 from buildmaster.web.service import web_service
@@ -58,6 +65,37 @@ def check_schema(context):
         raise DaemonError(
             f"database {url} has schema revision {current or 'none'}, not {head}: "
             f"run 'buildmaster upgrade'")
+
+
+def is_loopback(host):
+    """Whether ``host`` (a name or an address) is this machine's loopback."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "ip6-localhost") or host.endswith(".localhost")
+
+
+def check_librarian_reachable(context):
+    """Raise DaemonError when the librarian advertises a loopback URL while
+    an active builder's slave is on another host."""
+    settings = context.config.librarian
+    loopback = [(key, url) for key, url in (("public_url", settings.public_url),
+                                            ("restricted_url", settings.restricted_url))
+                if is_loopback(urlsplit(url).hostname or "")]
+    if not loopback:
+        return
+    with context.sessions() as session:
+        builders = session.execute(sa.select(Builder.name, Builder.url)
+                                   .where(Builder.active).order_by(Builder.name)).all()
+    remote = [row for row in builders if not is_loopback(urlsplit(row.url).hostname or "")]
+    if remote:
+        key, url = loopback[0]
+        raise DaemonError(
+            f"[librarian] {key} {url} is a loopback address, but builder "
+            f"{remote[0].name} ({remote[0].url}) is on another host and could not "
+            "fetch chroots or sources from it: set [librarian] public_url and "
+            "restricted_url to an address the slaves reach (and public_host to "
+            "listen on it)")
 
 
 class ContextService(service.Service):
@@ -152,6 +190,7 @@ def make_application(config, reactor=None, context=None):
     context = context or open_context(config)
     try:
         check_schema(context)
+        check_librarian_reachable(context)
     except DaemonError:
         context.close()
         raise

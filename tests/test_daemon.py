@@ -106,6 +106,23 @@ def test_the_services_start_serve_and_stop(daemon_config, db, session, librarian
     assert [text for text in logged if "factory <" in text and "Site" in text] == []
 
 
+def test_a_loopback_librarian_is_refused_for_builders_on_other_hosts(
+        daemon_config, db, session, sample):
+    from buildmaster.model import Builder
+    frog = session.get(Builder, 2)
+    frog.url = "http://frog.example:9221/"
+    session.commit()
+    with pytest.raises(DaemonError) as raised:
+        make_application(daemon_config, context=FarmContext(daemon_config,
+                                                            engine=db.engine))
+    assert str(raised.value).startswith(
+        f"[librarian] public_url {daemon_config.librarian.public_url} is a loopback "
+        "address, but builder frog (http://frog.example:9221/) is on another host")
+    daemon_config.librarian.public_url = "http://farm.example:58000"
+    daemon_config.librarian.restricted_url = "http://farm.example:58005"
+    make_application(daemon_config, context=FarmContext(daemon_config, engine=db.engine))
+
+
 @pytest.mark.parametrize("key", ["public_port", "restricted_port"])
 def test_a_port_in_use_is_refused_naming_its_key(daemon_config, db, key):
     taken = socket.socket()
