@@ -40,7 +40,7 @@ from sqlalchemy.orm import object_session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from twisted.internet import defer
 
-from buildmaster import builderslave, health
+from buildmaster import health
 from buildmaster.archivedependencies import BUILDD_USER, source_file_url, sources_list
 from buildmaster.buildlog import store_text_log
 from buildmaster.candidates import LOG, find_candidates, label

@@ -64,9 +64,10 @@ class PollSchedule:
                        if when <= now}
 
     def next_in(self):
-        """Seconds until the next poll or full scan is due (0 if overdue)."""
+        """Seconds until the next poll or full scan is due (0 if overdue;
+        ``ceiling`` before the first full scan, which its timer starts)."""
         now = self.clock.seconds()
-        full = (self._last_full + self.ceiling) if self._last_full is not None else now
+        full = (self._last_full if self._last_full is not None else now) + self.ceiling
         soonest = min([full] + [when for when, _ in self._due.values()])
         return max(0.0, soonest - now)
 

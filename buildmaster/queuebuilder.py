@@ -27,7 +27,6 @@ import logging
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
-from twisted.internet import threads
 
 from buildmaster.model import (
     Archive, Build, BuildQueue, BuildStatus, Component, DistroArchSeries, DistroSeries,
@@ -219,22 +218,24 @@ def queue_publication(session, publication, logger=LOG):
         only={(publication.sourcepackagerelease_id, publication.archive_id)})
 
 
+def build_queue_in(session, logger=LOG):
+    """One queue-builder run on ``session``: create the missing builds,
+    rescore the pending queue, commit.  Returns how many builds were
+    created."""
+    created = create_missing_builds(session, logger)
+    rescore_all(session)
+    session.commit()
+    return len(created)
+
+
 def build_queue_now(context, logger=LOG):
-    """One queue-builder run in the calling thread: create the missing
-    builds, rescore the pending queue, commit.  Returns how many builds
-    were created."""
-    session = context.sessions()
-    try:
-        created = create_missing_builds(session, logger)
-        rescore_all(session)
-        session.commit()
-        return len(created)
-    finally:
-        session.close()
+    """One queue-builder run in the calling thread."""
+    with context.sessions() as session:
+        return build_queue_in(session, logger)
 
 
 def build_queue(context, logger=LOG):
     """The sequencer's job: a Deferred firing with the number of builds
-    created.  The database work runs in a thread from the reactor's pool,
-    on its own session, so the reactor never waits on it."""
-    return threads.deferToThread(build_queue_now, context, logger)
+    created.  The database work runs in one of the context's database
+    threads, on its own session, so the reactor never waits on it."""
+    return context.db.run(build_queue_in, logger)

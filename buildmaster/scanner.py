@@ -17,7 +17,6 @@ half-done work.
 A slave that cannot be scanned is not blamed at once: see failures.py.
 """
 
-import logging
 import xmlrpc.client
 
 import sqlalchemy as sa

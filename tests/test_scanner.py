@@ -18,7 +18,6 @@ from twisted.internet import defer
 from buildmaster import builderslave, scanner
 from buildmaster.context import FarmContext
 from buildmaster.model import Build, Builder, BuildQueue, BuildStatus, Processor
-from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import (
     BrokenSlave, BuildingSlave, OkSlave, WaitingSlave)
 from buildmaster.testing.uploads import binary_upload
