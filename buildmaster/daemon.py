@@ -13,9 +13,17 @@ In start order (they stop in the reverse order):
    JSON API, /metrics and /healthz;
 5. the operators' journal, logging what operators do from the command
    line (buildmaster.journal);
-6. the task sequencer running the periodic jobs; it stops first, letting
-   the running job finish (bounded by ``[sequencer] shutdown_timeout``)
-   while the database and the librarian are still there.
+6. on PostgreSQL, the wake-up listener: a NOTIFY from the command line
+   (an upload, a retry, a builder enabled) or another master wakes the
+   job it concerns (buildmaster.wakeups);
+7. the task sequencer running the periodic jobs, subscribed to the
+   wake-ups; it stops first, letting the running job finish (bounded by
+   ``[sequencer] shutdown_timeout``) while the database and the librarian
+   are still there.
+
+Once the reactor runs, everything made while starting is frozen out of
+the garbage collector's way (``gc.freeze``), so its full collections
+stay short however long the master lives.
 
 ``make_application`` refuses, with a DaemonError naming the problem, a
 database it cannot reach or whose schema is not at the newest revision,
@@ -24,6 +32,7 @@ loopback address to builders on other hosts (their slaves could never
 fetch a chroot from it).
 """
 
+import gc
 import ipaddress
 import logging
 from urllib.parse import urlsplit
@@ -32,6 +41,7 @@ import sqlalchemy as sa
 
 from twisted.application import service
 from twisted.logger import Logger, LogLevel
+from twisted.python import threadable
 
 from buildmaster import builderslave, schema
 from buildmaster.context import FarmContext
@@ -41,6 +51,7 @@ from buildmaster.librarian.web import make_sites
 from buildmaster.model import Builder
 from buildmaster.listening import NamedServer, PortInUse, check_ports, quiet_factories
 from buildmaster.slaveclient import close_connections
+from buildmaster.wakeups import NotificationListener
 from buildmaster.web.service import web_service
 from sequencer import BuildSequencer
 
@@ -112,6 +123,7 @@ class ContextService(service.Service):
         log.info("buildmaster starting with configuration {path} on {url}",
                  path=self.context.config.path or "<defaults>",
                  url=display_url(self.context.config.database.url))
+        self.context.reactor.callWhenRunning(freeze_start_up)
 
     def stopService(self):
         super().stopService()
@@ -120,9 +132,16 @@ class ContextService(service.Service):
         return close_connections(self.reactor)
 
 
+def freeze_start_up():
+    """Move what start-up made out of the garbage collector's sight."""
+    gc.collect()
+    gc.freeze()
+
+
 class TwistedLogHandler(logging.Handler):
     """Hands Python logging records to twisted.logger, under the record's
-    logger name."""
+    logger name; a record logged in a database thread is handed over in
+    the reactor's thread."""
 
     LEVELS = [(logging.CRITICAL, LogLevel.critical), (logging.ERROR, LogLevel.error),
               (logging.WARNING, LogLevel.warn), (logging.INFO, LogLevel.info)]
@@ -130,7 +149,16 @@ class TwistedLogHandler(logging.Handler):
     def emit(self, record):
         level = next((twisted_level for floor, twisted_level in self.LEVELS
                       if record.levelno >= floor), LogLevel.debug)
-        Logger(namespace=record.name).emit(level, "{text}", text=self.format(record))
+        text = self.format(record)
+        if threadable.isInIOThread():
+            _emit(record.name, level, text)
+        else:
+            from twisted.internet import reactor
+            reactor.callFromThread(_emit, record.name, level, text)
+
+
+def _emit(namespace, level, text):
+    Logger(namespace=namespace).emit(level, "{text}", text=text)
 
 
 class PythonLoggingService(service.Service):
@@ -207,7 +235,11 @@ def make_application(config, reactor=None, context=None):
     if web is not None:
         web.setServiceParent(top)
     JournalService(context, reactor).setServiceParent(top)
-    BuildSequencer(config, reactor=reactor, context=context).setServiceParent(top)
+    if context.engine.dialect.name == "postgresql":
+        NotificationListener(context.engine, context.wakeups, reactor).setServiceParent(top)
+    sequencer = BuildSequencer(config, reactor=reactor, context=context)
+    context.wakeups.subscribe(sequencer.wake)
+    sequencer.setServiceParent(top)
     quiet_factories(top)
     try:
         check_ports(config, top)
