@@ -9,10 +9,13 @@ messages are composed together (FailureNotice), written to the spool in
 one file (mailspool.py), then handed to a few SMTP sessions
 (mailsession.py) that send queued messages one after another.  A failed
 attempt is logged with the recipient and the error and tried again
-``[mail] retry_delay`` seconds later; after ``max_attempts`` the message
-is moved aside to ``mail-spool/failed/`` and logged as lost to the retry
-loop, since a retry without a cap loops forever.  One BuildMailer owns a
-spool directory: the master makes one and keeps it.
+``[mail] retry_delay`` seconds after it failed; after
+``max_attempts`` the message is moved aside to ``mail-spool/failed/`` and
+logged as lost to the retry loop, since a retry without a cap loops
+forever.  Each round is claimed in the spool file first (mailspool.py),
+so a one-shot ``buildmaster scan`` beside the daemon neither tries a
+message before its delay has passed nor at the same time.  A process
+makes one BuildMailer per spool and keeps it.
 """
 
 import collections
@@ -264,8 +267,9 @@ class BuildMailer:
         return batch
 
     def release(self, batch):
-        """Start sending a held batch (in the reactor's thread)."""
-        self._attempt(batch)
+        """Start sending a held batch (in the reactor's thread), unless
+        another holder of the spool claimed it meanwhile."""
+        self._claim(batch.name)
         logger.info(f"Mail about {batch.about} queued for "
                     f"{', '.join(message.recipient for message in batch.messages)}")
 
@@ -290,15 +294,27 @@ class BuildMailer:
 
     def _load_spool(self):
         for name in self.spool.names():
-            try:
-                batch = self.spool.load(name)
-            except SpoolError as error:
-                logger.error(f"Unreadable mail spool file {error}; moved to "
-                             f"{self.spool.fail(name)}")
-                continue
-            self._attempt(batch)
+            self._claim(name)
 
-    def _attempt(self, batch):
+    def _claim(self, name):
+        """Try the batch in spool file ``name`` now if it is due, else
+        when it will be; nothing if it is gone."""
+        self._retries.pop(name, None)
+        now = self.clock.seconds()
+        try:
+            batch, due = self.spool.claim(name, now, self.config.mail.retry_delay)
+        except SpoolError as error:
+            logger.error(f"Unreadable mail spool file {error}; moved to "
+                         f"{self.spool.fail(name)}")
+            return
+        if batch is None:
+            return
+        if due is not None:
+            self._retries[name] = self.clock.callLater(due - now, self._claim, name)
+            return
+        self._start_round(batch)
+
+    def _start_round(self, batch):
         """Queue every unsent message of ``batch`` for one more try."""
         self._retries.pop(batch.name, None)
         self._rounds[batch.name] = (len(batch.messages), [])
@@ -332,12 +348,15 @@ class BuildMailer:
                 deferred.callback(None)
 
     def _settle(self, outgoing, error):
-        """Record one message's outcome; the batch's file is updated once
-        every message of its round has one."""
+        """Record one message's outcome.  A delivered message leaves the
+        batch's file at once, so a master killed later in the round does
+        not send it again; failures are written once every message of
+        the round has an outcome."""
         batch, message = outgoing.batch, outgoing.message
         pending, failures = self._rounds[batch.name]
         if error is None:
             batch.messages.remove(message)
+            self._write_or_remove(batch)
             logger.info(f"Mail about {batch.about} delivered to {message.recipient}")
         else:
             message.attempts += 1
@@ -357,6 +376,7 @@ class BuildMailer:
         batch.messages = [m for m in batch.messages if m not in given_up]
         kept = self.spool.give_up(batch, given_up) if given_up else None
         delay = self.config.mail.retry_delay
+        batch.next_attempt = self.clock.seconds() + delay
         for message, error in failures:
             if message in given_up:
                 logger.error(f"Mail about {batch.about} to {message.recipient} not sent "
@@ -366,11 +386,19 @@ class BuildMailer:
                 logger.warning(f"Mail about {batch.about} to {message.recipient} not sent "
                                f"(attempt {message.attempts} of {self.max_attempts}): "
                                f"{error}; retrying in {delay} seconds")
+        if not failures and not given_up:
+            return  # every delivery already written
+        self._write_or_remove(batch)
         if not batch.messages:
-            self.spool.remove(batch)
             return
-        self.spool.save(batch)
-        self._retries[batch.name] = self.clock.callLater(delay, self._attempt, batch)
+        self._retries[batch.name] = self.clock.callLater(delay, self._claim, batch.name)
+
+    def _write_or_remove(self, batch):
+        """The batch's file as it now is, or gone when nothing is left."""
+        if batch.messages:
+            self.spool.save(batch)
+        else:
+            self.spool.remove(batch)
 
     @staticmethod
     def _trouble(reason):

@@ -13,14 +13,24 @@ half a message.  Messages that could not be sent after the allowed
 number of attempts go to a file of the same name in
 ``mail-spool/failed/`` for an operator to look at.
 
+Every process that opens the spool (the daemon, a one-shot ``buildmaster
+scan``) may send what is in it, so a round of attempts is claimed in the
+file before it starts: under the spool's lock, a batch whose
+``next_attempt`` has come is given a new one ``retry_delay`` seconds on
+and written back, and only then tried.  Another holder finds it not due
+and waits, so a message is tried again only once its delay has passed,
+whoever holds the spool, and no two holders try it at once.
+
 A spool file is JSON::
 
     {"sender": "...", "about": "build 8 (...) on bob FAILEDTOUPLOAD",
+     "next_attempt": 1767225600.0,
      "messages": [{"recipient": "...", "message": "<raw text>", "attempts": 0}, ...]}
 """
 
 import dataclasses
 import datetime
+import fcntl
 import json
 import os
 import uuid
@@ -28,6 +38,7 @@ import uuid
 SPOOL_DIRECTORY = "mail-spool"
 FAILED_DIRECTORY = "failed"
 SUFFIX = ".json"
+LOCK_NAME = ".lock"
 
 
 @dataclasses.dataclass
@@ -42,20 +53,24 @@ class SpooledMessage:
 @dataclasses.dataclass
 class SpooledBatch:
     """A build's messages, all from ``sender``; ``about`` names the build
-    in log lines and ``name`` is the spool file's name."""
+    in log lines and ``name`` is the spool file's name.  No one tries
+    them before ``next_attempt`` (in the mailer's clock's seconds)."""
 
     name: str
     sender: str
     about: str
     messages: list
+    next_attempt: float = 0.0
 
     @classmethod
-    def new(cls, sender, about, messages):
+    def new(cls, sender, about, messages, next_attempt=0.0):
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        return cls(f"{stamp}-{uuid.uuid4().hex[:12]}{SUFFIX}", sender, about, list(messages))
+        return cls(f"{stamp}-{uuid.uuid4().hex[:12]}{SUFFIX}", sender, about, list(messages),
+                   next_attempt)
 
     def to_json(self):
         return json.dumps({"sender": self.sender, "about": self.about,
+                           "next_attempt": self.next_attempt,
                            "messages": [dataclasses.asdict(m) for m in self.messages]},
                           indent=1)
 
@@ -79,6 +94,23 @@ class MailSpool:
         self.directory = os.path.join(root, SPOOL_DIRECTORY)
         self.failed_directory = os.path.join(self.directory, FAILED_DIRECTORY)
         os.makedirs(self.failed_directory, exist_ok=True)
+
+    def claim(self, name, now, delay):
+        """Claim a round of attempts at batch ``name``: (batch, None) when it
+        was due at ``now`` (its next attempt is now ``delay`` seconds on,
+        written), (batch, when) when it is not due until ``when``, or
+        (None, None) when its file is gone (all sent, or given up).
+        SpoolError for an unreadable file."""
+        with open(os.path.join(self.directory, LOCK_NAME), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not os.path.exists(os.path.join(self.directory, name)):
+                return None, None
+            batch = self.load(name)
+            if batch.next_attempt > now:
+                return batch, batch.next_attempt
+            batch.next_attempt = now + delay
+            self.save(batch)
+            return batch, None
 
     def save(self, batch):
         """Write (or rewrite) ``batch``'s file atomically."""

@@ -288,11 +288,58 @@ def test_spool_survives_a_new_mailer(failed_build, farm_config, mailer, smtp_ser
     mailer.stop()  # the master goes away with its mail unsent
 
     smtp_server.start()
-    restarted = BuildMailer(farm_config, clock=task.Clock())
+    later = task.Clock()
+    later.advance(farm_config.mail.retry_delay)
+    restarted = BuildMailer(farm_config, clock=later)
     yield restarted.flush()
     assert len(smtp_server.messages) == 3
     assert all(UPLOAD_LOG in parse(raw).get_content() for _, _, raw in smtp_server.messages)
     assert spooled(farm_config) == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_each_delivered_message_leaves_the_spool_at_once(
+        failed_build, farm_config, mailer, smtp_server, monkeypatch):
+    """A master killed in the middle of a round sends none of the
+    messages already delivered again."""
+    farm_config.mail.max_connections = 1
+    written = []
+    save = mailer.spool.save
+    monkeypatch.setattr(mailer.spool, "save", lambda batch: written.append(
+        [m.recipient for m in batch.messages]) or save(batch))
+    mailer.notifyBuildFailure(failed_build)
+    yield mailer.flush()
+    everyone = ["mark@example.com"] + ADMINS
+    # held, claimed for its first round, then one delivery at a time
+    assert written == [everyone, everyone, ADMINS, ADMINS[1:]]
+    assert spooled(farm_config) == []
+
+
+@pytest_twisted.inlineCallbacks
+def test_whoever_holds_the_spool_waits_for_the_retry_delay(
+        failed_build, farm_config, mailer, smtp_server, clock):
+    """A one-shot 'buildmaster scan' beside the daemon opens the spool too:
+    it must not use up an attempt before the message's delay has passed,
+    nor try it while another holder does."""
+    yield smtp_server.stop()
+    mailer.notifyBuildFailure(failed_build)
+    yield mailer.flush()
+    name, = spooled(farm_config)
+    attempts = lambda: [m["attempts"] for m in spool_file(farm_config, name)["messages"]]
+    assert attempts() == [1, 1, 1]
+    smtp_server.start()
+    other_clock = task.Clock()
+    other_clock.advance(5)
+    other = BuildMailer(farm_config, clock=other_clock)
+    yield other.flush()
+    assert (attempts(), smtp_server.messages) == ([1, 1, 1], [])
+    other_clock.advance(farm_config.mail.retry_delay - 5)
+    yield other.flush()
+    other.stop()
+    assert len(smtp_server.messages) == 3 and spooled(farm_config) == []
+    clock.advance(farm_config.mail.retry_delay)
+    yield mailer.flush()
+    assert len(smtp_server.messages) == 3, "each message was delivered once"
 
 
 @pytest_twisted.inlineCallbacks
