@@ -321,9 +321,16 @@ class BuilderGroup:
         log_change(self.logger, build, builder_name, old, why)
 
     def _requeue(self, queueItem, why):
-        """Back to the queue: the build needs building again."""
+        """Back to the queue: the build needs building again; unless an
+        operator cancelled it, when its job goes and it stays CANCELLED."""
         build, name = queueItem.build, queueItem.builder.name
         old = build.buildstate
+        if old == BuildStatus.CANCELLED:
+            queueItem.builder = None
+            self.session.delete(queueItem)
+            self.transaction.commit()
+            self.logger.info(f"{describe(build, name)}: CANCELLED, its job dropped{why}")
+            return
         build.buildstate = BuildStatus.NEEDSBUILD
         queueItem.reset()
         self.transaction.commit()

@@ -81,6 +81,7 @@ class Target:
     log_name: str = ""
     pocket: str = ""
     pocket_ok: bool = True
+    cancelled: bool = False
     slave: object = None
 
     @property
@@ -142,6 +143,7 @@ def load_targets(session, only=None):
                                f"{row.architecturetag}.{row.source}_{row.version}_"
                                f"{row.buildstate.name}.txt.gz")
             target.pocket = row.pocket.name
+            target.cancelled = row.buildstate == BuildStatus.CANCELLED
             target.pocket_ok = can_build_for_pocket(row.series_status, row.pocket,
                                                     row.purpose)
         targets[row.id] = target
@@ -269,6 +271,7 @@ class ScanPass:
         self.given_back = []    # (target, ident)
         self.builder_failed = []
         self.aborted = []
+        self.cancelling = []    # targets building a build an operator cancelled
         self.finished = []      # FinishedJob
         self.streaks = []       # (builder id, error)
         self.freed = set()      # builder ids whose build this pass collected
@@ -297,7 +300,8 @@ class ScanPass:
             [self._rescue(target, status, reasons.get(target.id))
              for target, status in self.suspects]
             + [self._after_give_back(target) for target, _ in self.given_back]
-            + [self._clean_aborted(target) for target in list(self.aborted)])
+            + [self._clean_aborted(target) for target in list(self.aborted)]
+            + [self._abort_cancelled(target) for target in self.cancelling])
         if self.aborted:
             await self.context.db.run(requeue_aborted, self.work, self.aborted)
         if self.aborted or self.given_back:
@@ -324,6 +328,14 @@ class ScanPass:
             return
         if target.queue_id is None:
             self.polls.forget(target.id)
+            self.failures.succeeded(target.name)
+            return
+        if target.cancelled and state != BuilderStatus.ABORTING:
+            # An operator cancelled it (commands/operating.py): aborted if
+            # it still builds, else cleaned and its job dropped, the build
+            # kept CANCELLED (BuilderGroup._requeue), its results unused.
+            (self.cancelling if state == BuilderStatus.BUILDING else self.aborted).append(
+                target)
             self.failures.succeeded(target.name)
             return
         if state in (BuilderStatus.BUILDING, BuilderStatus.ABORTING):
@@ -400,6 +412,10 @@ class ScanPass:
 
         return d.addCallbacks(lambda _: self.failures.succeeded(target.name),
                               self._failed, errbackArgs=(target,))
+
+    def _abort_cancelled(self, target):
+        self.logger.info(f"{target.label} on {target.name}: cancelled; aborting it")
+        return self._call(target.slave, "abort").addErrback(self._failed, target)
 
     def _clean_aborted(self, target):
         d = self._call(target.slave, "clean")

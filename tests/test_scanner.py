@@ -370,6 +370,33 @@ async def test_a_requeued_job_keeps_its_score_unless_given_back(
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_cancelled_running_build_is_aborted_then_its_job_dropped(
+        context, farm, session, caplog):
+    """'buildmaster cancel' ends a running build CANCELLED and leaves its job
+    on the builder: the scanner aborts the slave, cleans it once aborted,
+    and drops the job without queueing the build again."""
+    bob, _ = farm
+    session.get(Build, 8).buildstate = BuildStatus.CANCELLED
+    session.commit()
+    building = BuildingSlave("8-1")
+    bob.setSlaveForTesting(building)
+    with caplog.at_level(logging.INFO, logger="buildmaster.scanner"):
+        assert await run_scan(context) == 0
+    assert ("abort",) in building.calls
+    assert fresh(session, BuildQueue, 1).builder_id == 1
+    aborted = WaitingSlave("BuildStatus.ABORTED", build_id="8-1")
+    bob.setSlaveForTesting(aborted)
+    with caplog.at_level(logging.INFO, logger="buildmaster.scanner"):
+        assert await run_scan(context) == 0
+    assert ("clean",) in aborted.calls
+    assert fresh(session, BuildQueue, 1) is None
+    assert fresh(session, Build, 8).buildstate == BuildStatus.CANCELLED
+    assert fresh(session, Builder, 1).currentjob is None
+    assert "build 8 (mozilla-firefox 0.9 i386) on bob: CANCELLED, its job dropped " \
+        "(aborted)" in caplog.messages
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_failed_builder_is_left_alone(context, farm, session):
     _, frog = farm
     frog.builderok = False
