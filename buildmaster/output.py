@@ -8,7 +8,6 @@ those dicts, so the table and the JSON always say the same thing.
 import json
 
 from buildmaster.health.colours import colour
-from buildmaster.model import utcnow
 
 
 def emit(objects, columns, as_json, empty="(none)"):
@@ -108,23 +107,6 @@ def _builder_name(build):
     if builder is None and build.buildqueue_record is not None:
         builder = build.buildqueue_record.builder
     return builder.name if builder is not None else None
-
-
-def queue_object(entry, now=None):
-    build = entry.build
-    spr = build.sourcepackagerelease
-    age = ((now or utcnow()) - entry.created).total_seconds()
-    return {
-        "id": entry.id,
-        "build_id": build.id,
-        "source": spr.name,
-        "version": spr.version,
-        "arch": build.distroarchseries.architecturetag,
-        "archive": build.archive.reference,
-        "score": entry.lastscore,
-        "age": int(max(age, 0)),
-        "age_text": age_text(max(age, 0)),
-    }
 
 
 def file_url(config, alias):
