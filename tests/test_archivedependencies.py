@@ -193,3 +193,29 @@ def test_virtualized_ppa_keeps_its_purpose_and_component(farm_config, sample, bu
     build.archive = sample.cprov_ppa
     archives = sources_list(farm_config, build)
     assert (archives.purpose, archives.ogre_component) == ("PPA", "main")
+
+
+def test_the_dispatcher_sends_the_lines_in_the_documented_order(
+        farm_config, session, sample, build):
+    """Own archive first, then its dependencies, then the primary archive,
+    then the configured external lines: apt is given them in that order,
+    never sorted (the mock slaves of the doctests print them sorted)."""
+    from buildmaster import dispatch
+    build.archive = sample.cprov_ppa
+    sample.cprov_ppa.addArchiveDependency(sample.mark_ppa, Pocket.UPDATES,
+                                          rows.component(session, "main"))
+    for ppa in (sample.cprov_ppa, sample.mark_ppa):
+        give_published_binary(session, sample, ppa, build.distroarchseries,
+                              PackagePublishingStatus.PUBLISHED)
+    farm_config.external_dependencies = {
+        "series": {"ubuntu/hoary": ["deb http://aaa.example/debian bookworm main"]},
+        "archive": {}}
+    entry = build.buildqueue_record or build.createBuildQueueEntry()
+    sent = dispatch.build_request(farm_config, entry)[1][3]["archives"]
+    assert sent == [
+        "deb http://ppa.launchpad.dev/cprov/ppa/ubuntu hoary main",
+        "deb http://ppa.launchpad.dev/mark/ppa/ubuntu hoary-updates main",
+        f"{PRIMARY} hoary {ALL}", f"{PRIMARY} hoary-security {ALL}",
+        f"{PRIMARY} hoary-updates {ALL}",
+        "deb http://aaa.example/debian bookworm main"]
+    assert sent != sorted(sent)
