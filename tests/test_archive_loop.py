@@ -16,10 +16,7 @@ Select it with ``pytest -m end_to_end``.
 """
 
 import gzip
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import pytest_twisted
@@ -29,19 +26,18 @@ from twisted.internet import reactor, task, threads
 from twisted.internet.error import ConnectError
 
 from buildmaster import config as configmodule
-from buildmaster import sampledata
 from buildmaster.archivedependencies import archive_url
-from buildmaster.demo import host_architecture, native_series, point_builder
 from buildmaster.librarian.storage import LibrarianStorage
-from buildmaster.model import (
-    Build, BuildStatus, PackagePublishingStatus, SourcePackageName, SourcePackageRelease)
+from buildmaster.model import BuildStatus, PackagePublishingStatus
 from buildmaster.model import BinaryPackagePublishingHistory as BPPH
 from buildmaster.testing.debpackages import make_source_package
 from buildmaster.publisher.signing import public_key
+from buildmaster.testing.farm import (  # noqa: F401
+    builds_of, chroot, master, master_config_text, native_world, slaves, until,
+    upload_dsc)
 from buildmaster.testing.fixtures import TEST_SIGNING_KEY
 from buildmaster.testing.hostapt import HostApt
-from buildmaster.testing.masterprocess import MasterProcess
-from buildmaster.testing.slaveprocess import SlaveProcess, free_port, processes_in
+from buildmaster.testing.slaveprocess import free_port
 
 pytestmark = pytest.mark.end_to_end
 
@@ -49,102 +45,40 @@ SERIES = "loopy"
 LIBRARY, APPLICATION = "loop-lib", "loop-app"
 RELATION = f"{LIBRARY} (>= 1.0)"
 SECRET = "buildd-secret-4711"
-JOBS = (("slave_scanner", "scan"), ("queue_builder", "build_queue"),
-        ("dispatcher", "dispatch"), ("publisher", "publish"))
 
 
 @pytest.fixture
-def slaves(tmp_path):
-    arch = host_architecture()
-    started = [SlaveProcess(tmp_path / name, arch=arch).start() for name in ("bob", "frog")]
-    yield started
-    for slave in started:
-        slave.stop()
-        for pid in processes_in(slave.workdir):
-            os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def world(sample, session, farm_config, slaves, buildd_chroot):
+def world(sample, session, slaves, chroot):
     """loopy, building for this machine in the real chroot; bob and frog
     on the slaves; cprov's PPA private and built on them too."""
-    (chroot,) = LibrarianStorage(farm_config.librarian.storage).add_paths(
-        session, [("bookworm-buildd.tar.gz", buildd_chroot, "application/x-gtar", False)])
-    series, arch = native_series(session, sample.ubuntu, SERIES, "5.10", chroot)
-    for builder, slave in zip((sample.bob, sample.frog), slaves):
-        point_builder(session, builder, slave.url, arch.processor)
     ppa = sample.cprov_ppa
     ppa.private, ppa.buildd_secret, ppa.require_virtualized = True, SECRET, False
-    session.commit()
-    return series
+    return native_world(sample, session, slaves, chroot, SERIES)
 
 
 @pytest.fixture
 def master_config(db, farm_config, tmp_path, smtp_server, world):
-    public_port, restricted_port, archive_port = free_port(), free_port(), free_port()
+    archive_port = free_port()
     base = f"http://127.0.0.1:{archive_port}"
     path = tmp_path / "master.conf"
-    path.write_text(
-        f"[database]\nurl = {db.url}\n"
-        f"[builddmaster]\nroot = {tmp_path / 'builddmaster'}\nsocket_timeout = 10\n"
-        f"[librarian]\nstorage = {farm_config.librarian.storage}\n"
-        f"public_port = {public_port}\nrestricted_port = {restricted_port}\n"
-        f"public_url = http://127.0.0.1:{public_port}\n"
-        f"restricted_url = http://127.0.0.1:{restricted_port}\n"
-        f"[archives]\nroot = {tmp_path / 'archives'}\nhttp_port = {archive_port}\n"
-        f"primary_url = {base}/primary\nppa_url = {base}/ppa\n"
-        f"private_ppa_url = {base}/private\nsigning_key = {TEST_SIGNING_KEY}\n"
-        f"[mail]\nsmtp_host = {smtp_server.host}\nsmtp_port = {smtp_server.port}\n"
-        f"buildd_admins = {', '.join(sampledata.BUILDD_ADMINS)}\nretry_delay = 2\n"
-        "[sequencer]\nshutdown_timeout = 30\n"
-        + "".join(f"[sequencer.job.{name}]\ncallable = buildmaster.jobs:{function}\n"
-                  "mindelay = 1\ntimeout = 300\n" for name, function in JOBS))
+    path.write_text(master_config_text(
+        db, farm_config, tmp_path, smtp_server, archive_port=archive_port,
+        archives=f"primary_url = {base}/primary\nppa_url = {base}/ppa\n"
+                 f"private_ppa_url = {base}/private\nsigning_key = {TEST_SIGNING_KEY}\n",
+        job_timeout=300))
     return configmodule.load(str(path))
-
-
-@pytest.fixture
-def master(master_config, tmp_path):
-    process = MasterProcess(master_config.path, tmp_path / "master.log")
-    yield process
-    process.stop(signal.SIGKILL)
 
 
 def upload(config, directory, name, archive="primary", **package):
     """Make source package ``name`` 1.0 and ``buildmaster upload`` it."""
     dsc = make_source_package(str(directory / name), name=name, version="1.0", **package)
-    done = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "buildmaster"),
-         "--config", config.path, "upload", dsc, "--distribution", "ubuntu",
-         "--series", SERIES, "--archive", archive],
-        capture_output=True, text=True, timeout=120)
+    done = upload_dsc(config.path, dsc, SERIES, archive)
     assert done.returncode == 0, done.stderr
-
-
-def builds_of(session, name):
-    """The builds of source ``name``, fresh from the database."""
-    session.rollback()
-    session.expire_all()
-    found = session.scalars(
-        sa.select(Build).join(SourcePackageRelease).join(SourcePackageName)
-        .where(SourcePackageName.name == name).order_by(Build.id)).all()
-    return found
-
-
-async def until(check, what, master, timeout=600, interval=0.5):
-    """Poll ``check()`` until it returns something true; that."""
-    for _ in range(int(timeout / interval)):
-        result = check()
-        if result:
-            return result
-        if master.popen.poll() is not None:
-            break
-        await task.deferLater(reactor, interval, lambda: None)
-    raise AssertionError(f"never {what}; master log:\n{master.read_log()[-8000:]}")
 
 
 def ended(session, name, state):
     def check():
-        builds = builds_of(session, name)
+        builds = builds_of(session, [name])[name]
         if builds and builds[-1].buildstate == state:
             return builds
         return None

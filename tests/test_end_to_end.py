@@ -15,55 +15,30 @@ test stands in for Debian, as grumpy's external dependency line.
 """
 
 import gzip
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import pytest_twisted
 import sqlalchemy as sa
 import treq
-from twisted.internet import reactor, task
+from twisted.internet import reactor
 from twisted.web.client import Agent, HTTPConnectionPool
 
+from buildmaster import config as configmodule
 from buildmaster import sampledata
-from buildmaster.demo import host_architecture, native_series, point_builder
 from buildmaster.librarian.urls import http_url
-from buildmaster.model import (
-    Build, BuildQueue, BuildStatus, SourcePackageName, SourcePackageRelease)
+from buildmaster.model import BuildQueue, Build, BuildStatus
 from buildmaster.testing.aptrepo import AptRepository, make_binary_package
 from buildmaster.testing.debpackages import make_source_package
-from buildmaster.testing.masterprocess import MasterProcess
-from buildmaster.testing.slaveprocess import (
-    SlaveProcess, free_port, processes_in, serve_directory)
+from buildmaster.testing.farm import (  # noqa: F401
+    STARTED, all_finished, builds_of, chroot, master, master_config_text, native_world,
+    slaves, until, upload_dsc)
+from buildmaster.testing.slaveprocess import serve_directory
 
 pytestmark = pytest.mark.end_to_end
 
 SERIES = "grumpy"
-TERMINAL = {BuildStatus.FULLYBUILT, BuildStatus.FAILEDTOBUILD, BuildStatus.MANUALDEPWAIT,
-            BuildStatus.CHROOTWAIT, BuildStatus.SUPERSEDED, BuildStatus.FAILEDTOUPLOAD}
 ADMIN = sampledata.BUILDD_ADMINS[0]
-
-
-@pytest.fixture
-def slaves(tmp_path):
-    arch = host_architecture()
-    started = [SlaveProcess(tmp_path / name, arch=arch).start() for name in ("bob", "frog")]
-    yield started
-    for slave in started:
-        slave.stop()
-        for pid in processes_in(slave.workdir):
-            os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def chroot(session, farm_config, buildd_chroot):
-    """The real buildd chroot tarball, in the farm's librarian."""
-    from buildmaster.librarian.storage import LibrarianStorage
-    (alias,) = LibrarianStorage(farm_config.librarian.storage).add_paths(
-        session, [("bookworm-buildd.tar.gz", buildd_chroot, "application/x-gtar", False)])
-    return alias
 
 
 @pytest.fixture
@@ -80,96 +55,24 @@ def debian(tmp_path):
 @pytest.fixture
 def world(sample, session, slaves, chroot):
     """grumpy, building natively; bob and frog on the real slaves."""
-    grumpy, arch = native_series(session, sample.ubuntu, SERIES, "5.10", chroot)
-    for builder, slave in zip((sample.bob, sample.frog), slaves):
-        point_builder(session, builder, slave.url, arch.processor)
-    session.commit()
-    return grumpy
-
-
-JOBS = (("slave_scanner", "scan"), ("queue_builder", "build_queue"),
-        ("dispatcher", "dispatch"), ("publisher", "publish"))
-STARTED = f"Sequencer starting with {len(JOBS)} jobs"
+    return native_world(sample, session, slaves, chroot, SERIES)
 
 
 @pytest.fixture
 def master_config(db, farm_config, tmp_path, smtp_server, world, debian):
-    public_port, restricted_port, archive_port = free_port(), free_port(), free_port()
     path = tmp_path / "master.conf"
-    path.write_text(
-        f"[database]\nurl = {db.url}\n"
-        f"[builddmaster]\nroot = {tmp_path / 'builddmaster'}\nsocket_timeout = 10\n"
-        # The sample's files are in farm_config's librarian: share it.
-        f"[librarian]\nstorage = {farm_config.librarian.storage}\n"
-        f"public_port = {public_port}\nrestricted_port = {restricted_port}\n"
-        f"public_url = http://127.0.0.1:{public_port}\n"
-        f"restricted_url = http://127.0.0.1:{restricted_port}\n"
-        f"[mail]\nsmtp_host = {smtp_server.host}\nsmtp_port = {smtp_server.port}\n"
-        f"buildd_admins = {', '.join(sampledata.BUILDD_ADMINS)}\nretry_delay = 2\n"
-        f"[archives]\nroot = {tmp_path / 'archives'}\nhttp_port = {archive_port}\n"
-        f"primary_url = http://127.0.0.1:{archive_port}\n"
-        f"[external_dependencies.series]\nubuntu/{SERIES} = {debian}\n"
-        "[sequencer]\nshutdown_timeout = 30\n"
-        + "".join(f"[sequencer.job.{name}]\ncallable = buildmaster.jobs:{function}\n"
-                  "mindelay = 1\ntimeout = 120\n"
-                  for name, function in JOBS))
-    return path
+    path.write_text(master_config_text(db, farm_config, tmp_path, smtp_server,
+                                       external={f"ubuntu/{SERIES}": debian}))
+    return configmodule.load(str(path))
 
 
-@pytest.fixture
-def master(master_config, tmp_path):
-    process = MasterProcess(master_config, tmp_path / "master.log")
-    yield process
-    process.stop(signal.SIGKILL)
-
-
-def upload(config_path, directory, name, kind, **package):
+def upload(config, directory, name, kind, **package):
     """Make a source package and ``buildmaster upload`` it into grumpy."""
     dsc = make_source_package(str(directory), name=name, version="1.0", kind=kind,
                               **package)
-    done = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "buildmaster"),
-         "--config", str(config_path), "upload", dsc,
-         "--distribution", "ubuntu", "--series", SERIES],
-        capture_output=True, text=True, timeout=120)
+    done = upload_dsc(config.path, dsc, SERIES)
     assert done.returncode == 0, done.stderr
     return name
-
-
-def builds_of(session, names):
-    """{source name: [its builds]}, fresh from the database."""
-    session.rollback()
-    session.expire_all()
-    builds = session.scalars(
-        sa.select(Build).join(SourcePackageRelease).join(SourcePackageName)
-        .where(SourcePackageName.name.in_(names)).order_by(Build.id)).all()
-    found = {name: [] for name in names}
-    for build in builds:
-        found[build.sourcepackagerelease.name].append(build)
-    session.rollback()
-    return found
-
-
-async def until(check, what, master, timeout=300, interval=0.2):
-    """Poll ``check()`` until it returns something true; that."""
-    for _ in range(int(timeout / interval)):
-        result = check()
-        if result:
-            return result
-        if master.popen.poll() is not None:
-            break
-        await task.deferLater(reactor, interval, lambda: None)
-    raise AssertionError(f"never {what}; master log:\n{master.read_log()[-8000:]}")
-
-
-def all_finished(session, names):
-    def check():
-        found = builds_of(session, names)
-        if all(builds and all(b.buildstate in TERMINAL for b in builds)
-               for builds in found.values()):
-            return found
-        return None
-    return check
 
 
 async def fetch_raw(url):
@@ -199,8 +102,7 @@ async def test_uploads_build_fail_wait_and_survive_a_killed_master(
     assert waiting.dependencies == "baz (>= 1.0.1)"
 
     # The failed build's log, over the librarian's HTTP, gzipped.
-    from buildmaster import config as configmodule
-    config = configmodule.load(str(master_config))
+    config = master_config
     response, body = await fetch_raw(http_url(config, failed.buildlog))
     assert response.code == 200
     assert response.headers.getRawHeaders("content-encoding") == ["gzip"]
@@ -264,8 +166,7 @@ async def test_what_a_new_user_tries_first_builds_in_real_chroots(
     assert [b.name for b in docs_only.binarypackages] == ["docs-only"]
     assert [b.architecturespecific for b in docs_only.binarypackages] == [False]
 
-    from buildmaster import config as configmodule
-    config = configmodule.load(str(master_config))
+    config = master_config
     response, body = await fetch_raw(http_url(config, uses_lib.buildlog))
     log = gzip.decompress(body).decode()
     assert "running: apt-get satisfy fakeroot, libbm-dev (>= 1.0)" in log
