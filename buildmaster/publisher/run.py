@@ -63,6 +63,7 @@ logger = logging.getLogger("buildmaster.publisher")
 
 Status = PackagePublishingStatus
 LOCK_NAME = "publisher.lock"
+NAMES_PER_QUERY = 500
 
 
 class PublisherBusy(Exception):
@@ -269,7 +270,10 @@ class Publisher:
         for row in placed:
             _log_change(row, where, Status.PENDING, Status.PUBLISHED)
         report.published += len(placed)
-        live = rows_of(session, *key, [Status.PUBLISHED])
+        names = {row.name for row in placed}
+        # Only the new packages' rivals; a whole new suite loads in one go.
+        live = rows_of(session, *key, [Status.PUBLISHED],
+                       names=names if len(names) <= NAMES_PER_QUERY else None)
         losers = dominated(live, set(ids), source_key if table is SPPH else binary_key)
         if losers:
             values = dict(status=Status.SUPERSEDED)

@@ -106,9 +106,11 @@ def _on_disk(table):
     return sa.and_(table.datepublished.is_not(None), table.dateremoved.is_(None))
 
 
-def source_rows(session, archive_id, series_id, pocket, statuses, on_disk=False):
+def source_rows(session, archive_id, series_id, pocket, statuses, on_disk=False,
+                names=None):
     """The suite's source publications in ``statuses``, oldest first;
-    with ``on_disk``, only those in the indexes on disk."""
+    with ``on_disk``, only those in the indexes on disk; with ``names``,
+    only those of these sources."""
     query = (
         sa.select(SPPH.id, SPPH.status, SourcePackageName.name,
                   SourcePackageRelease.version, Component.name, SPPH.section,
@@ -129,6 +131,8 @@ def source_rows(session, archive_id, series_id, pocket, statuses, on_disk=False)
         .order_by(SPPH.id, SourcePackageReleaseFile.id))
     if on_disk:
         query = query.where(_on_disk(SPPH))
+    if names is not None:
+        query = query.where(SourcePackageName.name.in_(names))
     rows = {}
     for (pub_id, status, name, version, component, section,
          filename, sha1, size) in session.execute(query):
@@ -141,10 +145,12 @@ def source_rows(session, archive_id, series_id, pocket, statuses, on_disk=False)
     return list(rows.values())
 
 
-def binary_rows(session, archive_id, series_id, pocket, statuses, on_disk=False):
+def binary_rows(session, archive_id, series_id, pocket, statuses, on_disk=False,
+                names=None):
     """The suite's binary publications in ``statuses`` (every
     architecture of the series), oldest first; with ``on_disk``, only
-    those in the indexes on disk."""
+    those in the indexes on disk; with ``names``, only those of these
+    binary packages."""
     source_name = SourcePackageName.name.label("source_name")
     query = (
         sa.select(BPPH.id, BPPH.status, BinaryPackageName.name,
@@ -171,6 +177,8 @@ def binary_rows(session, archive_id, series_id, pocket, statuses, on_disk=False)
         .order_by(BPPH.id, BinaryPackageFile.id))
     if on_disk:
         query = query.where(_on_disk(BPPH))
+    if names is not None:
+        query = query.where(BinaryPackageName.name.in_(names))
     rows = {}
     for (pub_id, status, name, version, component, section, priority, arch,
          arch_specific, source, filename, sha1, size) in session.execute(query):
