@@ -24,6 +24,7 @@ import sqlalchemy as sa
 import treq
 from twisted.internet import reactor, task, threads
 from twisted.internet.error import ConnectError
+from twisted.web.client import ResponseNeverReceived
 
 from buildmaster import config as configmodule
 from buildmaster.archivedependencies import archive_url
@@ -98,7 +99,7 @@ async def serving(master, url, **credentials):
         try:
             if await http_code(url, **credentials) == 200:
                 return
-        except ConnectError:  # the master is still starting
+        except (ConnectError, ResponseNeverReceived):  # the master is still starting
             pass
         await task.deferLater(reactor, 0.5, lambda: None)
     raise AssertionError(f"{url} never served; master log:\n{master.read_log()[-5000:]}")
