@@ -153,6 +153,28 @@ def test_only_the_suite_with_news_is_written_again(farm, session, sample, hoary_
     assert packages(farm, sample.primary) == {("foo", "1.0"), ("bar", "2.0")}
 
 
+def test_the_indexes_a_client_just_read_about_stay_reachable_by_hash(
+        farm, session, sample, hoary_i386):
+    binary_publication(session, farm.librarian, sample.primary, hoary_i386, "foo", "1.0")
+    run(farm, session)
+    packages_path = index(farm, sample.primary, "hoary", "main/binary-i386/Packages")
+    with open(packages_path, "rb") as handle:
+        old = handle.read()
+    (release,) = stanzas(index(farm, sample.primary, "hoary", "Release"), Release)
+    assert release["Acquire-By-Hash"] == "yes"
+    for later, name in enumerate(("bar", "baz", "qux", "quux"), start=1):
+        binary_publication(session, farm.librarian, sample.primary, hoary_i386, name, "1.0")
+        run(farm, session, now=NOW + datetime.timedelta(hours=later))
+        by_hash = os.path.join(os.path.dirname(packages_path), "by-hash", "SHA256",
+                               hashlib.sha256(old).hexdigest())
+        if later < 3:
+            with open(by_hash, "rb") as handle:
+                assert handle.read() == old
+    assert not os.path.exists(by_hash), "only the newest three generations are kept"
+    assert packages(farm, sample.primary) == {
+        ("foo", "1.0"), ("bar", "1.0"), ("baz", "1.0"), ("qux", "1.0"), ("quux", "1.0")}
+
+
 def test_every_pocket_of_the_primary_archive_is_there_even_empty(farm, session, sample):
     run(farm, session)
     for series in ("warty", "hoary"):
