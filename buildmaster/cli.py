@@ -70,11 +70,16 @@ def load_sampledata(context, args):
 
 
 def require_schema(context):
+    """CommandError unless the database is at the newest revision (asked
+    once per command, however many sessions it opens)."""
+    if getattr(context, "schema_checked", False):
+        return
     current, head = schema.current_revision(context.engine), schema.head_revision()
     if current != head:
         raise CommandError(
             f"database {display_url(context.config.database.url)} has schema revision "
             f"{current or 'none'}, not {head}: run 'buildmaster upgrade'")
+    context.schema_checked = True
 
 
 def require_database(config):

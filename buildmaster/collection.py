@@ -26,7 +26,7 @@ import os
 import shutil
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
@@ -127,15 +127,17 @@ class JobGone(Exception):
     """The queue entry of a finished job is no longer the builder's."""
 
 
-# What record() reads of each job, loaded for all of them at once.
+# What record() reads of each job, joined into the one query that loads
+# them all.
 RECORD_LOADS = (
-    selectinload(BuildQueue.builder),
-    selectinload(BuildQueue.build).options(
-        selectinload(Build.sourcepackagerelease)
-        .selectinload(SourcePackageRelease.sourcepackagename),
-        selectinload(Build.distroarchseries).selectinload(DistroArchSeries.distroseries)
-        .selectinload(DistroSeries.distribution),
-        selectinload(Build.archive)),
+    joinedload(BuildQueue.builder),
+    joinedload(BuildQueue.build, innerjoin=True).options(
+        joinedload(Build.sourcepackagerelease, innerjoin=True)
+        .joinedload(SourcePackageRelease.sourcepackagename, innerjoin=True),
+        joinedload(Build.distroarchseries, innerjoin=True)
+        .joinedload(DistroArchSeries.distroseries, innerjoin=True)
+        .joinedload(DistroSeries.distribution, innerjoin=True),
+        joinedload(Build.archive, innerjoin=True)),
 )
 
 

@@ -36,7 +36,7 @@ in the queue.
 import xmlrpc.client
 
 import sqlalchemy as sa
-from sqlalchemy.orm import object_session, selectinload
+from sqlalchemy.orm import joinedload, object_session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from twisted.internet import defer
 
@@ -95,19 +95,21 @@ def is_available(builder):
 # -- What to send -------------------------------------------------------------
 
 # What build_request reads, loaded for a whole pass in a fixed number of
-# queries instead of one lazy load per relationship per job.
+# queries instead of one lazy load per relationship per job: what each
+# job has one of comes joined into the query that loads the jobs, its
+# files and its archive's dependencies in one query each.
 REQUEST_LOADS = (
-    selectinload(BuildQueue.build).options(
-        selectinload(Build.sourcepackagerelease).options(
-            selectinload(SourcePackageRelease.sourcepackagename),
+    joinedload(BuildQueue.build, innerjoin=True).options(
+        joinedload(Build.sourcepackagerelease, innerjoin=True).options(
+            joinedload(SourcePackageRelease.sourcepackagename, innerjoin=True),
             selectinload(SourcePackageRelease.files)
-            .selectinload(SourcePackageReleaseFile.libraryfile)
-            .selectinload(LibraryFileAlias.content)),
-        selectinload(Build.distroarchseries).options(
-            selectinload(DistroArchSeries.chroot).selectinload(LibraryFileAlias.content),
-            selectinload(DistroArchSeries.distroseries)
-            .selectinload(DistroSeries.distribution)),
-        selectinload(Build.archive).selectinload(Archive.dependencies)),
+            .joinedload(SourcePackageReleaseFile.libraryfile, innerjoin=True)
+            .joinedload(LibraryFileAlias.content, innerjoin=True)),
+        joinedload(Build.distroarchseries, innerjoin=True).options(
+            joinedload(DistroArchSeries.chroot).joinedload(LibraryFileAlias.content),
+            joinedload(DistroArchSeries.distroseries, innerjoin=True)
+            .joinedload(DistroSeries.distribution, innerjoin=True)),
+        joinedload(Build.archive, innerjoin=True).selectinload(Archive.dependencies)),
 )
 
 

@@ -75,23 +75,33 @@ def architectures_for(hintlist, available, nominated):
     return sorted(wanted)
 
 
-def _buildable_series(session):
-    """{series: {tag: DistroArchSeries}} for architectures with a chroot."""
-    archs = session.scalars(
-        sa.select(DistroArchSeries).where(DistroArchSeries.chroot_id.is_not(None))
-        .options(selectinload(DistroArchSeries.distroseries)
-                 .selectinload(DistroSeries.distribution))
-        .order_by(DistroArchSeries.id))
+def _buildable_series(session, series_id=None):
+    """{series: {tag: DistroArchSeries}} for architectures with a chroot
+    (of the series ``series_id`` only, if given)."""
+    query = (sa.select(DistroArchSeries).where(DistroArchSeries.chroot_id.is_not(None))
+             .options(selectinload(DistroArchSeries.distroseries)
+                      .selectinload(DistroSeries.distribution))
+             .order_by(DistroArchSeries.id))
+    if series_id is not None:
+        query = query.where(DistroArchSeries.distroseries_id == series_id)
+    archs = session.scalars(query)
     by_series = {}
     for arch in archs:
         by_series.setdefault(arch.distroseries, {})[arch.architecturetag] = arch
     return by_series
 
 
-def _live_publications(session, series):
+def _of_sources(query, spph, only):
+    """``query`` restricted to the source releases of ``only``, if given."""
+    if only is None:
+        return query
+    return query.where(spph.sourcepackagerelease_id.in_(sorted({spr for spr, _ in only})))
+
+
+def _live_publications(session, series, only=None):
     """The newest live publication of each (source, archive) in ``series``."""
     spph, spr = SourcePackagePublishingHistory, SourcePackageRelease
-    rows = session.execute(
+    rows = session.execute(_of_sources(
         sa.select(spph.sourcepackagerelease_id, spph.archive_id, spph.pocket,
                   Component.name, spr.architecturehintlist, spr.urgency,
                   SourcePackageName.name, spr.version)
@@ -101,17 +111,18 @@ def _live_publications(session, series):
         .join(Archive, Archive.id == spph.archive_id)
         .where(spph.distroseries_id == series.id, spph.status.in_(ACTIVE_STATUSES),
                Archive.enabled)
-        .order_by(spph.id))
+        .order_by(spph.id), spph, only))
     return {(row[0], row[1]): row for row in rows}
 
 
-def _existing_builds(session, series):
+def _existing_builds(session, series, only=None):
     """{(source id, archive id, tag)} of builds the series' live sources
     have anywhere in the distribution."""
     spph = SourcePackagePublishingHistory
-    live = (sa.select(spph.sourcepackagerelease_id, spph.archive_id)
-            .where(spph.distroseries_id == series.id, spph.status.in_(ACTIVE_STATUSES))
-            .distinct().subquery())
+    live = _of_sources(
+        sa.select(spph.sourcepackagerelease_id, spph.archive_id)
+        .where(spph.distroseries_id == series.id, spph.status.in_(ACTIVE_STATUSES)),
+        spph, only).distinct().subquery()
     rows = session.execute(
         sa.select(Build.sourcepackagerelease_id, Build.archive_id,
                   DistroArchSeries.architecturetag)
@@ -129,11 +140,11 @@ def _plan(session, series, archs, only=None):
     (for the (source release id, archive id) pairs of ``only``, if given)."""
     archives = {archive.id: archive for archive in session.scalars(
         sa.select(Archive).where(Archive.distribution_id == series.distribution_id))}
-    existing = _existing_builds(session, series)
+    existing = _existing_builds(session, series, only)
     nominated = series.nominatedarchindep.architecturetag \
         if series.nominatedarchindep is not None else None
     missing = []
-    for (spr_id, archive_id), row in _live_publications(session, series).items():
+    for (spr_id, archive_id), row in _live_publications(session, series, only).items():
         if only is not None and (spr_id, archive_id) not in only:
             continue
         pocket, hintlist = row[2], row[4]
@@ -177,16 +188,16 @@ def _lock(session):
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(QUEUE_BUILDER_LOCK)))
 
 
-def create_missing_builds(session, logger=LOG, now=None, only=None):
+def create_missing_builds(session, logger=LOG, now=None, only=None, series_id=None):
     """Create the missing builds and their scored queue entries (of the
-    publications of ``only``, (source release id, archive id) pairs, if
-    given); returns the new Build ids.  Two bulk INSERTs per series;
-    does not commit, and holds the queue builder's lock until the caller
-    does."""
+    publications of ``only``, (source release id, archive id) pairs, in
+    the series ``series_id``, if given); returns the new Build ids.  Two
+    bulk INSERTs per series; does not commit, and holds the queue
+    builder's lock until the caller does."""
     now = now or utcnow()
     created = []
     _lock(session)
-    for series, archs in _buildable_series(session).items():
+    for series, archs in _buildable_series(session, series_id).items():
         planned = _plan(session, series, archs, only)
         if not planned:
             continue
@@ -215,7 +226,8 @@ def queue_publication(session, publication, logger=LOG):
     session.flush()
     return create_missing_builds(
         session, logger,
-        only={(publication.sourcepackagerelease_id, publication.archive_id)})
+        only={(publication.sourcepackagerelease_id, publication.archive_id)},
+        series_id=publication.distroseries_id)
 
 
 def build_queue_in(session, logger=LOG):

@@ -292,10 +292,12 @@ class ScanPass:
                 self._answered, self._failed, callbackArgs=(target,),
                 errbackArgs=(target,))
             for target in targets])
-        reasons = await self.context.db.run(
-            settle, self.work, self.logtails,
-            [(target, status["build_id"]) for target, status in self.suspects],
-            self.given_back, self.builder_failed)
+        reasons = {}
+        if self.logtails or self.suspects or self.given_back or self.builder_failed:
+            reasons = await self.context.db.run(
+                settle, self.work, self.logtails,
+                [(target, status["build_id"]) for target, status in self.suspects],
+                self.given_back, self.builder_failed)
         await defer.DeferredList(
             [self._rescue(target, status, reasons.get(target.id))
              for target, status in self.suspects]
