@@ -32,6 +32,9 @@ setup(
         "test": [
             "pytest>=8,<10",
             "pytest-twisted>=1.14,<2",
+            # Property-based tests of the scanner and dispatcher against
+            # slaves answering garbage (tests/test_slave_garbage.py).
+            "hypothesis>=6.100,<7",
             # Real external bug trackers for checkwatches' integration tests
             # (tests/test_bugtrackers_real.py); Trac 1.6 imports
             # pkg_resources, which setuptools 81 drops.
