@@ -14,10 +14,14 @@ back when its build ends (see callbacks.py) is due at once.
     called back ──► due now
 
 The full scan of every builder comes round every ``ceiling`` seconds
-whatever the polls do.  Times are the ``clock``'s seconds.
+whatever the polls do, and a poll due within TOGETHER seconds of one
+due now is taken with it.  Times are the ``clock``'s seconds.
 """
 
 INITIAL = 0.2
+# A poll due this soon after another is taken with it: one pass (one
+# transaction, one refill) for builders started at about the same time.
+TOGETHER = 0.1
 
 
 class PollSchedule:
@@ -60,8 +64,11 @@ class PollSchedule:
         if self._last_full is None or now >= self._last_full + self.ceiling:
             self._last_full = now
             return True, None
+        soonest = min((when for when, _ in self._due.values()), default=None)
+        if soonest is None or soonest > now:
+            return False, set()
         return False, {builder_id for builder_id, (when, _) in self._due.items()
-                       if when <= now}
+                       if when <= now + TOGETHER}
 
     def next_in(self):
         """Seconds until the next poll or full scan is due (0 if overdue;

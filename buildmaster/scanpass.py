@@ -228,11 +228,16 @@ def requeue_aborted(session, work, targets):
 
 
 def record(session, work, jobs):
-    """Record the finished ``jobs`` (collection.py); [Failure or None]."""
-    failures = attach(session, jobs)
-    failures.update(work.group(session).collector.record(
-        [job for job in jobs if job not in failures]))
-    return [failures.get(job) for job in jobs]
+    """Record the finished ``jobs`` (collection.py), then remove their
+    fetched files from the master's disk; [Failure or None]."""
+    try:
+        failures = attach(session, jobs)
+        failures.update(work.group(session).collector.record(
+            [job for job in jobs if job not in failures]))
+        return [failures.get(job) for job in jobs]
+    finally:
+        for job in jobs:
+            job.discard()
 
 
 def judge_streaks(session, work, streaks):
@@ -433,6 +438,7 @@ class ScanPass:
         jobs = self.finished
         if not jobs:
             return
+        fetched_jobs = []
         try:
             fetched = await defer.DeferredList([job.fetching for job in jobs],
                                                consumeErrors=True)
@@ -443,8 +449,11 @@ class ScanPass:
                 recorded = await self.context.db.run(record, self.work, fetched_jobs)
                 outcomes.update(zip(fetched_jobs, recorded))
         finally:
+            # What was not handed to record() (which removes its files in
+            # its thread) has its files removed here.
             for job in jobs:
-                job.discard()
+                if job not in fetched_jobs:
+                    job.discard()
         done = [job for job in jobs if outcomes[job] is None]
         cleaned = await defer.DeferredList(
             [self._call(job.slave, "clean") for job in done], consumeErrors=True)

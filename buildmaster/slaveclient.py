@@ -5,9 +5,10 @@ hung or broken builder is a failed Deferred, never a stuck scan. status()
 accepts the protocol '1.0' dict and the older tuple forms (the seeds' mock
 slaves answer those) and always returns the same dict shape.
 
-Calls and downloads share one persistent HTTP connection pool per reactor,
-so a scan cycle reuses each slave's connection instead of opening a new
-one per call; close_connections() drops the idle ones at shutdown.
+Calls and downloads share one persistent HTTP connection pool and one
+Agent per reactor (its endpoints kept per slave), so a scan cycle reuses
+each slave's connection instead of opening a new one per call;
+close_connections() drops the idle ones at shutdown.
 """
 
 import os
@@ -20,10 +21,12 @@ import treq
 from twisted.internet import defer, error, protocol
 from twisted.python.failure import Failure
 from twisted.web.client import (
-    Agent, FileBodyProducer, HTTPConnectionPool, RequestNotSent, RequestTransmissionFailed,
-    ResponseDone, ResponseFailed, ResponseNeverReceived,
-    _HTTP11ClientFactory)
+    Agent, BrowserLikePolicyForHTTPS, FileBodyProducer, HTTPConnectionPool, RequestNotSent,
+    RequestTransmissionFailed, ResponseDone, ResponseFailed, ResponseNeverReceived,
+    _HTTP11ClientFactory, _StandardEndpointFactory)
 from twisted.web.http_headers import Headers
+from twisted.web.iweb import IAgentEndpointFactory
+from zope.interface import implementer
 
 from slave.states import BuilderStatus, BuildStatus
 
@@ -156,11 +159,46 @@ def connection_pool(reactor):
     return pool
 
 
+@implementer(IAgentEndpointFactory)
+class _KeptEndpoints:
+    """Agent endpoints made once per (scheme, host, port) and kept: a
+    scan asks the same slaves over and over, and making an endpoint
+    parses and IDNA-encodes the host every time."""
+
+    def __init__(self, reactor, connect_timeout):
+        self._standard = _StandardEndpointFactory(reactor, BrowserLikePolicyForHTTPS(),
+                                                  connect_timeout, None)
+        self._kept = {}
+
+    def endpointForURI(self, uri):
+        key = (uri.scheme, uri.host, uri.port)
+        endpoint = self._kept.get(key)
+        if endpoint is None:
+            endpoint = self._kept[key] = self._standard.endpointForURI(uri)
+        return endpoint
+
+
+_agents = weakref.WeakKeyDictionary()
+
+
+def shared_agent(reactor, connect_timeout):
+    """The Agent on ``reactor``'s shared connection pool for calls with
+    ``connect_timeout``, made once."""
+    agents = _agents.setdefault(reactor, {})
+    agent = agents.get(connect_timeout)
+    if agent is None:
+        agent = agents[connect_timeout] = Agent.usingEndpointFactory(
+            reactor, _KeptEndpoints(reactor, connect_timeout),
+            pool=connection_pool(reactor))
+    return agent
+
+
 def close_connections(reactor=None):
     """Close the idle connections to slaves kept for ``reactor`` (default:
     the global reactor); the Deferred fires once they are closed."""
     if reactor is None:
         from twisted.internet import reactor
+    _agents.pop(reactor, None)
     pool = _pools.pop(reactor, None)
     if pool is None:
         return defer.succeed(None)
@@ -205,6 +243,7 @@ class SlaveClient:
             from twisted.internet import reactor
         self.url = url if url.endswith("/") else url + "/"
         self.rpc_url = self.url + "rpc"
+        self._rpc_url = self.rpc_url.encode("ascii")
         self.timeout = timeout
         self.reactor = reactor
         self.proxy = proxy
@@ -274,9 +313,7 @@ class SlaveClient:
         return d.addErrback(self._translate, f"getFile({name!r})")
 
     async def _download(self, url, target):
-        agent = Agent(self.reactor, connectTimeout=self.timeout,
-                      pool=connection_pool(self.reactor))
-        d = agent.request(b"GET", url.encode("ascii"))
+        d = shared_agent(self.reactor, self.timeout).request(b"GET", url.encode("ascii"))
         d.addTimeout(self.timeout, self.reactor,
                      onTimeoutCancel=self._timed_out("getFile"))
         response = await d
@@ -309,21 +346,21 @@ class SlaveClient:
         """
         body = xmlrpc.client.dumps(args, method, allow_none=True).encode()
         try:
-            response = await self._request(body, connection_pool(self.reactor))
+            response = await self._request(body, shared_agent(self.reactor, self.timeout))
         except (RequestNotSent, RequestTransmissionFailed,
                 ResponseNeverReceived):
             if not _may_repeat(Failure(), method):
                 raise
             fresh = HTTPConnectionPool(self.reactor, persistent=False)
             fresh._factory = _QuietHTTP11ClientFactory
-            response = await self._request(body, fresh)
+            response = await self._request(
+                body, Agent(self.reactor, connectTimeout=self.timeout, pool=fresh))
         data = await self._read_body(response)
         return xmlrpc.client.loads(data)[0][0]
 
-    def _request(self, body, pool):
-        agent = Agent(self.reactor, connectTimeout=self.timeout, pool=pool)
-        return agent.request(b"POST", self.rpc_url.encode("ascii"),
-                             XMLRPC_HEADERS, FileBodyProducer(BytesIO(body)))
+    def _request(self, body, agent):
+        return agent.request(b"POST", self._rpc_url, XMLRPC_HEADERS,
+                             FileBodyProducer(BytesIO(body)))
 
     async def _read_body(self, response):
         """The response body, if it is a 200 answer of at most
