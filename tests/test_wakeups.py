@@ -451,3 +451,17 @@ async def test_an_upload_by_the_cli_wakes_the_dispatcher_without_a_timer(
     farm_clock.advance(0)
     assert state_of(farm.session, build.id) == BuildStatus.BUILDING
     assert farm_clock.seconds() == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_publisher_run_that_retried_dependency_waits_wakes_the_dispatcher(
+        farm, farm_clock, monkeypatch):
+    from buildmaster import jobs
+    from buildmaster.publisher import run
+    build = publish(farm, "waited")
+    monkeypatch.setattr(run, "publish", lambda context: run.PublishReport(retried=[build.id]))
+    farm_clock.advance(1)
+    await jobs.publish(farm.context)
+    farm_clock.advance(0)
+    assert state_of(farm.session, build.id) == BuildStatus.BUILDING
+    assert farm_clock.seconds() == 1

@@ -9,7 +9,9 @@
         no longer live ──► dateremoved    (they leave the indexes)
         indexes, Release, signatures ──► staging dir ──► dists/<suite> (rename)
         commit
-    ──► MANUALDEPWAIT builds now satisfiable ──► NEEDSBUILD (depwait.py)
+    ──► MANUALDEPWAIT builds now satisfiable ──► NEEDSBUILD (depwait.py),
+        the dispatchers woken (NOTIFY on PostgreSQL; the publisher job
+        wakes its own master's at once)
 
 A publication's life, as the publisher sees it::
 
@@ -51,6 +53,7 @@ from buildmaster.model import (
     PackagePublishingStatus, utcnow)
 from buildmaster.model import BinaryPackagePublishingHistory as BPPH
 from buildmaster.model import SourcePackagePublishingHistory as SPPH
+from buildmaster import wakeups
 from buildmaster.publisher import layout, release
 from buildmaster.publisher.domination import binary_key, dominated, source_key
 from buildmaster.publisher.indexes import IndexFailure, IndexPlan, write_indexes
@@ -125,6 +128,9 @@ class Publisher:
         with self.sessions() as session:
             report.retried = retry_satisfiable(session, self.clock(),
                                                quiet=not report.published)
+            if report.retried:
+                # Every master's dispatcher hears of them as they commit.
+                wakeups.notify(session, wakeups.DISPATCH)
             session.commit()
         if report.suites or report.retried or report.errors:
             logger.info("publisher: %s", report.summary)
