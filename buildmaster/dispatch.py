@@ -44,6 +44,7 @@ from buildmaster import health
 from buildmaster.archivedependencies import BUILDD_USER, source_file_url, sources_list
 from buildmaster.buildlog import store_text_log
 from buildmaster.candidates import LOG, find_candidates, label
+from buildmaster.errortext import failure_text
 from buildmaster.failures import judge
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.librarian.urls import http_url
@@ -331,7 +332,7 @@ class Dispatch:
 
     def _refused(self, failure, before):
         failure.trap(*SLAVE_FAILURES)
-        reason = f"Dispatch of {label(self.build)} failed: {failure.getErrorMessage()}"
+        reason = f"Dispatch of {label(self.build)} failed: {failure_text(failure)}"
         self.count_refusal(before, reason)
         raise DispatchFailed(reason)
 
@@ -438,9 +439,9 @@ def dispatch_pairs(pairs, config, logger=LOG, librarian=None, mailer=None):
         if ok:
             started += 1
         elif result.check(JobTaken):
-            logger.info(result.getErrorMessage())
+            logger.info(failure_text(result))
         elif not result.check(DispatchFailed):
-            logger.error(f"Dispatching to {builder.name} failed: {result.getErrorMessage()}",
+            logger.error(f"Dispatching to {builder.name} failed: {failure_text(result)}",
                          exc_info=(result.type, result.value, result.getTracebackObject()))
     return started
 

@@ -27,6 +27,7 @@ from buildmaster import health
 from buildmaster.buildlog import fetch_build_log, store_text_log
 from buildmaster.collection import (
     Collector, FinishedJob, close_job, describe, fetch, log_change)
+from buildmaster.errortext import failure_text
 from buildmaster.failures import ScanFailures, judge
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.model import (
@@ -182,7 +183,7 @@ class BuilderGroup:
         for builder, (ok, failure) in zip(self.builders, results):
             if not ok:
                 self.logger.warning(f"{builder.name} is not available: its slave "
-                                    f"failed to answer: {failure.getErrorMessage()}")
+                                    f"failed to answer: {failure_text(failure)}")
         return [(builder, ok and builder.builderok
                  and status["builder_status"] == BuilderStatus.IDLE)
                 for builder, (ok, status) in zip(self.builders, results)]
@@ -479,7 +480,7 @@ class BuilderGroup:
                 self.failures.succeeded(job.builder.name)
             elif outcome.check(UploadLocked):
                 self.logger.info(f"{describe(job.build, job.builder.name)}: upload "
-                                 f"waits ({outcome.getErrorMessage()}); retrying at "
+                                 f"waits ({failure_text(outcome)}); retrying at "
                                  "the next scan")
             else:
                 failed += 1
@@ -531,10 +532,10 @@ class BuilderGroup:
         if not failure.check(*SCAN_FAILURES):
             self.transaction.abort()
             self.logger.error(
-                f"Scanning {builder.name} failed: {failure.getErrorMessage()}",
+                f"Scanning {builder.name} failed: {failure_text(failure)}",
                 exc_info=(failure.type, failure.value, failure.getTracebackObject()))
             return
-        error = failure.getErrorMessage()
+        error = failure_text(failure)
         streak = self.failures.streak(builder.name) + 1
         self.logger.warning(f"Scan of {builder.name} failed ({streak} of "
                             f"{self.failures.threshold} in a row): {error}")
