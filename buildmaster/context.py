@@ -1,6 +1,7 @@
 """The running farm's shared parts, built once from the configuration."""
 
 from buildmaster.activity import Activity
+from buildmaster.builderslave import SlaveRegistry
 from buildmaster.database import make_engine, make_session_factory
 from buildmaster.dbthreads import DatabaseThreads, pool_size
 from buildmaster.failures import ScanFailures
@@ -20,7 +21,8 @@ def scan_interval(config):
 class FarmContext:
     """Configuration, database engine and sessions, the database threads,
     the librarian store, and what outlives one job run: the mailer, the
-    scan failure streaks, the polls due and the wake-up board.
+    slave clients, the scan failure streaks, the polls due and the
+    wake-up board.
     ``reactor`` times everything (a Clock in tests); ``db`` replaces the
     thread pool (dbthreads.InlineDatabase where no reactor runs)."""
 
@@ -36,6 +38,7 @@ class FarmContext:
         self.wakeups = Wakeups(reactor)
         self.polls = PollSchedule(reactor, scan_interval(config))
         self.scan_failures = ScanFailures(config.builddmaster.scan_failure_threshold)
+        self.slaves = SlaveRegistry(config, reactor)
         # When scans and dispatch passes last completed (the web's health).
         self.activity = Activity(reactor.seconds)
         self._mailer = None

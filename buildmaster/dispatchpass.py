@@ -22,7 +22,6 @@ from typing import Optional
 
 from twisted.internet import defer
 
-from buildmaster import builderslave
 from buildmaster.candidates import LOG, label
 from buildmaster.dispatch import (
     SLAVE_FAILURES, Dispatch, build_request, check_dispatchable, claim, idle_builders,
@@ -50,7 +49,7 @@ class Plan:
     slave: object = None
 
     @property
-    def id(self):  # what builderslave.slave_for reads
+    def id(self):  # what SlaveRegistry.slave_for reads
         return self.builder_id
 
 
@@ -96,13 +95,13 @@ async def run(context, logger=None, builder_ids=None):
     jobs started."""
     logger = logger or LOG
     config = context.config
-    builderslave.configure(config)
+    context.slaves.configure(config)
     plans = await context.db.run(plan, config, logger, builder_ids)
     if not plans:
         return 0
     semaphore = defer.DeferredSemaphore(max(1, config.builddmaster.max_concurrent_calls))
     for each in plans:
-        each.slave = builderslave.slave_for(each)
+        each.slave = context.slaves.slave_for(each)
     results = await defer.DeferredList(
         [semaphore.run(send_job, each.slave, each.job, each.fetches, each.build_args,
                        config.builddmaster.download_timeout) for each in plans],

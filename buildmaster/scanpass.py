@@ -286,12 +286,11 @@ class ScanPass:
 
     async def run(self):
         """The number of builders whose scan failed."""
-        from buildmaster import builderslave
-        builderslave.configure(self.config)
+        self.context.slaves.configure(self.config)
         targets = await self.context.db.run(load_targets, self.only)
         targets = [target for target in targets if target.worth_scanning]
         for target in targets:
-            target.slave = builderslave.slave_for(target)
+            target.slave = self.context.slaves.slave_for(target)
         await defer.DeferredList([
             self._call(target.slave, "status").addCallbacks(
                 self._answered, self._failed, callbackArgs=(target,),
