@@ -179,6 +179,29 @@ def _download(job, semaphore, config):
                                           job.directory)
 
 
+@defer.inlineCallbacks
+def collect(jobs, record, clean):
+    """Collect ``jobs``, whose fetches have started: ``record(jobs)`` (a
+    Deferred of [Failure or None]) records those whose files came in,
+    then ``clean(job)`` (a Deferred) cleans the slave of each recorded.
+    Fires with a Failure or None for each job.  Every fetched file is
+    removed from the master's disk whatever happens."""
+    fetched = yield defer.DeferredList([job.fetching for job in jobs], consumeErrors=True)
+    outcomes = {job: None if ok else result for job, (ok, result) in zip(jobs, fetched)}
+    try:
+        arrived = [job for job in jobs if outcomes[job] is None]
+        if arrived:
+            outcomes.update(zip(arrived, (yield record(arrived))))
+    finally:
+        for job in jobs:
+            job.discard()
+    recorded = [job for job in jobs if outcomes[job] is None]
+    cleaned = yield defer.DeferredList([clean(job) for job in recorded], consumeErrors=True)
+    for job, (ok, result) in zip(recorded, cleaned):
+        outcomes[job] = None if ok else result
+    return [outcomes[job] for job in jobs]
+
+
 class Collector:
     """Records finished jobs in ``transaction``'s session: the scanner's
     collection step, in whatever thread owns that session."""
@@ -214,8 +237,10 @@ class Collector:
         return failures
 
     def _record_together(self, jobs):
-        """Uploads processed, logs stored, builds ended, one commit; then
-        the uploads filed away, the changes logged and people told."""
+        """Uploads processed, logs stored, builds ended, failure mail held
+        in the spool, one commit; then the uploads filed away, the changes
+        logged and the mail released.  Mail held before the commit is
+        never lost to a master killed after it (mail.holdBuildFailure)."""
         uploads = [job for job in jobs if job.state is None]
         processor = UploadProcessor(self.config, self.session, self.librarian)
         results = processor.process_many(
@@ -236,12 +261,34 @@ class Collector:
             health.Finished(job.queueItem, log_path=job.log_path,
                             upload_log=job.upload_log)
             for job in jobs])
-        self.transaction.commit()
+        held = self._hold_failure_mail(changes)
+        try:
+            self.transaction.commit()
+        except Exception:
+            for batch in held.values():
+                self.mailer.drop(batch)
+            raise
         for job, result in zip(uploads, results):
             processor.file_away(result)
         for job, old in changes:
             self._report_finished(job, old)
+            if job in held:
+                self.mailer.release(held[job])
         health.tell(self.session, self.config, self.mailer, outcomes)
+
+    def _hold_failure_mail(self, changes):
+        """{job: its failure mail, held} for the jobs whose build ends in a
+        state people are told of."""
+        from buildmaster.mail import NOTIFIED_STATES
+        held = {}
+        for job, old in changes:
+            build = job.build
+            if build.buildstate in NOTIFIED_STATES and old != BuildStatus.FULLYBUILT:
+                batch = self.mailer.holdBuildFailure(build, upload_log=job.upload_log,
+                                                     job=job.queueItem.id)
+                if batch is not None:
+                    held[job] = batch
+        return held
 
     def _upload_state(self, job):
         """FULLYBUILT or FAILEDTOUPLOAD, by the upload's fate; FULLYBUILT
@@ -256,9 +303,6 @@ class Collector:
             self.logger.info(f"{describe(build, name)}: already FULLYBUILT, upload "
                              f"kept in {job.upload.directory}")
         log_change(self.logger, build, name, old)
-        from buildmaster.mail import NOTIFIED_STATES
         if job.refusal is not None:
             self.logger.error(f"{describe(build, name)}: AssertionError: {job.refusal}; "
                               "ended FAILEDTOUPLOAD, its files left unfetched")
-        if build.buildstate in NOTIFIED_STATES and old != BuildStatus.FULLYBUILT:
-            self.mailer.notifyBuildFailure(build, upload_log=job.upload_log)

@@ -26,7 +26,7 @@ from twisted.internet import defer
 from buildmaster import health
 from buildmaster.buildlog import fetch_build_log, store_text_log
 from buildmaster.collection import (
-    Collector, FinishedJob, close_job, describe, fetch, log_change)
+    Collector, FinishedJob, close_job, collect, describe, fetch, log_change)
 from buildmaster.errortext import failure_text
 from buildmaster.failures import ScanFailures, judge
 from buildmaster.librarian.storage import LibrarianStorage
@@ -398,27 +398,17 @@ class BuilderGroup:
         return Collector(self.transaction, self.config, self.librarian, self.mailer,
                          self.logger)
 
-    @defer.inlineCallbacks
     def collect(self, jobs):
         """Collect finished jobs together (see buildmaster.collection);
         fire with a Failure or None for each job.  The slaves are cleaned
         once their results are committed."""
-        try:
-            fetched = yield defer.DeferredList(
-                [self._fetch(job) for job in jobs], consumeErrors=True)
-            outcomes = {job: None if ok else result
-                        for job, (ok, result) in zip(jobs, fetched)}
-            outcomes.update(self.collector.record(
-                [job for job in jobs if outcomes[job] is None]))
-        finally:
-            for job in jobs:
-                job.discard()
-        recorded = [job for job in jobs if outcomes[job] is None]
-        cleaned = yield defer.DeferredList(
-            [self._call(job.slave, "clean") for job in recorded], consumeErrors=True)
-        for job, (ok, result) in zip(recorded, cleaned):
-            outcomes[job] = None if ok else result
-        return [outcomes[job] for job in jobs]
+        for job in jobs:
+            self._fetch(job)
+
+        def record(arrived):
+            failures = self.collector.record(arrived)
+            return defer.succeed([failures.get(job) for job in arrived])
+        return collect(jobs, record, lambda job: self._call(job.slave, "clean"))
 
     def _fetch(self, job):
         return fetch(job, self.semaphore, self.config)
@@ -578,10 +568,18 @@ class BuilderGroup:
         close_job(self.session, queueItem, alias, BuildStatus.FAILEDTOBUILD)
         outcomes = health.record(self.session, self.config,
                                  [health.Finished(queueItem, log_text=note)])
-        self.transaction.commit()
+        # Held before the commit, so a master killed after it loses no mail.
+        held = self.mailer.holdBuildFailure(build, job=queueItem.id)
+        try:
+            self.transaction.commit()
+        except Exception:
+            if held is not None:
+                self.mailer.drop(held)
+            raise
         self._logChange(build, build.builder.name, old)
         self.logger.warning(f"{describe(build, build.builder.name)}: {note.strip()}")
-        self.mailer.notifyBuildFailure(build)
+        if held is not None:
+            self.mailer.release(held)
         health.tell(self.session, self.config, self.mailer, outcomes)
 
 

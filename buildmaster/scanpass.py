@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from buildmaster.collection import FinishedJob, attach, fetch
+from buildmaster.collection import FinishedJob, attach, collect, fetch
 from buildmaster.database import Transaction
 from buildmaster.mail import ThreadMailer
 from buildmaster.model import (
@@ -437,29 +437,10 @@ class ScanPass:
         jobs = self.finished
         if not jobs:
             return
-        fetched_jobs = []
-        try:
-            fetched = await defer.DeferredList([job.fetching for job in jobs],
-                                               consumeErrors=True)
-            outcomes = {job: None if ok else result
-                        for job, (ok, result) in zip(jobs, fetched)}
-            fetched_jobs = [job for job in jobs if outcomes[job] is None]
-            if fetched_jobs:
-                recorded = await self.context.db.run(record, self.work, fetched_jobs)
-                outcomes.update(zip(fetched_jobs, recorded))
-        finally:
-            # What was not handed to record() (which removes its files in
-            # its thread) has its files removed here.
-            for job in jobs:
-                if job not in fetched_jobs:
-                    job.discard()
-        done = [job for job in jobs if outcomes[job] is None]
-        cleaned = await defer.DeferredList(
-            [self._call(job.slave, "clean") for job in done], consumeErrors=True)
-        for job, (ok, result) in zip(done, cleaned):
-            outcomes[job] = None if ok else result
-        for job in jobs:
-            outcome = outcomes[job]
+        outcomes = await collect(
+            jobs, lambda arrived: self.context.db.run(record, self.work, arrived),
+            lambda job: self._call(job.slave, "clean"))
+        for job, outcome in zip(jobs, outcomes):
             if outcome is None:
                 self.failures.succeeded(job.builder_name)
                 self.freed.add(job.target.id)

@@ -28,19 +28,7 @@ from buildmaster.model import (
 from buildmaster.polling import PollSchedule
 from buildmaster.testing.mockslaves import OkSlave
 from buildmaster.testing.uploads import binary_upload
-
-
-class Farm:
-    """A callable jobs' context recording each run with the clock's time."""
-
-    def __init__(self, clock):
-        self.clock = clock
-        self.calls = []
-        self.answers = {}
-
-    def run(self, name):
-        self.calls.append((name, self.clock.seconds()))
-        return self.answers.get(name)
+from test_sequencer import Farm
 
 
 def job_dispatch(context):
