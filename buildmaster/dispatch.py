@@ -349,12 +349,19 @@ class Dispatch:
             builder.failBuilder(reason)
         else:
             builder.failnotes = reason
-        outcomes = []
+        outcomes, held = [], None
         if verdict.fail_job:
             outcomes = self._failJob(reason)
+            # Held before the commit, so a master killed after it loses no mail.
+            held = self._mailer().holdBuildFailure(build, job=self.entry.id)
         else:
             _unclaim(self.session, builder, self.entry, before)
-        self.session.commit()
+        try:
+            self.session.commit()
+        except Exception:
+            if held is not None:
+                self._mailer().drop(held)
+            raise
         self.logger.warning(f"{reason} (on {builder.name}: {builder.failure_count} "
                             f"failures; {label(build)}: {build.failure_count})")
         if verdict.fail_builder:
@@ -362,7 +369,8 @@ class Dispatch:
         if verdict.fail_job:
             self.logger.warning(f"{label(build)}: {before[0].name} -> FAILEDTOBUILD "
                                 f"(failed to dispatch {build.failure_count} times)")
-            self._mailer().notifyBuildFailure(build)
+            if held is not None:
+                self._mailer().release(held)
             health.tell(self.session, self.config, self._mailer(), outcomes)
 
     def _failJob(self, reason):

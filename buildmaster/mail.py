@@ -150,15 +150,16 @@ class FailureNotice:
         self._date = _header("Date", email.utils.formatdate(usegmt=True))
         self._domain = self.sender.rpartition("@")[2] or None
 
-    def message(self, recipient, reason):
-        """The raw text of the message telling ``recipient`` why they get it."""
+    def message(self, recipient, reason, message_id=None):
+        """The raw text of the message telling ``recipient`` why they get it
+        (with ``message_id``, else a new one)."""
         body = f"{self._body_head}{reason}{self._body_tail}"
         if _readable(body):
             encoding = "7bit"
         else:
             encoding = "quoted-printable"
             body = quopri.encodestring(body.encode("utf-8")).decode("ascii")
-        message_id = email.utils.make_msgid("build", domain=self._domain)
+        message_id = message_id or email.utils.make_msgid("build", domain=self._domain)
         return ('Content-Type: text/plain; charset="utf-8"\n'
                 f"Content-Transfer-Encoding: {encoding}\nMIME-Version: 1.0\n"
                 f"{self._from}{_header('To', recipient)}{self._subject}{self._date}"
@@ -190,6 +191,9 @@ class ThreadMailer:
         batch = self.mailer.holdBuildFailure(build, upload_log)
         if batch is not None:
             self.release(batch)
+
+    def holdBuildFailure(self, build, upload_log=None, job=None):
+        return self.mailer.holdBuildFailure(build, upload_log, job)
 
     def hold(self, sender, about, messages):
         return self.mailer.hold(sender, about, messages)
@@ -236,10 +240,18 @@ class BuildMailer:
         if batch is not None:
             self.release(batch)
 
-    def holdBuildFailure(self, build, upload_log=None):
+    def holdBuildFailure(self, build, upload_log=None, job=None):
         """Write the messages about ``build``'s failure to the spool, not
         yet sent: the batch to ``release``, or None when nobody is to be
-        told (which is logged).  Safe in a database thread."""
+        told (which is logged) or it was told already.  Safe in a
+        database thread.
+
+        Given ``job`` (the queue entry's id), the batch and its
+        Message-IDs are named after the build, the job and the state, so
+        a caller may hold it before committing the failure: a master
+        killed in between leaves the batch in the spool, and the next
+        one, collecting the same job again, finds it there (or finds it
+        sent) instead of telling twice."""
         if build.buildstate not in NOTIFIED_STATES:
             raise ValueError(f"build {build.id} is {build.buildstate.name}: failure mail "
                              "is for FAILEDTOBUILD, CHROOTWAIT or FAILEDTOUPLOAD builds")
@@ -250,11 +262,22 @@ class BuildMailer:
                         f"{build.buildstate.name}: nobody to tell")
             return None
         notice = FailureNotice(build, self.config, upload_log)
+        if job is None:
+            batch = SpooledBatch.new(notice.sender, notice.about, [
+                SpooledMessage(address, notice.message(address, reason))
+                for address, reason in told])
+            self.spool.save(batch)
+            return batch
+        key = f"build{build.id}-job{job}-{build.buildstate.name}"
+        domain = notice.sender.rpartition("@")[2] or "localhost"
         batch = SpooledBatch.new(notice.sender, notice.about, [
-            SpooledMessage(address, notice.message(address, reason))
-            for address, reason in told])
-        self.spool.save(batch)
-        return batch
+            SpooledMessage(address, notice.message(address, reason,
+                                                   f"<{key}-{number}@{domain}>"))
+            for number, (address, reason) in enumerate(told)], key=key)
+        held = self.spool.hold_once(batch)
+        if held is None:
+            logger.info(f"Mail about {notice.about} was sent already")
+        return held
 
     def hold(self, sender, about, messages):
         """Write ``messages`` [(recipient, raw text)] to the spool as one
@@ -398,7 +421,7 @@ class BuildMailer:
         if batch.messages:
             self.spool.save(batch)
         else:
-            self.spool.remove(batch)
+            self.spool.delivered(batch)
 
     @staticmethod
     def _trouble(reason):

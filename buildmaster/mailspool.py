@@ -21,6 +21,12 @@ and written back, and only then tried.  Another holder finds it not due
 and waits, so a message is tried again only once its delay has passed,
 whoever holds the spool, and no two holders try it at once.
 
+A batch may be named after what it tells (a build's failure in one job:
+``hold_once``): holding it again finds it there, or finds it already
+sent (a ``sent/`` entry of that name, kept 30 days), so a fact told by
+a master that was killed between holding its mail and committing it,
+and told again by the next one, goes out once.
+
 A spool file is JSON::
 
     {"sender": "...", "about": "build 8 (...) on bob FAILEDTOUPLOAD",
@@ -33,10 +39,13 @@ import datetime
 import fcntl
 import json
 import os
+import time
 import uuid
 
 SPOOL_DIRECTORY = "mail-spool"
 FAILED_DIRECTORY = "failed"
+SENT_DIRECTORY = "sent"
+SENT_KEPT_SECONDS = 30 * 86400
 SUFFIX = ".json"
 LOCK_NAME = ".lock"
 
@@ -63,10 +72,12 @@ class SpooledBatch:
     next_attempt: float = 0.0
 
     @classmethod
-    def new(cls, sender, about, messages, next_attempt=0.0):
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        return cls(f"{stamp}-{uuid.uuid4().hex[:12]}{SUFFIX}", sender, about, list(messages),
-                   next_attempt)
+    def new(cls, sender, about, messages, next_attempt=0.0, key=None):
+        """A batch named by ``key`` (what it tells), else uniquely."""
+        if key is None:
+            stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            key = f"{stamp}-{uuid.uuid4().hex[:12]}"
+        return cls(f"{key}{SUFFIX}", sender, about, list(messages), next_attempt)
 
     def to_json(self):
         return json.dumps({"sender": self.sender, "about": self.about,
@@ -93,7 +104,36 @@ class MailSpool:
     def __init__(self, root):
         self.directory = os.path.join(root, SPOOL_DIRECTORY)
         self.failed_directory = os.path.join(self.directory, FAILED_DIRECTORY)
+        self.sent_directory = os.path.join(self.directory, SENT_DIRECTORY)
         os.makedirs(self.failed_directory, exist_ok=True)
+        os.makedirs(self.sent_directory, exist_ok=True)
+        self._forget_old_sent()
+
+    def _forget_old_sent(self):
+        horizon = time.time() - SENT_KEPT_SECONDS
+        for entry in os.scandir(self.sent_directory):
+            if entry.stat().st_mtime < horizon:
+                os.unlink(entry.path)
+
+    def _locked(self):
+        return _SpoolLock(os.path.join(self.directory, LOCK_NAME))
+
+    def hold_once(self, batch):
+        """Save ``batch`` unless a batch of its name is in the spool (that
+        one is returned) or was sent (None is)."""
+        with self._locked():
+            if os.path.exists(os.path.join(self.sent_directory, batch.name)):
+                return None
+            if os.path.exists(os.path.join(self.directory, batch.name)):
+                return self.load(batch.name)
+            self.save(batch)
+            return batch
+
+    def delivered(self, batch):
+        """Every message of ``batch`` went out: its file goes, its name is
+        remembered in sent/."""
+        open(os.path.join(self.sent_directory, batch.name), "w").close()
+        self.remove(batch)
 
     def claim(self, name, now, delay):
         """Claim a round of attempts at batch ``name``: (batch, None) when it
@@ -101,8 +141,7 @@ class MailSpool:
         written), (batch, when) when it is not due until ``when``, or
         (None, None) when its file is gone (all sent, or given up).
         SpoolError for an unreadable file."""
-        with open(os.path.join(self.directory, LOCK_NAME), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._locked():
             if not os.path.exists(os.path.join(self.directory, name)):
                 return None, None
             batch = self.load(name)
@@ -115,9 +154,6 @@ class MailSpool:
     def save(self, batch):
         """Write (or rewrite) ``batch``'s file atomically."""
         self._write(self.directory, batch)
-
-    def remove(self, batch):
-        os.unlink(os.path.join(self.directory, batch.name))
 
     def give_up(self, batch, messages):
         """Write ``messages`` of ``batch`` to failed/; return that file's path."""
@@ -143,6 +179,13 @@ class MailSpool:
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise SpoolError(f"{name}: {error}") from None
 
+    def remove(self, batch):
+        """Take ``batch``'s file out of the spool, if it is still there."""
+        try:
+            os.unlink(os.path.join(self.directory, batch.name))
+        except FileNotFoundError:
+            pass
+
     @staticmethod
     def _write(directory, batch):
         """Write ``batch`` to ``directory`` under a temporary name (unique,
@@ -160,3 +203,20 @@ class MailSpool:
             os.unlink(temporary)
             raise
         return target
+
+
+class _SpoolLock:
+    """The spool's lock file, held exclusively (flock) within a ``with``."""
+
+    def __init__(self, path):
+        self.path = path
+        self.handle = None
+
+    def __enter__(self):
+        self.handle = open(self.path, "a")
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.handle.close()
+        return False

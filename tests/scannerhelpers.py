@@ -25,6 +25,15 @@ class RecordingMailer:
     def notifyBuildFailure(self, build, upload_log=None):
         self.sent.append((build.id, build.buildstate, upload_log))
 
+    def holdBuildFailure(self, build, upload_log=None, job=None):
+        return (build.id, build.buildstate, upload_log)
+
+    def release(self, held):
+        self.sent.append(held)
+
+    def drop(self, held):
+        pass
+
     def flush(self):
         return defer.succeed(None)
 

@@ -316,6 +316,28 @@ def test_each_delivered_message_leaves_the_spool_at_once(
 
 
 @pytest_twisted.inlineCallbacks
+def test_a_failure_held_twice_for_the_same_job_is_told_once(
+        failed_build, farm_config, mailer, smtp_server, clock):
+    """A master killed between holding a failure's mail and committing the
+    failure leaves the mail in the spool; the next one collects the same
+    job, holds the same mail again, and it goes out once."""
+    first = mailer.holdBuildFailure(failed_build, job=41)
+    assert mailer.holdBuildFailure(failed_build, job=41).name == first.name
+    mailer.release(first)
+    yield mailer.flush()
+    assert len(smtp_server.messages) == 3
+    assert mailer.holdBuildFailure(failed_build, job=41) is None
+    restarted = BuildMailer(farm_config, clock=clock)
+    assert restarted.holdBuildFailure(failed_build, job=41) is None
+    yield restarted.flush()
+    assert len(smtp_server.messages) == 3
+    ids = {parse(raw)["Message-ID"] for _, _, raw in smtp_server.messages}
+    assert len(ids) == 3 and all(i.startswith("<build8-job41-FAILEDTOUPLOAD-") for i in ids)
+    # Another job of the same build is another failure, told again.
+    assert mailer.holdBuildFailure(failed_build, job=42) is not None
+
+
+@pytest_twisted.inlineCallbacks
 def test_whoever_holds_the_spool_waits_for_the_retry_delay(
         failed_build, farm_config, mailer, smtp_server, clock):
     """A one-shot 'buildmaster scan' beside the daemon opens the spool too:
@@ -422,5 +444,5 @@ def test_spool_file_written_whole_or_not_at_all(failed_build, farm_config, maile
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(OSError, match="disk on fire"):
         mailer.notifyBuildFailure(failed_build)
-    assert os.listdir(os.path.join(farm_config.builddmaster.root, "mail-spool")) == [
-        "failed"]
+    assert sorted(os.listdir(os.path.join(farm_config.builddmaster.root, "mail-spool"))) \
+        == ["failed", "sent"]
