@@ -26,6 +26,7 @@ from buildmaster.candidates import LOG, label
 from buildmaster.dispatch import (
     SLAVE_FAILURES, Dispatch, build_request, check_dispatchable, claim, idle_builders,
     job_id, log_started, pair_builders, send_job)
+from buildmaster.errortext import failure_text
 from buildmaster.mail import ThreadMailer
 from buildmaster.model import Builder, BuildQueue
 from buildmaster.wakeups import SCAN
@@ -114,10 +115,10 @@ async def run(context, logger=None, builder_ids=None):
             context.polls.dispatched(each.builder_id)
         elif result.check(*SLAVE_FAILURES):
             refusals.append((each, f"Dispatch of {each.label} failed: "
-                                   f"{result.getErrorMessage()}"))
+                                   f"{failure_text(result)}"))
         else:
             logger.error(f"Dispatching to {each.builder_name} failed: "
-                         f"{result.getErrorMessage()}",
+                         f"{failure_text(result)}",
                          exc_info=(result.type, result.value, result.getTracebackObject()))
     if refusals:
         await context.db.run(refuse, config, context.librarian,

@@ -39,6 +39,7 @@ from twisted.python.failure import Failure
 
 from buildmaster.collection import FinishedJob, attach, collect, fetch
 from buildmaster.database import Transaction
+from buildmaster.errortext import failure_text
 from buildmaster.mail import ThreadMailer
 from buildmaster.model import (
     Archive, Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
@@ -391,10 +392,10 @@ class ScanPass:
         self.polls.forget(target.id)
         if not failure.check(*SCAN_FAILURES):
             self.logger.error(
-                f"Scanning {target.name} failed: {failure.getErrorMessage()}",
+                f"Scanning {target.name} failed: {failure_text(failure)}",
                 exc_info=(failure.type, failure.value, failure.getTracebackObject()))
             return None
-        error = failure.getErrorMessage()
+        error = failure_text(failure)
         streak = self.failures.streak(target.name) + 1
         self.logger.warning(f"Scan of {target.name} failed ({streak} of "
                             f"{self.failures.threshold} in a row): {error}")
@@ -446,7 +447,7 @@ class ScanPass:
                 self.freed.add(job.target.id)
             elif outcome.check(UploadLocked):
                 self.logger.info(f"{job.target.label} on {job.builder_name}: upload "
-                                 f"waits ({outcome.getErrorMessage()}); retrying at "
+                                 f"waits ({failure_text(outcome)}); retrying at "
                                  "the next scan")
             else:
                 self._failed(outcome, job.target)

@@ -28,6 +28,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
+from buildmaster.errortext import shown
 from slave.states import BuilderStatus, BuildStatus
 
 STATUS_KEYS = ("builder_status", "build_id", "build_status", "logtail",
@@ -66,23 +67,29 @@ class SlaveProtocolError(SlaveError):
 def normalize_status(raw, url="<slave>"):
     """Return the status dict of STATUS_KEYS for a dict or tuple answer.
 
-    Raise SlaveProtocolError for anything else or an unknown state.
+    Raise SlaveProtocolError for anything else: an unknown state, a job
+    name that is not text, a filemap that is not {name: sha1} text, a
+    log tail that is not text or bytes.  Its message quotes the answer
+    cut to a readable size (errortext.shown), however big it was.
     """
     if isinstance(raw, dict):
         status = {key: raw.get(key) for key in STATUS_KEYS}
     elif isinstance(raw, (tuple, list)) and raw:
         status = _status_from_tuple(tuple(raw), url)
     else:
-        raise SlaveProtocolError(f"{url}: status() answered {raw!r}")
+        raise SlaveProtocolError(f"{url}: status() answered {shown(raw)}")
     state = status["builder_status"]
-    if state not in BUILDER_STATES:
+    if not isinstance(state, str) or state not in BUILDER_STATES:
         raise SlaveProtocolError(
-            f"{url}: status() gave unknown builder_status {state!r}"
-            f" in {raw!r}")
+            f"{url}: status() gave unknown builder_status {shown(state)}"
+            f" in {shown(raw)}")
     if state == BuilderStatus.WAITING:
         _check_waiting(status, raw, url)
     if state == BuilderStatus.IDLE and status["build_id"] is None:
         status["build_id"] = ""
+    if not isinstance(status["build_id"], str):
+        raise SlaveProtocolError(
+            f"{url}: status() gave a build_id that is not text in {shown(raw)}")
     status["logtail"] = _as_binary(status["logtail"], raw, url)
     return status
 
@@ -90,6 +97,9 @@ def normalize_status(raw, url="<slave>"):
 def _status_from_tuple(raw, url):
     """Map the pre-1.0 tuple forms onto the status dict."""
     state = raw[0]
+    if not isinstance(state, str):
+        raise SlaveProtocolError(
+            f"{url}: status() gave unknown builder_status {shown(state)} in {shown(raw)}")
     fields = {
         BuilderStatus.IDLE: ((), ("build_id",)),
         BuilderStatus.BUILDING: (("build_id", "logtail"), ()),
@@ -100,13 +110,13 @@ def _status_from_tuple(raw, url):
     }.get(state)
     if fields is None:
         raise SlaveProtocolError(
-            f"{url}: status() gave unknown builder_status {state!r}"
-            f" in {raw!r}")
+            f"{url}: status() gave unknown builder_status {shown(state)}"
+            f" in {shown(raw)}")
     required, optional = fields
     values = raw[1:]
     if not len(required) <= len(values) <= len(required) + len(optional):
         raise SlaveProtocolError(
-            f"{url}: status() gave a malformed {state} tuple {raw!r}")
+            f"{url}: status() gave a malformed {state} tuple {shown(raw)}")
     status = dict.fromkeys(STATUS_KEYS)
     status["builder_status"] = state
     status.update(zip(required + optional, values))
@@ -114,15 +124,22 @@ def _status_from_tuple(raw, url):
 
 
 def _check_waiting(status, raw, url):
-    if status["build_status"] not in BUILD_STATES:
+    build_status = status["build_status"]
+    if not isinstance(build_status, str) or build_status not in BUILD_STATES:
         raise SlaveProtocolError(
             f"{url}: status() gave WAITING with unknown build_status"
-            f" {status['build_status']!r} in {raw!r}")
-    if status["filemap"] is None and status["build_status"] == BuildStatus.OK:
+            f" {shown(build_status)} in {shown(raw)}")
+    if status["filemap"] is None and build_status == BuildStatus.OK:
         status["filemap"] = {}
-    if not isinstance(status["filemap"], (dict, type(None))):
+    filemap = status["filemap"]
+    if not (filemap is None or isinstance(filemap, dict) and all(
+            isinstance(name, str) and isinstance(sha1, str)
+            for name, sha1 in filemap.items())):
         raise SlaveProtocolError(
-            f"{url}: status() gave a filemap that is not a dict: {raw!r}")
+            f"{url}: status() gave a filemap that is not {{name: sha1}}: {shown(raw)}")
+    if not isinstance(status["dependencies"], (str, type(None))):
+        raise SlaveProtocolError(
+            f"{url}: status() gave dependencies that are not text: {shown(raw)}")
 
 
 def _as_binary(logtail, raw, url):
@@ -132,7 +149,7 @@ def _as_binary(logtail, raw, url):
         return xmlrpc.client.Binary(logtail.encode("utf-8"))
     if isinstance(logtail, bytes):
         return xmlrpc.client.Binary(logtail)
-    raise SlaveProtocolError(f"{url}: status() gave a bad logtail in {raw!r}")
+    raise SlaveProtocolError(f"{url}: status() gave a bad logtail in {shown(raw)}")
 
 
 class _QuietHTTP11ClientFactory(_HTTP11ClientFactory):
@@ -406,7 +423,7 @@ class SlaveClient:
         """Check a two-item answer and return it as a typed tuple."""
         if not isinstance(result, (list, tuple)) or len(result) != 2:
             raise SlaveProtocolError(
-                f"{self.url}: {method}() answered {result!r}")
+                f"{self.url}: {method}() answered {shown(result)}")
         return first_type(result[0]), str(result[1])
 
 
