@@ -10,8 +10,14 @@ connections and never greet them, like a server whose listen backlog
 overflowed; ``stop()`` and ``start()`` take it off the network and back
 onto the same port.  ``connections`` is how many clients are connected
 now, ``most_connections`` the most there ever were at once and
-``sessions`` how many connections it has accepted in all.
+``sessions`` how many connections it has accepted in all.  With
+``journal`` (a path) each message received is also appended there as a
+JSON line (time, from, to, Message-ID, Subject), for a process that
+checks the mail of a farm it does not run in.
 """
+
+import json
+import time
 
 from twisted.internet import defer
 from twisted.mail import smtp
@@ -42,9 +48,10 @@ class _Message:
 
     def eomReceived(self):
         if self.records:
-            self.server.messages.append((self.transaction.origin,
-                                         list(self.transaction.recipients),
-                                         "\n".join(self.lines) + "\n"))
+            message = (self.transaction.origin, list(self.transaction.recipients),
+                       "\n".join(self.lines) + "\n")
+            self.server.messages.append(message)
+            self.server.journalled(message)
         return defer.succeed(None)
 
     def connectionLost(self):
@@ -108,16 +115,29 @@ class LoopbackSMTPServer:
 
     host = "127.0.0.1"
 
-    def __init__(self, reactor=None):
+    def __init__(self, reactor=None, journal=None):
         if reactor is None:
             from twisted.internet import reactor
         self.reactor = reactor
+        self.journal = journal
         self.messages = []
         self.refusing = False
         self.hanging = False
         self.connections = self.most_connections = self.sessions = 0
         self.port = 0
         self._listening = None
+
+    def journalled(self, message):
+        """Append ``message`` to the journal file, if there is one."""
+        if self.journal is None:
+            return
+        import email
+        origin, recipients, raw = message
+        parsed = email.message_from_string(raw)
+        with open(self.journal, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({
+                "time": time.time(), "from": origin, "to": recipients,
+                "message_id": parsed["Message-ID"], "subject": parsed["Subject"]}) + "\n")
 
     def start(self):
         """Listen (again) on ``port``; the first start picks a free one."""
