@@ -5,16 +5,30 @@ The work modules are imported when a job first runs, so loading the
 sequencer's configuration stays cheap and a broken work module shows up
 as a failed (and mailed) job rather than a daemon that will not start.
 
+A database outage is told once, not by every job (buildmaster.outage).
 A job that makes work for another wakes it (``context.wakeups``, see
 wakeups.py): builds created or retried wake the dispatcher, a job
 started wakes the scanner a moment later.
 """
+
+import functools
 
 from twisted.internet import defer
 
 from buildmaster.wakeups import DISPATCH
 
 
+def _outages_told_once(job):
+    """A database outage fails the first job that meets it, on one line,
+    and the rest quietly until it is over (buildmaster.outage)."""
+    @functools.wraps(job)
+    def run(context):
+        from buildmaster import outage
+        return outage.watch(context, job.__name__, defer.maybeDeferred(job, context))
+    return run
+
+
+@_outages_told_once
 def scan(context):
     """One scan pass: every builder when a full scan is due, else only
     the builders whose poll is (polling.py)."""
@@ -22,6 +36,7 @@ def scan(context):
     return context.activity.timed(activity.SCAN, scanpass.scan_due, context)
 
 
+@_outages_told_once
 def build_queue(context):
     """Create the builds that uploads call for."""
     from buildmaster import queuebuilder
@@ -38,12 +53,14 @@ def _wake_dispatcher_if(work, context):
     return work
 
 
+@_outages_told_once
 def dispatch(context):
     """Give every idle builder its next job."""
     from buildmaster import activity, dispatch as dispatcher
     return context.activity.timed(activity.DISPATCH, dispatcher.dispatch, context)
 
 
+@_outages_told_once
 def publish(context):
     """Publish every archive's pending publications and retry the
     dependency waits that satisfies; fires with the PublishReport, or
@@ -60,6 +77,7 @@ def publish(context):
     return d.addCallback(_wake_dispatcher_if, context)
 
 
+@_outages_told_once
 def checkwatches(context):
     """Check the watches on external bug trackers that are due, in a
     thread; retries the failed builds whose upstream bug got fixed."""
@@ -67,6 +85,7 @@ def checkwatches(context):
     return watches.run_in_thread(context)
 
 
+@_outages_told_once
 def build_health(context):
     """Tell what no master told yet: finished builds left unjudged by a
     master that stopped, builders gone failed or back in use."""
@@ -74,6 +93,7 @@ def build_health(context):
     return health.sweep(context)
 
 
+@_outages_told_once
 def farm_report(context):
     """Mail the farm report of the period that ended, once per period."""
     from buildmaster.health import reporting

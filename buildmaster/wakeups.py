@@ -21,6 +21,7 @@ NOTIFY: there a change made in another process waits for the timers.
 """
 
 import logging
+import os
 import uuid
 
 import sqlalchemy as sa
@@ -83,17 +84,22 @@ def parse_payload(payload):
 
 @implementer(IReadDescriptor)
 class _Socket:
-    """The listening connection's socket, as the reactor watches it."""
+    """The listening connection's socket, as the reactor watches it: a
+    duplicate of its descriptor, so when the server goes away and libpq
+    closes its own, the reactor still holds an open one to stop watching
+    (an unregister of a closed descriptor fails, and its number may
+    already name another file)."""
 
     def __init__(self, listener, connection):
         self.listener = listener
         self.connection = connection
+        self.fd = os.dup(connection.fileno())
 
     def fileno(self):
-        try:
-            return self.connection.fileno()
-        except Exception:
-            return -1
+        return self.fd
+
+    def close(self):
+        os.close(self.fd)
 
     def doRead(self):
         return self.listener._readable()
@@ -192,6 +198,7 @@ class NotificationListener(service.Service):
         if socket is None:
             return
         self.reactor.removeReader(socket)
+        socket.close()
         try:
             socket.connection.close()
         except Exception:

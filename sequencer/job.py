@@ -134,7 +134,12 @@ class BuildSequencerJob(protocol.ProcessProtocol):
 
     def _raised(self, failure):
         if self.stopped_because is None:
-            self.errlog += failure.getTraceback()
+            # An expected failure says all in one line (``brief``); else
+            # the traceback, the job's own fault.
+            if getattr(failure.value, "brief", False):
+                self.errlog += f"{failure.type.__name__}: {failure.getErrorMessage()}\n"
+            else:
+                self.errlog += failure.getTraceback()
         self._end(1)
 
     def _end(self, code):

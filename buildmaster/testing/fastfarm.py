@@ -42,7 +42,7 @@ class FastFarm:
         self.directory = str(directory)
         os.makedirs(self.directory, exist_ok=True)
         self.url, self._drop = scratch_database(server_url)
-        self.engine = sa.create_engine(self.url)
+        self.engine = sa.create_engine(self.url, pool_pre_ping=True)
         self.slaves = FastSlaves(os.path.join(self.directory, "slaves"), builders,
                                  arch=ARCH, build_seconds=build_seconds)
         self.config_path = os.path.join(self.directory, "buildmaster.conf")
@@ -167,6 +167,17 @@ class FastFarm:
                                      f"{self.master.read_log()[-6000:]}")
             time.sleep(interval)
         return result
+
+    def terminate_backends(self):
+        """pg_terminate_backend every other connection to the farm's
+        PostgreSQL database (the master's); how many were cut."""
+        with self.engine.connect() as connection:
+            cut = connection.execute(sa.text(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                "FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")).scalar()
+            connection.rollback()
+        return cut
 
     def close(self):
         self.master.stop(signal.SIGKILL)
