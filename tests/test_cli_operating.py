@@ -152,10 +152,17 @@ async def test_the_daemon_logs_what_operators_did_since_it_started(
             await task.deferLater(reactor, 0.3, lambda: None)
             assert cli("builder", "disable", "frog", "--reason", "disk full").status == 0
             for _ in range(100):
-                if caplog.messages:
+                if told(caplog):
                     break
                 await task.deferLater(reactor, 0.05, lambda: None)
         finally:
             service.stopService()
-    assert caplog.messages == [
+    assert told(caplog) == [
         f"operator {journal.operator_name()}: Builder frog disabled: disk full"]
+
+
+def told(caplog):
+    """What the operators' log said (the CLI's own run, in this process,
+    logs alembic's lines beside it)."""
+    return [record.getMessage() for record in caplog.records
+            if record.name == "buildmaster.operator"]
