@@ -257,15 +257,15 @@ class TimedMailer:
         self.config = mailer.config
         self.seconds = 0.0
 
-    def holdBuildFailure(self, build, upload_log=None):
+    def holdBuildFailure(self, build, *args, **kwargs):
         start = time.perf_counter()
         try:
-            return self.mailer.holdBuildFailure(build, upload_log=upload_log)
+            return self.mailer.holdBuildFailure(build, *args, **kwargs)
         finally:
             self.seconds += time.perf_counter() - start
 
-    def notifyBuildFailure(self, build, upload_log=None):
-        batch = self.holdBuildFailure(build, upload_log)
+    def notifyBuildFailure(self, build, *args, **kwargs):
+        batch = self.holdBuildFailure(build, *args, **kwargs)
         if batch is not None:
             self.release(batch)
 

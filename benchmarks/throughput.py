@@ -7,19 +7,21 @@ For each number of builders N this makes its own PostgreSQL database on
 the server ``--db-url`` names (dropped afterwards), loads the sample
 world, adds a series ``benchy`` whose only architecture has the sample
 chroot and a processor of its own, and N builders for it, each talking
-to a fake slave: a real XML-RPC server on loopback (all N in one child
-process, each on its own port) speaking launchpad-buildd's protocol 1.0,
-whose builds finish the moment they start with a small real .deb and
-.changes made for the source it was given, so the master fetches, checks
-and stores a real upload.  The master is the real daemon, ``twistd -n -y
-buildmaster.tac``, with the default jobs.
+to a fast slave (buildmaster.testing.fastslave: a real XML-RPC server on
+loopback, all N in one child process, each on its own port, speaking
+launchpad-buildd's protocol 1.0), whose builds finish the moment they
+start with a small real .deb and .changes made for the source it was
+given, so the master fetches, checks and stores a real upload.  The
+master is the real daemon, ``twistd -n -y buildmaster.tac``, with the
+default jobs (the publisher publishing every build's binaries among
+them).
 
 Then it measures, through ``buildmaster upload`` run as a process:
 
 * submit to start on an idle farm: ``--latency-samples`` uploads one at
   a time, each waited for until it is FULLYBUILT; from the moment the
   upload is recorded (its publication's creation) to the moment its
-  slave is asked to build (the slave notes the time of build());
+  slave is asked to build (the slaves' journal of build() calls);
   median and 99th percentile;
 * builds per minute: ``--builds`` sources uploaded by one command, from
   the moment it starts to the last FULLYBUILT;
@@ -32,14 +34,11 @@ master_cpu_per_build_s.
 """
 
 import argparse
-import hashlib
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -49,151 +48,14 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from buildmaster.testing.fastslave import FastSlaves, write_source  # noqa: E402
+from buildmaster.testing.slaveprocess import free_port  # noqa: E402
+
 SERIES = "benchy"
 ARCH = "i386"
-BUILD_LOG = b"".join(b"fast build log line %d\n" % n for n in range(50))
-
-
-# -- The fake slaves' process ---------------------------------------------------
-
-def serve(spec_path):
-    """Serve one fake slave per port the spec asks for; print the ports,
-    one line; note every build() as '<job> <time>' in the spec's log."""
-    from twisted.internet import reactor
-    from twisted.web import resource, server, xmlrpc
-
-    from buildmaster.testing.debfiles import deb_bytes
-    from buildmaster.testing.uploads import changes_text
-
-    with open(spec_path) as f:
-        spec = json.load(f)
-    starts = open(spec["starts"], "a", buffering=1)
-    files = {}  # sha1 -> bytes, shared by every slave
-
-    def binaries_for(filemap, arch):
-        """{name: sha1} of the .deb and .changes a build of the source in
-        ``filemap`` makes."""
-        dsc = next(name for name in filemap if name.endswith(".dsc"))
-        source, version = dsc[:-len(".dsc")].split("_", 1)
-        made = {f"{source}_{version}_{arch}.deb": deb_bytes(source, version, arch)}
-        made[f"{source}_{version}_{arch}.changes"] = changes_text(
-            source, version, arch, made).encode("utf-8")
-        result = {}
-        for name, data in made.items():
-            sha1 = hashlib.sha1(data).hexdigest()
-            files[sha1] = data
-            result[name] = sha1
-        return result
-
-    class FastSlave(xmlrpc.XMLRPC):
-        """launchpad-buildd's protocol 1.0; a build is done as it starts."""
-
-        def __init__(self):
-            super().__init__(allowNone=True)
-            self.state, self.job, self.filemap = "IDLE", "", {}
-
-        def xmlrpc_echo(self, *args):
-            return args
-
-        def xmlrpc_info(self):
-            return ["1.0", ARCH, ["binarypackage"]]
-
-        def xmlrpc_status(self):
-            if self.state == "IDLE":
-                return {"builder_status": "BuilderStatus.IDLE", "build_id": ""}
-            return {"builder_status": "BuilderStatus.WAITING", "build_id": self.job,
-                    "build_status": "BuildStatus.OK", "filemap": self.filemap,
-                    "dependencies": None}
-
-        def xmlrpc_ensurepresent(self, sha1, url, user=None, password=None):
-            return [True, "Cached"]
-
-        def xmlrpc_build(self, job, manager, chroot_sha1, filemap, args):
-            if self.state != "IDLE":
-                return ["BuilderStatus.BUILDING", self.job]
-            starts.write(f"{job} {time.time():.6f}\n")
-            self.job, self.state = job, "WAITING"
-            self.filemap = binaries_for(filemap, args.get("arch_tag", ARCH))
-            return ["BuilderStatus.BUILDING", job]
-
-        def xmlrpc_clean(self):
-            self.state, self.job, self.filemap = "IDLE", "", {}
-            return "BuilderStatus.IDLE"
-
-        def xmlrpc_abort(self):
-            return self.xmlrpc_clean()
-
-    class FileCache(resource.Resource):
-        isLeaf = True
-
-        def __init__(self, slave):
-            super().__init__()
-            self.slave = slave
-
-        def render_GET(self, request):
-            name = request.postpath[0].decode()
-            if name == "buildlog":
-                return b"build " + self.slave.job.encode() + b"\n" + BUILD_LOG
-            if name in files:
-                return files[name]
-            request.setResponseCode(404)
-            return b"not found"
-
-    ports = []
-    for _ in range(spec["slaves"]):
-        slave = FastSlave()
-        root = resource.Resource()
-        root.putChild(b"rpc", slave)
-        root.putChild(b"filecache", FileCache(slave))
-        site = server.Site(root)
-        site.noisy = False
-        ports.append(reactor.listenTCP(0, site, interface="127.0.0.1").getHost().port)
-    print(" ".join(map(str, ports)), flush=True)
-    reactor.run()
-
-
-# -- Source packages ------------------------------------------------------------
-
-def write_source(directory, name, version="1.0"):
-    """A native source package (a .dsc and its tarball) made in memory;
-    its .dsc path."""
-    tarball_name = f"{name}_{version}.tar.xz"
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
-        for path, text in (
-                ("debian/control", f"Source: {name}\nMaintainer: Bench "
-                 f"<bench@example.invalid>\n\nPackage: {name}\nArchitecture: any\n"),
-                ("debian/changelog", f"{name} ({version}) unstable; urgency=low\n"),
-                ("debian/source/format", "3.0 (native)\n")):
-            data = text.encode()
-            info = tarfile.TarInfo(f"{name}-{version}/{path}")
-            info.size, info.mtime = len(data), 1704067200
-            tar.addfile(info, io.BytesIO(data))
-    tarball = buffer.getvalue()
-    with open(os.path.join(directory, tarball_name), "wb") as f:
-        f.write(tarball)
-    sums = {algorithm: hashlib.new(algorithm, tarball).hexdigest()
-            for algorithm in ("md5", "sha1", "sha256")}
-    size = len(tarball)
-    dsc = (f"Format: 3.0 (native)\nSource: {name}\nBinary: {name}\nArchitecture: any\n"
-           f"Version: {version}\nMaintainer: Bench <bench@example.invalid>\n"
-           f"Checksums-Sha1:\n {sums['sha1']} {size} {tarball_name}\n"
-           f"Checksums-Sha256:\n {sums['sha256']} {size} {tarball_name}\n"
-           f"Files:\n {sums['md5']} {size} {tarball_name}\n")
-    path = os.path.join(directory, f"{name}_{version}.dsc")
-    with open(path, "w") as f:
-        f.write(dsc)
-    return path
 
 
 # -- The farm -------------------------------------------------------------------
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class Farm:
     """A database, a daemon and N fake slaves, for one N."""
@@ -209,7 +71,6 @@ class Farm:
             hide_password=False)
         self.engine = make_engine(self.url)
         self.config_path = os.path.join(workdir, "buildmaster.conf")
-        self.starts_path = os.path.join(workdir, "starts.log")
         self.slaves = self.master = None
 
     def _admin(self, statement):
@@ -229,12 +90,9 @@ class Farm:
         self.master.wait_for("Sequencer starting", timeout=60)
 
     def _start_slaves(self):
-        spec_path = os.path.join(self.workdir, "slaves.json")
-        with open(spec_path, "w") as f:
-            json.dump({"slaves": self.builders, "starts": self.starts_path}, f)
-        self.slaves = subprocess.Popen([sys.executable, __file__, "--serve", spec_path],
-                                       stdout=subprocess.PIPE, text=True)
-        self.ports = [int(port) for port in self.slaves.stdout.readline().split()]
+        self.slaves = FastSlaves(os.path.join(self.workdir, "slaves"), self.builders,
+                                 arch=ARCH)
+        self.ports = self.slaves.ports
 
     def _write_config(self):
         public, restricted = free_port(), free_port()
@@ -247,7 +105,7 @@ class Farm:
                     f"restricted_url = http://127.0.0.1:{restricted}\n"
                     f"[archives]\nroot = {self.workdir}/archives\n"
                     f"[web]\nport = {free_port()}\n"
-                    f"[mail]\nsmtp_host = 127.0.0.1\nsmtp_port = {free_port()}\n")
+                    f"[mail]\nsmtp_host = 127.0.0.1\nsmtp_port = {self.slaves.smtp_port}\n")
 
     def _populate(self):
         from buildmaster import config as configmodule
@@ -349,11 +207,8 @@ class Farm:
     def started(self):
         """{source name: when its slave was asked to build, POSIX time}."""
         from buildmaster.model import Build, SourcePackageName, SourcePackageRelease
-        jobs = {}
-        with open(self.starts_path) as f:
-            for line in f:
-                job, when = line.split()
-                jobs[int(job.split("-")[0])] = float(when)
+        jobs = {int(entry["job"].split("-")[0]): entry["time"]
+                for entry in self.slaves.journal() if entry["call"] == "build"}
         with self.engine.connect() as connection:
             rows = connection.execute(
                 sa.select(Build.id, SourcePackageName.name)
@@ -374,8 +229,7 @@ class Farm:
         if self.master is not None:
             self.master.stop()
         if self.slaves is not None:
-            self.slaves.terminate()
-            self.slaves.wait()
+            self.slaves.stop()
         self.engine.dispose()
         self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
@@ -454,18 +308,14 @@ def parse_args(argv):
                              "and built")
     parser.add_argument("--keep", action="store_true",
                         help="keep the farm's files and the master's log")
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if not args.serve and not args.db_url.startswith("postgresql"):
+    if not args.db_url.startswith("postgresql"):
         parser.error("--db-url: the benchmark needs PostgreSQL")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.serve:
-        serve(args.serve)
-        return
     for builders in args.builders:
         result = run(args, builders)
         if args.json:
