@@ -21,6 +21,7 @@ import dataclasses
 from typing import Optional
 
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from buildmaster.candidates import LOG, label
 from buildmaster.dispatch import (
@@ -29,6 +30,7 @@ from buildmaster.dispatch import (
 from buildmaster.errortext import failure_text
 from buildmaster.mail import ThreadMailer
 from buildmaster.model import Builder, BuildQueue
+from buildmaster.patience import patiently
 from buildmaster.wakeups import SCAN
 
 
@@ -103,12 +105,40 @@ async def run(context, logger=None, builder_ids=None):
     semaphore = defer.DeferredSemaphore(max(1, config.builddmaster.max_concurrent_calls))
     for each in plans:
         each.slave = context.slaves.slave_for(each)
-    results = await defer.DeferredList(
-        [semaphore.run(send_job, each.slave, each.job, each.fetches, each.build_args,
-                       config.builddmaster.download_timeout) for each in plans],
-        consumeErrors=True)
+    outcomes = {}
+
+    def ended(result, each):
+        outcomes[each.entry_id] = result
+        return None
+    sends = [semaphore.run(send_job, each.slave, each.job, each.fetches, each.build_args,
+                           config.builddmaster.download_timeout).addBoth(ended, each)
+             for each in plans]
+    # A slave that hangs holds up neither the others nor the next job: its
+    # outcome is settled on its own when it comes.
+    await patiently(sends, context.reactor)
+    for each, send in zip(plans, sends):
+        if each.entry_id not in outcomes:
+            logger.info(f"{each.builder_name} has not answered the dispatch of "
+                        f"{each.label} yet; the pass goes on without it")
+            send.addCallback(_settle_late, context, logger, each, outcomes)
+    return await _settle(context, logger, [(each, outcomes.pop(each.entry_id))
+                                           for each in plans if each.entry_id in outcomes])
+
+
+def _settle_late(_, context, logger, each, outcomes):
+    d = defer.ensureDeferred(_settle(context, logger, [(each, outcomes.pop(each.entry_id))]))
+    return d.addErrback(lambda failure: logger.error(
+        f"Dispatching to {each.builder_name} failed: {failure_text(failure)}",
+        exc_info=(failure.type, failure.value, failure.getTracebackObject())))
+
+
+async def _settle(context, logger, outcomes):
+    """Log the jobs started, count the refusals [(plan, result or
+    Failure)]; the number started."""
+    config = context.config
     started, refusals = 0, []
-    for each, (ok, result) in zip(plans, results):
+    for each, result in outcomes:
+        ok = not isinstance(result, Failure)
         if ok:
             started += 1
             log_started(logger, each.label, each.old_state, each.builder_name, each.job)

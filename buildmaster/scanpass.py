@@ -31,6 +31,7 @@ when the next one is.
 
 import dataclasses
 import logging
+import weakref
 from typing import Optional
 
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ from twisted.python.failure import Failure
 from buildmaster.collection import FinishedJob, attach, collect, fetch
 from buildmaster.database import Transaction
 from buildmaster.errortext import failure_text
+from buildmaster.patience import patiently
 from buildmaster.mail import ThreadMailer
 from buildmaster.model import (
     Archive, Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
@@ -272,6 +274,8 @@ class ScanPass:
         self.semaphore = defer.DeferredSemaphore(
             max(1, self.config.builddmaster.max_concurrent_calls))
         self.failed = 0
+        self.patience_over = False
+        self.routed = set()     # builder ids whose answer came within patience
         self.logtails = {}
         self.suspects = []      # (target, status)
         self.given_back = []    # (target, ident)
@@ -289,14 +293,19 @@ class ScanPass:
         """The number of builders whose scan failed."""
         self.context.slaves.configure(self.config)
         targets = await self.context.db.run(load_targets, self.only)
-        targets = [target for target in targets if target.worth_scanning]
+        stragglers = stragglers_of(self.context)
+        targets = [target for target in targets
+                   if target.worth_scanning and target.id not in stragglers.calls]
         for target in targets:
             target.slave = self.context.slaves.slave_for(target)
-        await defer.DeferredList([
-            self._call(target.slave, "status").addCallbacks(
-                self._answered, self._failed, callbackArgs=(target,),
-                errbackArgs=(target,))
-            for target in targets])
+        asked = [(target, (stragglers.answer_for(target)
+                           or self._call(target.slave, "status")).addBoth(self._route, target))
+                 for target in targets]
+        await patiently([call for _, call in asked], self.context.reactor)
+        self.patience_over = True
+        for target, call in asked:
+            if target.id not in self.routed:
+                stragglers.wait_for(target, call, self.logger, self.context)
         reasons = {}
         if self.logtails or self.suspects or self.given_back or self.builder_failed:
             reasons = await self.context.db.run(
@@ -321,6 +330,18 @@ class ScanPass:
         return self.failed
 
     # -- Answers ----------------------------------------------------------------
+
+    def _route(self, result, target):
+        """An answer (or a Failure) within the pass's patience is acted on
+        now; a later one passes on to the Stragglers."""
+        if self.patience_over:
+            return result
+        self.routed.add(target.id)
+        if isinstance(result, Failure):
+            self._failed(result, target)
+        else:
+            self._answered(result, target)
+        return None
 
     def _answered(self, status, target):
         try:
@@ -460,6 +481,53 @@ class ScanPass:
             return
         from buildmaster import dispatch
         await dispatch.dispatch(self.context, builder_ids=self.freed)
+
+
+class Stragglers:
+    """The status calls a pass went on without, per builder, and how they
+    ended.  While its call is out, a builder is left out of the passes;
+    when the call ends, its outcome waits for the next pass (which it
+    wakes) and is used there if the builder still has the job it had
+    when asked; a failure always is, so a hung slave's timeouts count
+    towards its streak of failed scans."""
+
+    def __init__(self):
+        self.calls = {}    # builder id -> the call still out
+        self.ended = {}    # builder id -> (job it was asked about, result or Failure)
+
+    def wait_for(self, target, call, logger, context):
+        """Go on without ``target``'s ``call``; keep its outcome for later."""
+        logger.info(f"{target.name} has not answered yet; the scan goes on without it")
+        self.calls[target.id] = call
+
+        def ended(result):
+            del self.calls[target.id]
+            self.ended[target.id] = (target.ident, result)
+            context.polls.called_back(target.id)
+            context.wakeups.wake(SCAN)
+            return None
+        call.addBoth(ended)
+
+    def answer_for(self, target):
+        """The ended call's outcome for ``target`` as a fired Deferred, or
+        None (ask the slave)."""
+        ident, result = self.ended.pop(target.id, (None, None))
+        if result is None:
+            return None
+        if isinstance(result, Failure):
+            return defer.fail(result)
+        return defer.succeed(result) if ident == target.ident else None
+
+
+_stragglers = weakref.WeakKeyDictionary()
+
+
+def stragglers_of(context):
+    """The Stragglers of ``context``'s passes."""
+    found = _stragglers.get(context)
+    if found is None:
+        found = _stragglers[context] = Stragglers()
+    return found
 
 
 def scan(context, logger=None, only=None):

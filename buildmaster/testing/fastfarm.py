@@ -38,7 +38,7 @@ class FastFarm:
     """One farm: database, fast slaves, SMTP server, configuration, daemon."""
 
     def __init__(self, directory, builders=4, build_seconds=0.0, server_url=None,
-                 retry_delay=2, scan_every=1):
+                 retry_delay=2, scan_every=1, socket_timeout=10):
         self.directory = str(directory)
         os.makedirs(self.directory, exist_ok=True)
         self.url, self._drop = scratch_database(server_url)
@@ -48,7 +48,7 @@ class FastFarm:
         self.config_path = os.path.join(self.directory, "buildmaster.conf")
         self.sources = os.path.join(self.directory, "sources")
         os.makedirs(self.sources, exist_ok=True)
-        self._write_config(retry_delay, scan_every)
+        self._write_config(retry_delay, scan_every, socket_timeout)
         self._populate()
         self.master = MasterProcess(self.config_path,
                                     os.path.join(self.directory, "master.log"))
@@ -56,14 +56,15 @@ class FastFarm:
 
     # -- Making it --------------------------------------------------------------------
 
-    def _write_config(self, retry_delay, scan_every):
+    def _write_config(self, retry_delay, scan_every, socket_timeout):
         public, restricted = free_port(), free_port()
         jobs = {"slave_scanner": "scan", "queue_builder": "build_queue",
                 "dispatcher": "dispatch", "build_health": "build_health"}
         with open(self.config_path, "w", encoding="utf-8") as f:
             f.write(
                 f"[database]\nurl = {self.url}\n"
-                f"[builddmaster]\nroot = {self.directory}/root\nsocket_timeout = 10\n"
+                f"[builddmaster]\nroot = {self.directory}/root\n"
+                f"socket_timeout = {socket_timeout}\n"
                 f"[librarian]\nstorage = {self.directory}/librarian\n"
                 f"public_port = {public}\nrestricted_port = {restricted}\n"
                 f"public_url = http://127.0.0.1:{public}\n"

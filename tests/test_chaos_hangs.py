@@ -1,0 +1,105 @@
+"""A slave that hangs stalls nothing (marked chaos): while one builder's
+slave holds the master's request unanswered (mid-answer: headers and
+half an XML-RPC body, then silence; or mid-download: half of a build log,
+then silence), the other builders' builds are dispatched, collected and
+ended, in the real daemon on fast slaves.  What shows it is the order of
+events, not a clock: every other build ended while the hung request was
+still open."""
+
+import socket
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from buildmaster.model import Builder, BuildStatus
+from buildmaster.testing import invariants
+from buildmaster.testing.fastfarm import FastFarm, source_names
+
+pytestmark = pytest.mark.chaos
+
+HALF_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 4000\r\n\r\n"
+               b"<?xml version='1.0'?><methodResponse><params><param><value><struct>")
+
+
+class HangingSlave:
+    """A loopback server that answers every request halfway, then never
+    more; ``open`` counts the requests it holds."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.held = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            connection.recv(65536)
+            connection.sendall(HALF_ANSWER)
+            with self.lock:
+                self.held.append(connection)
+
+    @property
+    def open(self):
+        """How many of the held requests the master still waits on."""
+        with self.lock:
+            alive = []
+            for connection in self.held:
+                connection.setblocking(False)
+                try:
+                    gone = connection.recv(1) == b""
+                except BlockingIOError:
+                    gone = False
+                except OSError:
+                    gone = True
+                if not gone:
+                    alive.append(connection)
+            self.held = alive
+            return len(alive)
+
+    def close(self):
+        self.listener.close()
+        with self.lock:
+            for connection in self.held:
+                connection.close()
+
+
+@pytest.fixture
+def hanging():
+    server = HangingSlave()
+    yield server
+    server.close()
+
+
+def test_a_slave_hanging_mid_answer_stalls_no_other_builder(tmp_path, hanging):
+    farm = FastFarm(tmp_path, builders=3, build_seconds=0.3, socket_timeout=120)
+    try:
+        with farm.engine.begin() as connection:
+            connection.execute(sa.update(Builder).where(Builder.name == "fast2")
+                               .values(url=f"http://127.0.0.1:{hanging.port}/"))
+            hung_id = connection.execute(sa.select(Builder.id).where(
+                Builder.name == "fast2")).scalar()
+        farm.start()
+        farm.wait_until(lambda: hanging.open, "the hanging slave asked")
+        farm.upload(source_names(1, 8))
+
+        def only_the_hung_builders_job_left():
+            left = invariants.unsettled(farm.builds())
+            return len(farm.builds()) == 8 and all(
+                row.queue_builder == hung_id for row in left)
+        farm.wait_until(only_the_hung_builders_job_left,
+                        "every build but the hung builder's ended", timeout=110)
+        assert hanging.open, "the hung request timed out before the others were done"
+        ended = [row for row in farm.builds() if row.queue_builder != hung_id]
+        assert len(ended) >= 7
+        assert {row.buildstate for row in ended} == {
+            BuildStatus.FULLYBUILT, BuildStatus.FAILEDTOBUILD}
+        log = farm.master.read_log()
+        assert "fast2 has not answered yet; the scan goes on without it" in log
+    finally:
+        farm.close()
