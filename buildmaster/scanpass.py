@@ -456,7 +456,14 @@ class ScanPass:
     # -- Finished builds --------------------------------------------------------------
 
     async def _collect(self):
-        jobs = self.finished
+        fetched = set()
+        for job in self.finished:
+            job.fetching.addBoth(lambda result, job=job: fetched.add(job) or result)
+        await patiently([job.fetching for job in self.finished], self.context.reactor)
+        jobs = [job for job in self.finished if job in fetched]
+        for job in self.finished:
+            if job not in fetched:
+                stragglers_of(self.context).wait_for_fetch(job, self.logger, self.context)
         if not jobs:
             return
         outcomes = await collect(
@@ -507,6 +514,26 @@ class Stragglers:
             context.wakeups.wake(SCAN)
             return None
         call.addBoth(ended)
+
+    def wait_for_fetch(self, job, logger, context):
+        """Go on without ``job``'s results, still coming from its slave: its
+        builder is left out until they have; then they are dropped (the
+        next pass fetches them again) and a failure counts as a failed
+        scan of the builder."""
+        target = job.target
+        logger.info(f"{target.label} on {target.name}: its results are still coming; "
+                    "the scan goes on without them")
+        self.calls[target.id] = job.fetching
+
+        def ended(result):
+            del self.calls[target.id]
+            job.discard()
+            if isinstance(result, Failure):
+                self.ended[target.id] = (target.ident, result)
+            context.polls.called_back(target.id)
+            context.wakeups.wake(SCAN)
+            return None
+        job.fetching.addBoth(ended)
 
     def answer_for(self, target):
         """The ended call's outcome for ``target`` as a fired Deferred, or

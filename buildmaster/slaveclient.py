@@ -28,7 +28,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
-from buildmaster.errortext import shown
+from buildmaster.errortext import failure_text, shown
 from slave.states import BuilderStatus, BuildStatus
 
 STATUS_KEYS = ("builder_status", "build_id", "build_status", "logtail",
@@ -414,10 +414,10 @@ class SlaveClient:
                          error.ConnectionDone, ResponseFailed, RequestNotSent,
                          RequestTransmissionFailed, OSError):
             raise SlaveConnectionError(
-                f"{self.url}: {what} failed: {failure.getErrorMessage()}")
+                f"{self.url}: {what} failed: {failure_text(failure)}")
         raise SlaveProtocolError(
             f"{self.url}: {what} failed: {failure.type.__name__}:"
-            f" {failure.getErrorMessage()}")
+            f" {failure_text(failure)}")
 
     def _pair(self, result, method, first_type):
         """Check a two-item answer and return it as a typed tuple."""

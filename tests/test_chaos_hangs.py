@@ -6,8 +6,11 @@ ended, in the real daemon on fast slaves.  What shows it is the order of
 events, not a clock: every other build ended while the hung request was
 still open."""
 
+import http.server
 import socket
 import threading
+import time
+import xmlrpc.client
 
 import pytest
 import sqlalchemy as sa
@@ -103,3 +106,103 @@ def test_a_slave_hanging_mid_answer_stalls_no_other_builder(tmp_path, hanging):
         assert "fast2 has not answered yet; the scan goes on without it" in log
     finally:
         farm.close()
+
+
+class HalfDownloadSlave:
+    """A protocol 1.0 slave whose builds end at once, WAITING with their
+    results, but whose file cache sends half of any file and then holds
+    the download open; ``downloads`` counts those it holds."""
+
+    def __init__(self):
+        slave = self
+        self.job = ""
+        self.held = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # kept alive, as slaves' connections are
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                params, method = xmlrpc.client.loads(body)
+                answer = slave.answer(method, params)
+                data = xmlrpc.client.dumps((answer,), methodresponse=True,
+                                          allow_none=True).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"half a build log\n" * 50)
+                self.wfile.flush()
+                slave.held.append(self)
+                while self in slave.held:
+                    time.sleep(0.1)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, method, params):
+        if method == "status":
+            if not self.job:
+                return {"builder_status": "BuilderStatus.IDLE", "build_id": ""}
+            return {"builder_status": "BuilderStatus.WAITING", "build_id": self.job,
+                    "build_status": "BuildStatus.PACKAGEFAIL", "filemap": {},
+                    "dependencies": None}
+        if method == "build":
+            self.job = params[0]
+            return ["BuilderStatus.BUILDING", self.job]
+        if method == "ensurepresent":
+            return [True, "Cached"]
+        if method in ("clean", "abort"):
+            self.job = ""
+            return "BuilderStatus.IDLE"
+        if method == "info":
+            return ["1.0", "i386", ["binarypackage"]]
+        return list(params)
+
+    @property
+    def downloads(self):
+        return len(self.held)
+
+    def close(self):
+        self.held.clear()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_slave_hanging_mid_download_stalls_no_other_builder(tmp_path):
+    hanging = HalfDownloadSlave()
+    farm = FastFarm(tmp_path, builders=3, build_seconds=0.3, socket_timeout=120)
+    try:
+        with farm.engine.begin() as connection:
+            connection.execute(sa.update(Builder).where(Builder.name == "fast2")
+                               .values(url=f"http://127.0.0.1:{hanging.port}/"))
+            hung_id = connection.execute(sa.select(Builder.id).where(
+                Builder.name == "fast2")).scalar()
+        farm.upload(source_names(1, 8))
+        farm.start()
+        farm.wait_until(lambda: hanging.downloads, "a download held by the slave")
+
+        def only_the_hung_builders_job_left():
+            left = invariants.unsettled(farm.builds())
+            return all(row.queue_builder == hung_id for row in left)
+        farm.wait_until(only_the_hung_builders_job_left,
+                        "every build but the hung builder's ended", timeout=110)
+        assert hanging.downloads, "the hung download ended before the others were done"
+        ended = [row for row in farm.builds() if row.queue_builder != hung_id]
+        assert len(ended) >= 7
+        assert "its results are still coming; the scan goes on without them" in \
+            farm.master.read_log()
+    finally:
+        farm.close()
+        hanging.close()

@@ -2,6 +2,8 @@
 
 import xmlrpc.client
 
+import pytest
+
 from twisted.internet.error import ConnectionLost
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseNeverReceived
@@ -32,3 +34,15 @@ def test_values_quoted_from_a_peer_are_cut_to_size():
     assert len(shown("x" * 1_000_000)) < 200
     assert len(shown({"logtail": [b"\xff" * 10_000] * 50})) < 400
     assert one_line("a \n\t b") == "a b"
+
+
+def test_a_slave_call_that_lost_its_connection_says_so_in_one_line():
+    from buildmaster.slaveclient import SlaveClient, SlaveConnectionError
+    from twisted.internet.error import ConnectionDone
+    from twisted.web.client import ResponseFailed
+    client = SlaveClient("http://127.0.0.1:1/")
+    translated = failure_of(ResponseFailed([failure_of(ConnectionDone())]))
+    with pytest.raises(SlaveConnectionError) as raised:
+        client._translate(translated, "build()")
+    assert str(raised.value) == ("http://127.0.0.1:1/: build() failed: ResponseFailed: "
+                                 "Connection was closed cleanly.")
