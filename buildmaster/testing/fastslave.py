@@ -12,7 +12,10 @@ protocol the master's SlaveClient speaks to launchpad-buildd::
 A build of a source named ``fail-*`` ends PACKAGEFAIL; any other ends OK
 with a small real .deb and its .changes made for the source it was
 given (a .dsc named ``<source>_<version>.dsc`` in the filemap), so the
-master fetches, checks and stores a real upload.  ``ensurepresent``
+master fetches, checks and stores a real upload.  A source named
+``bad-KIND-*`` ends OK with a bad upload of that KIND (BAD_UPLOADS: a
+corrupt .changes, a file missing, a wrong checksum, a huge file, names
+climbing out of the upload directory).  ``ensurepresent``
 answers at once without fetching.  A build() while not IDLE answers
 BUSY, as launchpad-buildd does.
 
@@ -81,6 +84,60 @@ def upload_files(source, version, arch):
     return made
 
 
+HUGE_SIZE = 48 * 1024 * 1024
+ESCAPE = "../../escaped-by-"
+
+
+def _changes(source, version, arch, files):
+    from buildmaster.testing.uploads import changes_text
+    return changes_text(source, version, arch, files).encode("utf-8")
+
+
+def bad_upload(kind, source, version, arch):
+    """{file name: bytes} of a bad upload of ``kind`` (BAD_UPLOADS)."""
+    good = upload_files(source, version, arch)
+    changes = f"{source}_{version}_{arch}.changes"
+    deb = f"{source}_{version}_{arch}.deb"
+    if kind == "corrupt":
+        return dict(good, **{changes: b"\xff\xfe\x00 no .changes at all \x80" * 40})
+    if kind == "missing":
+        return {changes: good[changes]}
+    if kind == "checksum":
+        data = good[deb]
+        return dict(good, **{deb: data[:-1] + bytes([data[-1] ^ 1])})
+    if kind == "huge":
+        files = {deb: os.urandom(1024) * (HUGE_SIZE // 1024)}
+        return dict(files, **{changes: _changes(source, version, arch, files)})
+    if kind == "escape-filemap":
+        return dict(good, **{f"{ESCAPE}{source}": b"written outside\n"})
+    if kind == "escape-changes":
+        # Only the .changes names the file outside; the slave offers none.
+        listed = {deb: good[deb], f"{ESCAPE}{source}.deb": good[deb]}
+        return {deb: good[deb], changes: _changes(source, version, arch, listed)}
+    raise ValueError(f"no bad upload of kind {kind!r}")
+
+
+# What each kind of bad upload makes the master say in its upload log.
+BAD_UPLOADS = {
+    "corrupt": "cannot be parsed",
+    "missing": "is listed in the .changes but was not uploaded",
+    "checksum": "has md5",
+    "huge": "is not a valid Debian package",
+    "escape-filemap": "the slave offered files named",
+    "escape-changes": "has a malformed Files line",
+}
+
+
+def made_files(source, version, arch):
+    """{file name: bytes} a build of ``source`` uploads (see the module
+    docstring)."""
+    if source.startswith("bad-"):
+        kind = next(kind for kind in sorted(BAD_UPLOADS, key=len, reverse=True)
+                    if source.startswith(f"bad-{kind}-"))
+        return bad_upload(kind, source, version, arch)
+    return upload_files(source, version, arch)
+
+
 def make_slave_site(port_journal, arch, build_seconds, files, reactor):
     """(Site, the FastSlave) of one slave; ``files`` {sha1: bytes} is
     shared by every slave of the process."""
@@ -140,8 +197,8 @@ def make_slave_site(port_journal, arch, build_seconds, files, reactor):
                 self.result, self.filemap = "BuildStatus.PACKAGEFAIL", {}
                 return
             self.result, self.filemap = "BuildStatus.OK", {}
-            for name, data in upload_files(source, version,
-                                           args.get("arch_tag", arch)).items():
+            for name, data in made_files(source, version,
+                                         args.get("arch_tag", arch)).items():
                 sha1 = hashlib.sha1(data).hexdigest()
                 files[sha1] = data
                 self.filemap[name] = sha1
