@@ -115,6 +115,22 @@ def test_cancel_refuses_in_one_line(cli, session, build_id, message):
     assert journalled(session) == []
 
 
+# -- retry --------------------------------------------------------------------------
+
+def test_retry_is_journalled_and_prints_json_on_request(cli, session):
+    build = session.get(Build, 7)
+    build.buildstate = BuildStatus.FAILEDTOBUILD
+    session.commit()
+    result = cli("retry", "7", "--json").json()
+    assert (result["build"], result["was"], result["state"]) == (7, "FAILEDTOBUILD",
+                                                                 "NEEDSBUILD")
+    assert journalled(session) == [
+        "Build 7 (i386 build of evolution 1.0 in ubuntu hoary RELEASE) was FAILEDTOBUILD; "
+        "now NEEDSBUILD."]
+    assert cli("retry", "7").error_line().startswith("buildmaster: error: build 7 ")
+    assert len(journalled(session)) == 1
+
+
 # -- rescore ------------------------------------------------------------------------
 
 def test_rescore_one_build_keeps_its_score(cli, session):

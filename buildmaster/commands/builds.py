@@ -8,9 +8,10 @@ import sys
 
 import sqlalchemy as sa
 
-from buildmaster import lookup, output, upstream
+from buildmaster import journal, lookup, output, upstream
 from buildmaster.cli import CommandError
-from buildmaster.commands.common import JSON, arg, farm_session, operator_command
+from buildmaster.commands.common import (
+    JSON, arg, farm_session, json_option, operator_command)
 from buildmaster.model import (
     Build, BuildStatus, SourcePackageName, SourcePackageRelease)
 
@@ -58,16 +59,26 @@ def builds(context, args):
 
 
 @operator_command("retry", "queue a failed build again",
-                  arg("build_id", type=int, metavar="BUILD_ID"))
+                  arg("build_id", type=int, metavar="BUILD_ID"),
+                  json_option("print what was done as a JSON object"))
 def retry(context, args):
+    from buildmaster.commands.operating import report
     from buildmaster.web import actions
     with farm_session(context) as session:
+        build = lookup.build(session, args.build_id)
+        # Journalled (for the daemon's log) in the retry's own commit.
+        journal.record(session, f"Build {build.id} ({build.title}) was "
+                                f"{build.buildstate.name}; now NEEDSBUILD.")
         try:
-            was, entry = actions.retry(session, args.build_id, by="the operator")
+            was, entry = actions.retry(session, args.build_id,
+                                       by=journal.operator_name())
         except actions.Refused as refused:
             raise CommandError(str(refused)) from None
-        print(f"Build {entry.build.id} ({entry.build.title}) was {was.name}; "
-              f"now NEEDSBUILD as job {entry.id} with score {entry.lastscore}.")
+        result = {"build": build.id, "was": was.name, "state": "NEEDSBUILD",
+                  "job": entry.id, "score": entry.lastscore}
+        what = (f"Build {entry.build.id} ({entry.build.title}) was {was.name}; "
+                f"now NEEDSBUILD as job {entry.id} with score {entry.lastscore}.")
+    report(args, result, what)
 
 
 @operator_command("log", "print a build's log",
