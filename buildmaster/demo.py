@@ -1,7 +1,9 @@
 """``make run``: a whole build farm on this machine, building real packages.
 
 Under ``var/demo/`` it writes a configuration (SQLite, the librarian and
-the farm's archives on free loopback ports), creates the database with
+the farm's archives on loopback ports, kept from run to run while they
+are free) and prints the ``export BUILDMASTER_CONFIG=...`` line that
+points other shells' ``buildmaster`` commands at it, creates the database with
 the sample data, starts two real slaves (``slave/``) on free loopback
 ports and points the sample builders bob and frog at them, then runs
 ``twistd -n -y buildmaster.tac`` and tells the story of
@@ -154,28 +156,65 @@ def say(text):
     print(f"make run: {text}", flush=True)
 
 
+# The ports the demo keeps from run to run: (section, key, template name).
+PORTS = (("librarian", "public_port", "public_port"),
+         ("librarian", "restricted_port", "restricted_port"),
+         ("archives", "http_port", "archive_port"),
+         ("mail", "smtp_port", "smtp_port"),
+         ("web", "port", "web_port"))
+
+
 def write_config(directory):
-    """The demo's configuration on free loopback ports; its path."""
+    """The demo's configuration on loopback ports; its path.  The ports of
+    the last run's configuration are kept while they are free, so the
+    log URLs already mailed, and the dashboard's address, stay good."""
     from buildmaster.testing.slaveprocess import free_port
     path = os.path.join(directory, "buildmaster.conf")
+    previous = previous_ports(path)
+    ports = {}
+    for section, key, name in PORTS:
+        kept = previous.get(name)
+        if kept is not None and port_free(kept):
+            ports[name] = kept
+        else:
+            ports[name] = web_port(free_port) if name == "web_port" else free_port()
+            if kept is not None:
+                say(f"[{section}] {key} {kept} is taken now: using {ports[name]}")
     with open(path, "w", encoding="utf-8") as f:
         # Nothing listens on smtp_port: failure mail is logged and retried.
-        f.write(CONFIG_TEMPLATE.format(public_port=free_port(), restricted_port=free_port(),
-                                       archive_port=free_port(), smtp_port=free_port(),
-                                       web_port=web_port(free_port)))
+        f.write(CONFIG_TEMPLATE.format(**ports))
     return path
 
 
-def web_port(free_port, wanted=58010):
-    """The dashboard's port: ``wanted`` (the default, so its address stays
-    the same from run to run) when it is free, else any free one."""
+def previous_ports(path):
+    """{template name: port} of the configuration the last run wrote."""
+    import configparser
+    parser = configparser.ConfigParser(interpolation=None)
+    if not parser.read(path, encoding="utf-8"):
+        return {}
+    found = {}
+    for section, key, name in PORTS:
+        value = parser.get(section, key, fallback="")
+        if value.isdigit() and int(value):
+            found[name] = int(value)
+    return found
+
+
+def port_free(port):
     import socket
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", wanted))
+            probe.bind(("127.0.0.1", port))
         except OSError:
-            return free_port()
-    return wanted
+            return False
+    return True
+
+
+def web_port(free_port, wanted=58010):
+    """The dashboard's port: ``wanted`` (the default) when it is free,
+    else any free one."""
+    return wanted if port_free(wanted) else free_port()
 
 
 def cli(config_path, *args):
@@ -261,7 +300,9 @@ def main():
     directory = os.path.abspath(DEMO_DIR)
     os.makedirs(directory, exist_ok=True)
     config_path = write_config(directory)
-    say(f"configuration {config_path}")
+    say(f"configuration {config_path}; to use this farm from another shell:")
+    say(f"  export BUILDMASTER_CONFIG={config_path}")
+    say("  .venv/bin/buildmaster builds")
     cli(config_path, "upgrade")
     cli(config_path, "sampledata")
     say("the bookworm buildd chroot (made with mmdebstrap the first time, "
