@@ -48,11 +48,11 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from buildmaster.testing.fastfarm import ARCH, populate  # noqa: E402
 from buildmaster.testing.fastslave import FastSlaves, write_source  # noqa: E402
 from buildmaster.testing.slaveprocess import free_port  # noqa: E402
 
 SERIES = "benchy"
-ARCH = "i386"
 
 
 # -- The farm -------------------------------------------------------------------
@@ -92,7 +92,6 @@ class Farm:
     def _start_slaves(self):
         self.slaves = FastSlaves(os.path.join(self.workdir, "slaves"), self.builders,
                                  arch=ARCH)
-        self.ports = self.slaves.ports
 
     def _write_config(self):
         public, restricted = free_port(), free_port()
@@ -108,31 +107,7 @@ class Farm:
                     f"[mail]\nsmtp_host = 127.0.0.1\nsmtp_port = {self.slaves.smtp_port}\n")
 
     def _populate(self):
-        from buildmaster import config as configmodule
-        from buildmaster import sampledata, schema
-        from buildmaster.database import make_session_factory
-        from buildmaster.librarian.storage import LibrarianStorage
-        from buildmaster.model import (
-            Builder, DistroArchSeries, DistroSeries, DistroSeriesStatus, Processor)
-        config = configmodule.load(self.config_path)
-        schema.upgrade(self.engine)
-        with make_session_factory(self.engine)() as session:
-            world = sampledata.load(session, LibrarianStorage(config.librarian.storage))
-            for builder in session.scalars(sa.select(Builder)):
-                builder.active = False
-            processor = Processor(name="benchcpu", title="bench", description="bench")
-            series = DistroSeries(distribution=world.ubuntu, name=SERIES,
-                                  displayname="Benchy", version="99.0",
-                                  status=DistroSeriesStatus.DEVELOPMENT)
-            arch = DistroArchSeries(distroseries=series, architecturetag=ARCH,
-                                    official=True, processor=processor,
-                                    chroot=world.chroot)
-            session.add_all([processor, series, arch])
-            series.nominatedarchindep = arch
-            for n, port in enumerate(self.ports):
-                session.add(Builder(name=f"fast{n}", title=f"Fast {n}",
-                                    url=f"http://127.0.0.1:{port}/", processor=processor))
-            session.commit()
+        populate(self.url, self.config_path, self.slaves.urls, SERIES)
 
     # -- Driving it -------------------------------------------------------------
 

@@ -79,33 +79,7 @@ class FastFarm:
                           for name, function in jobs.items()))
 
     def _populate(self):
-        from buildmaster import config as configmodule
-        from buildmaster import sampledata, schema
-        from buildmaster.database import make_engine, make_session_factory
-        from buildmaster.librarian.storage import LibrarianStorage
-        from buildmaster.model import (
-            Builder, DistroArchSeries, DistroSeries, DistroSeriesStatus, Processor)
-        config = configmodule.load(self.config_path)
-        engine = make_engine(self.url)
-        schema.upgrade(engine)
-        with make_session_factory(engine)() as session:
-            world = sampledata.load(session, LibrarianStorage(config.librarian.storage))
-            for builder in session.scalars(sa.select(Builder)):
-                builder.active = False
-            processor = Processor(name="fastcpu", title="fast", description="fast slaves")
-            series = DistroSeries(distribution=world.ubuntu, name=SERIES,
-                                  displayname="Fast farm", version="99.0",
-                                  status=DistroSeriesStatus.DEVELOPMENT)
-            arch = DistroArchSeries(distroseries=series, architecturetag=ARCH,
-                                    official=True, processor=processor,
-                                    chroot=world.chroot)
-            session.add_all([processor, series, arch])
-            series.nominatedarchindep = arch
-            for n, url in enumerate(self.slaves.urls):
-                session.add(Builder(name=f"fast{n}", title=f"Fast {n}", url=url,
-                                    processor=processor))
-            session.commit()
-        engine.dispose()
+        populate(self.url, self.config_path, self.slaves.urls)
 
     # -- Driving it ---------------------------------------------------------------------
 
@@ -185,6 +159,39 @@ class FastFarm:
         self.slaves.stop()
         self.engine.dispose()
         self._drop()
+
+
+def populate(url, config_path, slave_urls, series_name=SERIES):
+    """Migrate the database at ``url`` and load the sample world, its
+    builders out of use, plus a series ``series_name`` building for ARCH
+    on a processor of its own and one builder per slave of ``slave_urls``
+    (fast0, fast1, ...)."""
+    from buildmaster import config as configmodule
+    from buildmaster import sampledata, schema
+    from buildmaster.database import make_engine, make_session_factory
+    from buildmaster.librarian.storage import LibrarianStorage
+    from buildmaster.model import (
+        Builder, DistroArchSeries, DistroSeries, DistroSeriesStatus, Processor)
+    config = configmodule.load(config_path)
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    with make_session_factory(engine)() as session:
+        world = sampledata.load(session, LibrarianStorage(config.librarian.storage))
+        for builder in session.scalars(sa.select(Builder)):
+            builder.active = False
+        processor = Processor(name="fastcpu", title="fast", description="fast slaves")
+        series = DistroSeries(distribution=world.ubuntu, name=series_name,
+                              displayname=series_name.capitalize(), version="99.0",
+                              status=DistroSeriesStatus.DEVELOPMENT)
+        arch = DistroArchSeries(distroseries=series, architecturetag=ARCH,
+                                official=True, processor=processor, chroot=world.chroot)
+        session.add_all([processor, series, arch])
+        series.nominatedarchindep = arch
+        for n, slave_url in enumerate(slave_urls):
+            session.add(Builder(name=f"fast{n}", title=f"Fast {n}", url=slave_url,
+                                processor=processor))
+        session.commit()
+    engine.dispose()
 
 
 def source_names(start, count, failing_every=6):
