@@ -79,24 +79,34 @@ def hanging():
     server.close()
 
 
-def test_a_slave_hanging_mid_answer_stalls_no_other_builder(tmp_path, hanging):
+def farm_with_a_hung_builder(tmp_path, port):
+    """Three fast builders, fast2's slave the hanging one at ``port``
+    (long timeouts: the hang outlasts the test); (farm, fast2's id)."""
     farm = FastFarm(tmp_path, builders=3, build_seconds=0.3, socket_timeout=120)
+    with farm.engine.begin() as connection:
+        connection.execute(sa.update(Builder).where(Builder.name == "fast2")
+                           .values(url=f"http://127.0.0.1:{port}/"))
+        hung_id = connection.execute(sa.select(Builder.id).where(
+            Builder.name == "fast2")).scalar()
+    return farm, hung_id
+
+
+def wait_for_all_but_the_hung_builders_job(farm, hung_id, count=8):
+    def only_its_job_left():
+        builds = farm.builds()
+        return len(builds) == count and all(
+            row.queue_builder == hung_id for row in invariants.unsettled(builds))
+    farm.wait_until(only_its_job_left, "every build but the hung builder's ended",
+                    timeout=110)
+
+
+def test_a_slave_hanging_mid_answer_stalls_no_other_builder(tmp_path, hanging):
+    farm, hung_id = farm_with_a_hung_builder(tmp_path, hanging.port)
     try:
-        with farm.engine.begin() as connection:
-            connection.execute(sa.update(Builder).where(Builder.name == "fast2")
-                               .values(url=f"http://127.0.0.1:{hanging.port}/"))
-            hung_id = connection.execute(sa.select(Builder.id).where(
-                Builder.name == "fast2")).scalar()
         farm.start()
         farm.wait_until(lambda: hanging.open, "the hanging slave asked")
         farm.upload(source_names(1, 8))
-
-        def only_the_hung_builders_job_left():
-            left = invariants.unsettled(farm.builds())
-            return len(farm.builds()) == 8 and all(
-                row.queue_builder == hung_id for row in left)
-        farm.wait_until(only_the_hung_builders_job_left,
-                        "every build but the hung builder's ended", timeout=110)
+        wait_for_all_but_the_hung_builders_job(farm, hung_id)
         assert hanging.open, "the hung request timed out before the others were done"
         ended = [row for row in farm.builds() if row.queue_builder != hung_id]
         assert len(ended) >= 7
@@ -182,22 +192,12 @@ class HalfDownloadSlave:
 
 def test_a_slave_hanging_mid_download_stalls_no_other_builder(tmp_path):
     hanging = HalfDownloadSlave()
-    farm = FastFarm(tmp_path, builders=3, build_seconds=0.3, socket_timeout=120)
+    farm, hung_id = farm_with_a_hung_builder(tmp_path, hanging.port)
     try:
-        with farm.engine.begin() as connection:
-            connection.execute(sa.update(Builder).where(Builder.name == "fast2")
-                               .values(url=f"http://127.0.0.1:{hanging.port}/"))
-            hung_id = connection.execute(sa.select(Builder.id).where(
-                Builder.name == "fast2")).scalar()
         farm.upload(source_names(1, 8))
         farm.start()
         farm.wait_until(lambda: hanging.downloads, "a download held by the slave")
-
-        def only_the_hung_builders_job_left():
-            left = invariants.unsettled(farm.builds())
-            return all(row.queue_builder == hung_id for row in left)
-        farm.wait_until(only_the_hung_builders_job_left,
-                        "every build but the hung builder's ended", timeout=110)
+        wait_for_all_but_the_hung_builders_job(farm, hung_id)
         assert hanging.downloads, "the hung download ended before the others were done"
         ended = [row for row in farm.builds() if row.queue_builder != hung_id]
         assert len(ended) >= 7
