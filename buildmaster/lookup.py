@@ -63,7 +63,8 @@ def archive(session, dist, reference):
         query = query.where(Archive.purpose == ArchivePurpose[reference.upper()])
     else:
         raise NotFound(f"{reference!r} is not an archive reference: "
-                       "use primary, partner or ~owner/name")
+                       "use primary, partner or '~owner/name' (quoted, or the "
+                       "shell makes a home directory of ~owner)")
     found = session.scalars(query).first()
     if found is None:
         raise NotFound(f"{dist.name} has no archive {reference!r}")

@@ -92,4 +92,5 @@ def test_archive_show_tells_where_an_archive_lives(cli, session, sample, librari
     assert "not-shown" not in text
     assert cli("archive", "show", "nonsense").error_line() == (
         "buildmaster: error: 'nonsense' is not an archive reference: use primary, "
-        "partner or ~owner/name")
+        "partner or '~owner/name' (quoted, or the shell makes a home directory of "
+        "~owner)")

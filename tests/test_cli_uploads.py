@@ -187,7 +187,8 @@ def test_bad_targets_and_files_are_one_line(cli, good_dsc, tmp_path):
     assert refused(good_dsc, *HOARY, "--archive", "~nobody/ppa") == \
         "ubuntu has no archive '~nobody/ppa'"
     assert refused(good_dsc, *HOARY, "--archive", "ppa") == \
-        "'ppa' is not an archive reference: use primary, partner or ~owner/name"
+        "'ppa' is not an archive reference: use primary, partner or '~owner/name' " \
+        "(quoted, or the shell makes a home directory of ~owner)"
     assert refused(good_dsc, "--distribution", "ubuntu", "--series", "grumpy") == \
         "ubuntu has no series named 'grumpy' (known: hoary, warty)"
     assert refused(good_dsc, *HOARY, "--component", "contrib").startswith(

@@ -82,7 +82,8 @@ def _binary_query():
 
 @operator_command(
     "publications", "list source and binary publications, newest first",
-    arg("--archive", help="only this archive: primary, partner or ~owner/name"),
+    arg("--archive", help="only this archive: primary, partner or '~owner/name' "
+        "(quoted: the shell expands ~)"),
     DISTRIBUTION,
     arg("--state", help="only publications in this state, e.g. PENDING"),
     arg("--limit", type=positive, default=50, help="at most this many (default 50)"),
@@ -122,7 +123,8 @@ archive_group = Group("archive", "look at the farm's archives")
 
 @archive_group.subcommand(
     "show", "an archive's URL, its tree on disk and its publications per state",
-    arg("name", metavar="NAME", help="primary, partner or ~owner/name"),
+    arg("name", metavar="NAME", help="primary, partner or '~owner/name' "
+        "(quoted: the shell expands ~)"),
     DISTRIBUTION, JSON)
 def show(context, args):
     config = context.config

@@ -25,7 +25,8 @@ FILE_COLUMNS = [("FILE", "name"), ("TYPE", "type"), ("SIZE", "size"),
     arg("--distribution", required=True, help="e.g. ubuntu"),
     arg("--series", required=True, help="e.g. hoary"),
     arg("--pocket", default="RELEASE", help="RELEASE (default), UPDATES, SECURITY, ..."),
-    arg("--archive", default="primary", help="primary (default), partner or ~owner/name"),
+    arg("--archive", default="primary", help="primary (default), partner or "
+        "'~owner/name' (quoted: the shell expands ~)"),
     arg("--component", default="main", help="main (default), universe, ..."),
     arg("--changes", help="the upload's .changes, for section and urgency"))
 def upload(context, args):
