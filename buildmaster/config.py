@@ -75,6 +75,13 @@ def _http_url(value):
     return value.rstrip("/")
 
 
+def _callback_url(value):
+    """Where slaves call the master back: '' (from ``[web]``), 'none', or a URL."""
+    if value in ("", "none"):
+        return value
+    return _http_url(value)
+
+
 def _db_url(value):
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
         raise ValueError(f"not a sqlite:// or postgresql:// URL: {value!r}")
@@ -134,6 +141,7 @@ SCHEMA = {
         "scan_failure_threshold": (_int, "5"),
         "builder_failure_threshold": (_int, "5"),
         "job_failure_threshold": (_int, "3"),
+        "callback_url": (_callback_url, ""),
     },
     "librarian": {
         "storage": (_text, "var/librarian"),
@@ -177,10 +185,6 @@ SCHEMA = {
     },
     "upload": {
         "keyring": (_text, ""),
-    },
-    "web": {
-        "host": (_text, "127.0.0.1"),
-        "port": (_int, "58010"),
     },
     "web": {
         "host": (_text, "127.0.0.1"),

@@ -2,6 +2,7 @@
 
 from buildmaster.activity import Activity
 from buildmaster.builderslave import SlaveRegistry
+from buildmaster.callbacks import make_callbacks
 from buildmaster.database import make_engine, make_session_factory
 from buildmaster.dbthreads import DatabaseThreads, pool_size
 from buildmaster.failures import ScanFailures
@@ -21,8 +22,8 @@ def scan_interval(config):
 class FarmContext:
     """Configuration, database engine and sessions, the database threads,
     the librarian store, and what outlives one job run: the mailer, the
-    slave clients, the scan failure streaks, the polls due and the
-    wake-up board.
+    slave clients, the scan failure streaks, the polls due, the
+    wake-up board and the build-end call-backs handed out (None when off).
     ``reactor`` times everything (a Clock in tests); ``db`` replaces the
     thread pool (dbthreads.InlineDatabase where no reactor runs)."""
 
@@ -37,6 +38,7 @@ class FarmContext:
         self.librarian = LibrarianStorage(config.librarian.storage)
         self.wakeups = Wakeups(reactor)
         self.polls = PollSchedule(reactor, scan_interval(config))
+        self.callbacks = make_callbacks(config, self.polls, self.wakeups)
         self.scan_failures = ScanFailures(config.builddmaster.scan_failure_threshold)
         self.slaves = SlaveRegistry(config, reactor)
         # When scans and dispatch passes last completed (the web's health).

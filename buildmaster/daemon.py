@@ -33,9 +33,7 @@ fetch a chroot from it).
 """
 
 import gc
-import ipaddress
 import logging
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -49,7 +47,8 @@ from buildmaster.database import display_url
 from buildmaster.journal import JournalService
 from buildmaster.librarian.web import make_sites
 from buildmaster.model import Builder
-from buildmaster.listening import NamedServer, PortInUse, check_ports, quiet_factories
+from buildmaster.listening import (
+    NamedServer, PortInUse, check_ports, quiet_factories, url_on_loopback)
 from buildmaster.slaveclient import close_connections
 from buildmaster.wakeups import NotificationListener
 from buildmaster.web.service import web_service
@@ -78,27 +77,19 @@ def check_schema(context):
             f"run 'buildmaster upgrade'")
 
 
-def is_loopback(host):
-    """Whether ``host`` (a name or an address) is this machine's loopback."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host in ("localhost", "ip6-localhost") or host.endswith(".localhost")
-
-
 def check_librarian_reachable(context):
     """Raise DaemonError when the librarian advertises a loopback URL while
     an active builder's slave is on another host."""
     settings = context.config.librarian
     loopback = [(key, url) for key, url in (("public_url", settings.public_url),
                                             ("restricted_url", settings.restricted_url))
-                if is_loopback(urlsplit(url).hostname or "")]
+                if url_on_loopback(url)]
     if not loopback:
         return
     with context.sessions() as session:
         builders = session.execute(sa.select(Builder.name, Builder.url)
                                    .where(Builder.active).order_by(Builder.name)).all()
-    remote = [row for row in builders if not is_loopback(urlsplit(row.url).hostname or "")]
+    remote = [row for row in builders if not url_on_loopback(row.url)]
     if remote:
         key, url = loopback[0]
         raise DaemonError(

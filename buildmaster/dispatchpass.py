@@ -9,7 +9,8 @@
         slaves at once
     ──► refusals (thread, one transaction each): failures counted, the
         claim undone or the job failed (dispatch.Dispatch.count_refusal)
-    ──► every builder that started a job is polled 0.2 s later (polling.py)
+    ──► every builder that started a job is polled 0.2 s later (polling.py),
+        or as soon as its slave calls back (callbacks.py)
 
 The reactor holds plain Plans, never a database object.  A claim is
 committed before its slave is asked, as in dispatch.py; a master killed
@@ -23,6 +24,7 @@ from typing import Optional
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from buildmaster.callbacks import add_to_args
 from buildmaster.candidates import LOG, label
 from buildmaster.dispatch import (
     SLAVE_FAILURES, Dispatch, build_request, check_dispatchable, claim, idle_builders,
@@ -110,7 +112,8 @@ async def run(context, logger=None, builder_ids=None):
     def ended(result, each):
         outcomes[each.entry_id] = result
         return None
-    sends = [semaphore.run(send_job, each.slave, each.job, each.fetches, each.build_args,
+    sends = [semaphore.run(send_job, each.slave, each.job, each.fetches,
+                           _with_callback(context, each),
                            config.builddmaster.download_timeout).addBoth(ended, each)
              for each in plans]
     # A slave that hangs holds up neither the others nor the next job: its
@@ -123,6 +126,15 @@ async def run(context, logger=None, builder_ids=None):
             send.addCallback(_settle_late, context, logger, each, outcomes)
     return await _settle(context, logger, [(each, outcomes.pop(each.entry_id))
                                            for each in plans if each.entry_id in outcomes])
+
+
+def _with_callback(context, each):
+    """The build arguments, with a call-back URL for slaves that use one
+    (callbacks.py)."""
+    if context.callbacks is None:
+        return each.build_args
+    return add_to_args(each.build_args,
+                       context.callbacks.url_for(each.builder_id, each.url))
 
 
 def _settle_late(_, context, logger, each, outcomes):

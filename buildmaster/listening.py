@@ -8,7 +8,9 @@ it serves and where, and its factory stays quiet: a slave fetching a
 chroot or an SMTP session is no event in the operators' log.
 """
 
+import ipaddress
 import socket
+from urllib.parse import urlsplit
 
 from twisted.application import internet
 from twisted.logger import Logger
@@ -80,3 +82,16 @@ def check_ports(config, parent):
                             f"{error.strerror}") from None
         finally:
             probe.close()
+
+
+def is_loopback(host):
+    """Whether ``host`` (a name or an address) is this machine's loopback."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "ip6-localhost") or host.endswith(".localhost")
+
+
+def url_on_loopback(url):
+    """Whether ``url`` names this machine's loopback."""
+    return is_loopback(urlsplit(url).hostname or "")

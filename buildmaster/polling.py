@@ -5,7 +5,8 @@ twice as long each time its build is still running, until the interval
 reaches the full scan's (``ceiling``): from then on the full scans see
 it, so a short build is heard within a fraction of a second and a long
 one costs a handful of extra status calls, no more.  A slave that calls
-back when its build ends (see callbacks.py) is due at once.
+back when its build ends (see callbacks.py) is due at once, even when
+its call-back came before the dispatch pass heard build()'s answer.
 
 ::
 
@@ -32,19 +33,26 @@ class PollSchedule:
         self.ceiling = ceiling
         self.initial = min(initial, ceiling)
         self._due = {}  # builder id -> (when, interval)
+        self._heard = set()  # builder ids called back and not polled since
         self._last_full = None
 
     def dispatched(self, builder_id):
-        """``builder_id`` was given a job just now."""
+        """``builder_id`` was given a job just now: due in ``initial``, or
+        now if its slave already called back (a build that ended before
+        its build() answer came in)."""
+        if builder_id in self._heard:
+            return
         self._due[builder_id] = (self.clock.seconds() + self.initial, self.initial)
 
     def called_back(self, builder_id):
         """The builder's slave said its build ended: due now."""
+        self._heard.add(builder_id)
         self._due[builder_id] = (self.clock.seconds(), self.initial)
 
     def still_building(self, builder_id):
         """Polled and still busy: ask again after twice as long, or leave
         it to the full scans once that is as long as theirs."""
+        self._heard.discard(builder_id)
         entry = self._due.get(builder_id)
         if entry is None:
             return
@@ -55,6 +63,7 @@ class PollSchedule:
             self._due[builder_id] = (self.clock.seconds() + interval, interval)
 
     def forget(self, builder_id):
+        self._heard.discard(builder_id)
         self._due.pop(builder_id, None)
 
     def plan(self):

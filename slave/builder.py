@@ -14,6 +14,7 @@ from twisted.internet import threads
 from twisted.logger import Logger
 
 from slave.buildlog import BuildLog
+from slave.callback import call_back
 from slave.chroot import mounts_under
 from slave.states import BuilderStatus, BuildStatus
 
@@ -44,6 +45,7 @@ class Builder:
         self.filemap = {}
         self.dependencies = None
         self.manager = None
+        self.callback_url = None
 
     @property
     def build_dir(self):
@@ -67,12 +69,14 @@ class Builder:
             result["dependencies"] = self.dependencies
         return result
 
-    def start(self, build_id, manager):
-        """IDLE -> BUILDING with ``manager`` running the build."""
+    def start(self, build_id, manager, callback_url=None):
+        """IDLE -> BUILDING with ``manager`` running the build; the master
+        is called back at ``callback_url`` when it ends (callback.py)."""
         self._require(BuilderStatus.IDLE, "build")
         self.buildlog.reset()
         self.build_id = build_id
         self.manager = manager
+        self.callback_url = callback_url
         self._change(BuilderStatus.BUILDING)
 
     def abort(self):
@@ -95,6 +99,9 @@ class Builder:
         self.manager = None
         self._save()
         self._change(BuilderStatus.WAITING, build_status)
+        if self.callback_url is not None:
+            call_back(self.callback_url, self.build_id)
+            self.callback_url = None
 
     def clean(self):
         """WAITING -> IDLE: drop the build dir, results and log."""

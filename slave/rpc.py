@@ -7,6 +7,7 @@ from twisted.web import xmlrpc
 
 from slave.binarypackage import BadRequest
 from slave.builder import WrongState
+from slave.callback import callback_url
 from slave.filecache import is_sha1
 from slave.states import PROTOCOL_VERSION, BuilderStatus
 
@@ -72,8 +73,9 @@ class SlaveRPC(xmlrpc.XMLRPC):
         manager_class = self.managers[manager]
         with _faults():
             manager_class.check_request(filemap, args)
+            callback = _callback_url(args)
             build = manager_class(self.builder, self.reactor)
-            self.builder.start(build_id, build)
+            self.builder.start(build_id, build, callback)
         build.start(chroot_sha1, filemap, args)
         return [BuilderStatus.BUILDING, build_id]
 
@@ -110,6 +112,13 @@ def _require_build_args(build_id, manager, chroot_sha1, filemap, args):
     for name, sha1 in filemap.items():
         _require_file_name(name)
         _require_sha1("build", sha1)
+
+
+def _callback_url(args):
+    try:
+        return callback_url(args)
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
 
 
 def _require_file_name(name):

@@ -21,6 +21,7 @@ import pytest_twisted
 from twisted.internet import reactor, task
 
 from buildmaster import dispatch
+from buildmaster.callbacks import ARG, add_to_args, base_url
 from buildmaster.model import BuildQueue
 from buildmaster.slaveclient import SlaveClient
 from buildmaster.testing.debpackages import (
@@ -126,8 +127,11 @@ def buildd(tmp_path):
 @pytest.fixture
 def master_args(sample, session, farm_config):
     """The build() arguments our dispatcher sends for the sample's foobar
-    build in hoary i386, the series' arch-indep architecture."""
-    _, (_, _, _, args) = dispatch.build_request(farm_config, session.get(BuildQueue, 2))
+    build in hoary i386, the series' arch-indep architecture, with the
+    call-back URL the dispatch pass offers (launchpad-buildd ignores it)."""
+    _, request = dispatch.build_request(farm_config, session.get(BuildQueue, 2))
+    _, _, _, args = add_to_args(request, f"{base_url(farm_config)}/token")
+    assert args[ARG].startswith("http://127.0.0.1:")
     assert args["arch_indep"] is True
     assert args["archives"] and args["suite"] == "hoary" and args["ogrecomponent"] == "main"
     return args

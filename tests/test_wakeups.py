@@ -208,6 +208,7 @@ class QuickSlave(OkSlave):
         self.job = None
         self.filemap = {}
         self.files = {}
+        self.build_args = None
 
     def status(self):
         if self.job is None:
@@ -220,6 +221,7 @@ class QuickSlave(OkSlave):
     def build(self, build_id, manager, chroot_sha1, filemap, args):
         self.calls.append(("build", build_id))
         self.job = build_id
+        self.build_args = args
         upload = self.upload_of(int(build_id.split("-")[0]))
         self.filemap = {name: hashlib.sha1(data).hexdigest()
                         for name, data in upload.items()}

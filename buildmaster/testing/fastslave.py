@@ -17,7 +17,9 @@ master fetches, checks and stores a real upload.  A source named
 corrupt .changes, a file missing, a wrong checksum, a huge file, names
 climbing out of the upload directory).  ``ensurepresent``
 answers at once without fetching.  A build() while not IDLE answers
-BUSY, as launchpad-buildd does.
+BUSY, as launchpad-buildd does.  A build whose arguments carry a
+call-back URL calls the master back when it ends, as our own slave does
+(slave/callback.py).
 
 Every build(), abort() and clean() is appended to a journal, one JSON
 object a line (``time``, ``slave`` port, ``call``, ``job``), so a run can
@@ -143,6 +145,8 @@ def make_slave_site(port_journal, arch, build_seconds, files, reactor):
     shared by every slave of the process."""
     from twisted.web import resource, server, xmlrpc
 
+    from slave.callback import call_back, callback_url
+
     class FastSlave(xmlrpc.XMLRPC):
         """One slave's protocol 1.0 state machine (module docstring)."""
 
@@ -195,13 +199,16 @@ def make_slave_site(port_journal, arch, build_seconds, files, reactor):
             self.state = "WAITING"
             if source.startswith(FAILING_PREFIX):
                 self.result, self.filemap = "BuildStatus.PACKAGEFAIL", {}
-                return
-            self.result, self.filemap = "BuildStatus.OK", {}
-            for name, data in made_files(source, version,
-                                         args.get("arch_tag", arch)).items():
-                sha1 = hashlib.sha1(data).hexdigest()
-                files[sha1] = data
-                self.filemap[name] = sha1
+            else:
+                self.result, self.filemap = "BuildStatus.OK", {}
+                for name, data in made_files(source, version,
+                                             args.get("arch_tag", arch)).items():
+                    sha1 = hashlib.sha1(data).hexdigest()
+                    files[sha1] = data
+                    self.filemap[name] = sha1
+            url = callback_url(args)
+            if url is not None:
+                call_back(url, self.job, reactor)
 
         def xmlrpc_abort(self):
             self._note("abort", self.job)

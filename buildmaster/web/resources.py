@@ -16,7 +16,9 @@ back to the reactor, which writes it:
 
 ``/static/`` (the stylesheet and the live-update script) is served from
 package data on the reactor; ``/metrics`` and ``/healthz`` are
-buildmaster.web.metrics'.
+buildmaster.web.metrics'.  A POST to ``/slave-callback/<token>`` (a slave
+saying its build ended, buildmaster.callbacks) is answered on the
+reactor at once: 204, or 404 for a token not handed out.
 """
 
 import dataclasses
@@ -30,6 +32,7 @@ from urllib.parse import unquote
 from twisted.internet import threads
 from twisted.web import resource, server, static
 
+from buildmaster.callbacks import PATH as CALLBACK_PATH
 from buildmaster.web import auth
 
 logger = logging.getLogger("buildmaster.web")
@@ -171,6 +174,8 @@ class WebResource(resource.Resource):
         if match and match.group(1) in self.static and request.method in (b"GET", b"HEAD"):
             request.setHeader(b"cache-control", b"max-age=300")
             return self.static[match.group(1)].render(request)
+        if path.startswith(CALLBACK_PATH) and request.method == b"POST":
+            return self._callback(request, path[len(CALLBACK_PATH):])
         if int(request.getHeader(b"content-length") or 0) > MAX_FORM:
             return self._now(request, Answer(413, "text/plain; charset=utf-8",
                                              b"Request body too large.\n"))
@@ -194,6 +199,14 @@ class WebResource(resource.Resource):
                      exc_info=(failure.type, failure.value, failure.getTracebackObject()))
         return Answer(500, "text/plain; charset=utf-8",
                       b"Internal error; the master's log says more.\n")
+
+    def _callback(self, request, token):
+        callbacks = self.context.callbacks
+        if callbacks is not None and callbacks.heard(token):
+            request.setResponseCode(204)
+            return b""
+        return self._now(request, Answer(404, "text/plain; charset=utf-8",
+                                         b"No such call-back.\n"))
 
     def _now(self, request, answer):
         request.setResponseCode(answer.code)
@@ -224,13 +237,15 @@ class WebResource(resource.Resource):
 
 
 class QuietSite(server.Site):
-    """A Site that logs only what is not a plain successful read: the
-    pages poll every few seconds, and a log line each would bury the
-    farm's own."""
+    """A Site that logs only what is not a plain successful read or a
+    slave's call-back: the pages poll every few seconds and every build
+    calls back, and a log line each would bury the farm's own."""
 
     def log(self, request):
         if request.method in (b"GET", b"HEAD") and request.code in (200, 304):
             return
+        if request.code == 204 and request.path.startswith(CALLBACK_PATH.encode()):
+            return  # a slave's call-back: one per build
         super().log(request)
 
 
