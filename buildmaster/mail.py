@@ -419,7 +419,7 @@ class BuildMailer:
     def _write_or_remove(self, batch):
         """The batch's file as it now is, or gone when nothing is left."""
         if batch.messages:
-            self.spool.save(batch)
+            self.spool.save(batch, durable=False)
         else:
             self.spool.delivered(batch)
 

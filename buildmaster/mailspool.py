@@ -148,12 +148,17 @@ class MailSpool:
             if batch.next_attempt > now:
                 return batch, batch.next_attempt
             batch.next_attempt = now + delay
-            self.save(batch)
+            self.save(batch, durable=False)
             return batch, None
 
-    def save(self, batch):
-        """Write (or rewrite) ``batch``'s file atomically."""
-        self._write(self.directory, batch)
+    def save(self, batch, durable=True):
+        """Write (or rewrite) ``batch``'s file atomically; ``durable``: and
+        fsync it first.  Only a batch's first write must survive the
+        machine going down (it is the mail); a rewrite after a claim or a
+        delivery only saves a retry or a repeat, and a kill -9 loses no
+        write either way, so it skips the fsync that would hold up the
+        reactor."""
+        self._write(self.directory, batch, durable)
 
     def give_up(self, batch, messages):
         """Write ``messages`` of ``batch`` to failed/; return that file's path."""
@@ -187,9 +192,10 @@ class MailSpool:
             pass
 
     @staticmethod
-    def _write(directory, batch):
+    def _write(directory, batch, durable=True):
         """Write ``batch`` to ``directory`` under a temporary name (unique,
-        as the batch's name is), fsync it and rename it into place."""
+        as the batch's name is), fsync it if ``durable`` and rename it
+        into place."""
         target = os.path.join(directory, batch.name)
         temporary = os.path.join(directory, f".tmp-{batch.name}")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -197,7 +203,8 @@ class MailSpool:
             with open(descriptor, "w", encoding="utf-8") as handle:
                 handle.write(batch.to_json())
                 handle.flush()
-                os.fsync(descriptor)
+                if durable:
+                    os.fsync(descriptor)
             os.replace(temporary, target)
         except BaseException:
             os.unlink(temporary)

@@ -22,7 +22,7 @@ from slave.filecache import FileCache
 from slave.rpc import SlaveRPC
 from slave.states import BuilderStatus, BuildStatus as SlaveBuildStatus
 from test_wakeups import farm, farm_clock, jobs_config, publish, state_of  # noqa: F401
-from webhelpers import web  # noqa: F401
+from tests.webhelpers import web  # noqa: F401
 
 
 class Woken:

@@ -6,7 +6,7 @@ import logging
 
 import pytest_twisted
 
-from buildmaster import output
+from buildmaster import output, wakeups
 from buildmaster.model import Build, BuildQueue, BuildStatus, utcnow
 from buildmaster.web import auth
 from tests.webhelpers import make_token, web  # noqa: F401
@@ -219,3 +219,18 @@ async def test_private_archives_are_hidden_without_the_private_right(
     assert seen["private"] and seen["archive"] == "~mark/ppa"
     assert (await web.json("/api/1.0/builds", token=seer))["total"] == 9
     await web.json("/api/1.0/builds/3/retry", data={}, token=seer)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_retry_or_an_enabled_builder_wakes_this_masters_dispatcher_at_once(
+        web, sample, session, farm_context):
+    """On SQLite too, where no NOTIFY carries it: the web runs in the
+    daemon, so it wakes the daemon's own dispatcher itself."""
+    woken = []
+    farm_context.wakeups.subscribe(lambda job, after: woken.append(job))
+    token = make_token(session)
+    await web.json("/api/1.0/builds/3/retry", data={}, token=token)
+    await web.json("/api/1.0/builds/9/rescore", data={"score": "10"}, token=token)
+    await web.json("/api/1.0/builders/frog/enable", data={}, token=token)
+    await web.json("/api/1.0/builds/3/retry", data={}, token=token, code=409)
+    assert woken == [wakeups.DISPATCH, wakeups.DISPATCH]

@@ -14,7 +14,10 @@ building job cannot be cancelled here (its slave would have to be
 aborted); a dependency wait can.
 
 A retry and an enabled builder wake the dispatchers of every master on
-the same PostgreSQL when they commit (wakeups.notify).
+the same PostgreSQL when they commit (wakeups.notify); the web, which
+runs in the daemon, also wakes its own master's at once (``wake``), on
+SQLite too, and marks its NOTIFY with that master's ``origin`` so the
+master does not hear it twice.
 """
 
 import logging
@@ -57,7 +60,7 @@ def _builder(session, name):
         raise Refused(404, str(error)) from None
 
 
-def retry(session, build_id, by, see_private=True):
+def retry(session, build_id, by, see_private=True, origin=""):
     """Queue a failed, waiting or cancelled build again; returns (its old
     state, its new queue entry)."""
     from buildmaster.scoring import score
@@ -74,7 +77,7 @@ def retry(session, build_id, by, see_private=True):
     build.reset_for_retry()
     entry = build.createBuildQueueEntry()
     entry.lastscore = score(entry)
-    wakeups.notify(session, wakeups.DISPATCH)
+    wakeups.notify(session, wakeups.DISPATCH, origin)
     session.commit()
     logger.info(f"{label(build)}: {was.name} -> NEEDSBUILD as job {entry.id}, score "
                 f"{entry.lastscore} (retried by {by})")
@@ -128,10 +131,10 @@ def cancel(session, build_id, by, see_private=True):
     return was
 
 
-def enable_builder(session, name, by):
+def enable_builder(session, name, by, origin=""):
     builder = _builder(session, name)
     builder.enable()
-    wakeups.notify(session, wakeups.DISPATCH)
+    wakeups.notify(session, wakeups.DISPATCH, origin)
     session.commit()
     logger.info(f"builder {name}: enabled (by {by})")
     return builder
@@ -148,11 +151,16 @@ def disable_builder(session, name, reason, by):
     return builder
 
 
-def perform(session, action, target, params, by, see_private):
+# The job an action done from the web wakes in its own master.
+WAKES = {"retry": wakeups.DISPATCH, "enable": wakeups.DISPATCH}
+
+
+def perform(session, action, target, params, by, see_private, origin=""):
     """Do ``action`` on ``target`` (a build id or a builder name) with
-    the form's ``params``; returns one sentence saying what was done."""
+    the form's ``params``; returns one sentence saying what was done.
+    ``origin``: the master whose web asks (its NOTIFY is its own)."""
     if action == "retry":
-        was, entry = retry(session, int(target), by, see_private)
+        was, entry = retry(session, int(target), by, see_private, origin)
         return (f"build {target} was {was.name}; now NEEDSBUILD as job {entry.id} "
                 f"with score {entry.lastscore}")
     if action == "rescore":
@@ -162,9 +170,16 @@ def perform(session, action, target, params, by, see_private):
         was = cancel(session, int(target), by, see_private)
         return f"build {target} was {was.name}; now CANCELLED"
     if action == "enable":
-        enable_builder(session, target, by)
+        enable_builder(session, target, by, origin)
         return f"builder {target} enabled"
     if action == "disable":
         builder = disable_builder(session, target, params.get("reason"), by)
         return f"builder {target} disabled: {builder.failnotes}"
     raise Refused(404, f"no action {action!r}")
+
+
+def wake(context, action):
+    """Wake the job ``action``, done and committed, makes work for in
+    ``context``'s master (from a web thread)."""
+    if action in WAKES:
+        context.wakeups.wake_from_thread(WAKES[action])

@@ -185,7 +185,8 @@ def _write(context, viewer, asked, rest, token):
     try:
         with context.sessions() as session:
             text = actions.perform(session, action, target, params, f"token {token.name}",
-                                   viewer.see_private)
+                                   viewer.see_private, context.wakeups.origin)
+            actions.wake(context, action)
             shown = (views.build(session, viewer, int(target)) if kind == "build"
                      else views.builder(session, viewer, target))
     except actions.Refused as refused:

@@ -163,7 +163,9 @@ def _act(context, asked, viewer, token, cookie_refused, back, target, action):
     try:
         with context.sessions() as session:
             text = actions.perform(session, action, target, asked.form,
-                                   f"token {token.name}", viewer.see_private)
+                                   f"token {token.name}", viewer.see_private,
+                                   context.wakeups.origin)
+        actions.wake(context, action)
     except actions.Refused as refused:
         return _problem(refused.code, str(refused), viewer, token)
     page = back.format(quote(target, safe=""))
