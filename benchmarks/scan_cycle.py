@@ -275,6 +275,12 @@ class TimedMailer:
     def release(self, batch):
         self.mailer.release(batch)
 
+    def claim_in_spool(self, name):
+        return self.mailer.claim_in_spool(name)
+
+    def released(self, batch, claimed):
+        self.mailer.released(batch, claimed)
+
     def drop(self, batch):
         self.mailer.drop(batch)
 

@@ -199,7 +199,11 @@ class ThreadMailer:
         return self.mailer.hold(sender, about, messages)
 
     def release(self, batch):
-        self.reactor.callFromThread(self.mailer.release, batch)
+        """Claim ``batch`` in this thread (the spool's file work: a cycle
+        that fails hundreds of builds would otherwise hold up the reactor
+        with it) and start sending it in the reactor's."""
+        claimed = self.mailer.claim_in_spool(batch.name)
+        self.reactor.callFromThread(self.mailer.released, batch, claimed)
 
     def drop(self, batch):
         self.mailer.drop(batch)
@@ -292,7 +296,12 @@ class BuildMailer:
     def release(self, batch):
         """Start sending a held batch (in the reactor's thread), unless
         another holder of the spool claimed it meanwhile."""
-        self._claim(batch.name)
+        self.released(batch, self.claim_in_spool(batch.name))
+
+    def released(self, batch, claimed):
+        """Start sending a held batch whose ``claim_in_spool`` is ``claimed``
+        (in the reactor's thread)."""
+        self._act_on_claim(batch.name, *claimed)
         logger.info(f"Mail about {batch.about} queued for "
                     f"{', '.join(message.recipient for message in batch.messages)}")
 
@@ -322,14 +331,24 @@ class BuildMailer:
     def _claim(self, name):
         """Try the batch in spool file ``name`` now if it is due, else
         when it will be; nothing if it is gone."""
-        self._retries.pop(name, None)
+        self._act_on_claim(name, *self.claim_in_spool(name))
+
+    def claim_in_spool(self, name):
+        """(now, batch, when due or None) of the spool's claim of batch
+        ``name`` (MailSpool.claim); (now, None, None) for a file gone, or
+        unreadable and moved to failed/.  Only the spool's files and lock:
+        safe in any thread."""
         now = self.clock.seconds()
         try:
-            batch, due = self.spool.claim(name, now, self.config.mail.retry_delay)
+            return (now, *self.spool.claim(name, now, self.config.mail.retry_delay))
         except SpoolError as error:
             logger.error(f"Unreadable mail spool file {error}; moved to "
                          f"{self.spool.fail(name)}")
-            return
+            return now, None, None
+
+    def _act_on_claim(self, name, now, batch, due):
+        """Send a claimed batch now, or try again when it is due."""
+        self._retries.pop(name, None)
         if batch is None:
             return
         if due is not None:

@@ -1,11 +1,18 @@
 """Build health decisions, as pure functions: colours, what a change is,
 which modes mail it, flaky pairs, sick builders, told builder states."""
 
+import io
+from unittest import mock
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buildmaster import config
+from buildmaster.health import colours
 from buildmaster.health.builders import FAILED, OK, QUARANTINED, observed_state
-from buildmaster.health.colours import GREEN, NONE, ORANGE, RED, colour, read_log
+from buildmaster.health.colours import (
+    FAILURE_MARKERS, GREEN, NONE, ORANGE, RED, colour, read_log)
 from buildmaster.health.flaky import is_flaky
 from buildmaster.health.quarantine import Attempt, is_sick
 from buildmaster.health.transitions import MODES, change, wants_mail
@@ -45,6 +52,39 @@ def test_without_an_error_line_the_excerpt_is_the_logs_end():
     log = [f"step {n}" for n in range(30)]
     assert read_log(log, PATTERNS, size=3) == (0, "step 27\nstep 28\nstep 29")
     assert read_log([], PATTERNS) == (0, None)
+
+
+def _read_line_by_line(lines, patterns, size=12):
+    """read_log's meaning, one line at a time: what its block search must equal."""
+    warnings, failure, tail = 0, [], []
+    for line in lines:
+        line = line.rstrip("\r\n")
+        warnings += any(pattern.search(line) for pattern in patterns)
+        if failure:
+            failure += [line][:size - len(failure)]
+        elif any(marker in line for marker in FAILURE_MARKERS):
+            failure.append(line)
+        else:
+            tail = (tail + [line])[-size:]
+    chosen = failure or tail
+    while chosen and not chosen[-1].strip():
+        chosen.pop()
+    return warnings, ("\n".join(chosen) if chosen else None)
+
+
+LOG_PIECES = ["WARNING ", "WARNING", "dpkg-source: warning: x", "f.c:12: warning: y",
+              "f.c:1:3: warning: z", "", " ", "error: bad", "E: apt", "*** make", "FAILED",
+              "a warning", "deprecated", "\r", "Error 2", "\n", "\r\n"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces=st.lists(st.sampled_from(LOG_PIECES), max_size=80),
+       block_lines=st.sampled_from([1, 2, 3, 4096]))
+def test_reading_a_log_in_blocks_counts_and_cuts_as_line_by_line(pieces, block_lines):
+    lines = io.StringIO("".join(pieces)).readlines()
+    patterns = PATTERNS + config._patterns("warning$\n^$\n\\bdeprecated\\b")
+    with mock.patch.object(colours, "BLOCK_LINES", block_lines):
+        assert read_log(lines, patterns) == _read_line_by_line(lines, patterns)
 
 
 @pytest.mark.parametrize("previous, current, flaky, expected", [
