@@ -29,8 +29,9 @@ work (a slave's answer, a librarian download).  ``floor_s`` is a bare
 Twisted XML-RPC poll of the same N slaves, as many calls in flight as
 the scanner allows and no database, measured in the same run: the
 cycle can only come close to it, and the ratio compares across machines.
-The master runs as the daemon does once started: its start-up objects
-frozen out of the garbage collector's way (gc.freeze).
+The master runs as the daemon does once started: the jobs' modules
+imported and its start-up objects frozen out of the garbage collector's
+way (buildmaster.daemon.freeze_start_up).
 """
 
 import argparse
@@ -289,7 +290,11 @@ class TimedMailer:
 
 
 class LagMeter:
-    """How late a 0.1 s LoopingCall runs: the reactor's lag, worst case."""
+    """How late a 0.1 s LoopingCall runs: the reactor's lag, worst case.
+
+    Each tick is compared with its place on the LoopingCall's own grid
+    (its start time plus the intervals counted so far), so a tick on time
+    reads 0, whatever the reactor did before the meter started."""
 
     INTERVAL = 0.1
 
@@ -301,12 +306,11 @@ class LagMeter:
         self._loop = task.LoopingCall.withCount(self._tick)
 
     def start(self):
-        self._due = self.reactor.seconds() - self.INTERVAL
-        self._loop.start(self.INTERVAL, now=True)
+        self._loop.start(self.INTERVAL, now=False)
+        self._due = self._loop.starttime
 
     def _tick(self, intervals):
-        # LoopingCall keeps to its grid: this call was due ``intervals``
-        # ticks after the last one was.
+        # This call was due ``intervals`` ticks after the last one was.
         self._due += intervals * self.INTERVAL
         self.worst = max(self.worst, self.reactor.seconds() - self._due)
 
@@ -369,6 +373,7 @@ async def deliver(farm):
 
 
 async def run_size(server_url, count):
+    from buildmaster.daemon import freeze_start_up
     from buildmaster.mail import BuildMailer
     with tempfile.TemporaryDirectory(prefix="scan-bench-") as workdir:
         farm = Farm(server_url, count, workdir)
@@ -377,8 +382,7 @@ async def run_size(server_url, count):
             mailer = BuildMailer(farm.config)
             farm.context.mailer = TimedMailer(mailer)
             floor = await measure_floor(farm)
-            gc.collect()
-            gc.freeze()
+            freeze_start_up()
             first = await measure_cycle(farm)
             delivery = await deliver(farm)
             steady = await measure_cycle(farm)

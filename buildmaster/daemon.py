@@ -124,7 +124,10 @@ class ContextService(service.Service):
 
 
 def freeze_start_up():
-    """Move what start-up made out of the garbage collector's sight."""
+    """Import what the jobs will need, then move what start-up made out of
+    the garbage collector's sight."""
+    from buildmaster.jobs import import_work_modules
+    import_work_modules()
     gc.collect()
     gc.freeze()
 
