@@ -16,11 +16,9 @@ from buildmaster.callbacks import ARG, BuildEndCallbacks, base_url
 from buildmaster.model import BuildStatus
 from buildmaster.polling import PollSchedule
 from slave.binarypackage import BinaryPackageManager
-from slave.builder import Builder as SlaveBuilder
-from slave.config import SlaveConfig
-from slave.filecache import FileCache
 from slave.rpc import SlaveRPC
 from slave.states import BuilderStatus, BuildStatus as SlaveBuildStatus
+from test_slave_builder import builder  # noqa: F401
 from test_wakeups import farm, farm_clock, jobs_config, publish, state_of  # noqa: F401
 from tests.webhelpers import web  # noqa: F401
 
@@ -109,15 +107,6 @@ def test_where_slaves_call_back_comes_from_the_configuration(farm_config):
 
 # -- Over HTTP, from our slave to the master's web ---------------------------------------
 
-@pytest.fixture
-def slave_builder(tmp_path):
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "work").mkdir()
-    config = SlaveConfig("127.0.0.1", 0, "amd64", str(tmp_path / "cache"),
-                         str(tmp_path / "work"), 60)
-    return SlaveBuilder(config, FileCache(config.filecache, task.Clock()))
-
-
 async def eventually(predicate, seconds=10):
     for _ in range(int(seconds / 0.02)):
         if predicate():
@@ -128,16 +117,16 @@ async def eventually(predicate, seconds=10):
 
 @pytest_twisted.ensureDeferred
 async def test_our_slave_calls_the_master_back_when_its_build_ends(
-        web, farm_context, slave_builder):  # noqa: F811
+        web, farm_context, builder):  # noqa: F811
     callbacks = BuildEndCallbacks(web.url + "/slave-callback", farm_context.polls,
                                   farm_context.wakeups)
     farm_context.callbacks = callbacks
     woken = Woken(farm_context.wakeups)
     url = callbacks.url_for(1, "http://127.0.0.1:8221/")
-    slave_builder.start("8-1", BinaryPackageManager(slave_builder, reactor), url)
+    builder.start("8-1", BinaryPackageManager(builder, reactor), url)
     await task.deferLater(reactor, 0.1, lambda: None)
     assert woken.jobs == []               # nothing before the build ends
-    slave_builder.finish(SlaveBuildStatus.OK, {})
+    builder.finish(SlaveBuildStatus.OK, {})
     await eventually(lambda: woken.jobs)
     assert woken.jobs == [wakeups.SCAN]
     assert farm_context.polls.pending() == {1: 0.0}
@@ -148,20 +137,20 @@ async def test_our_slave_calls_the_master_back_when_its_build_ends(
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_master_that_cannot_be_reached_costs_the_slave_nothing(slave_builder):
-    slave_builder.start("8-1", BinaryPackageManager(slave_builder, reactor),
+async def test_a_master_that_cannot_be_reached_costs_the_slave_nothing(builder):
+    builder.start("8-1", BinaryPackageManager(builder, reactor),
                         "http://127.0.0.1:9/slave-callback/x")
-    slave_builder.finish(SlaveBuildStatus.OK, {})
-    assert slave_builder.state == BuilderStatus.WAITING
+    builder.finish(SlaveBuildStatus.OK, {})
+    assert builder.state == BuilderStatus.WAITING
     await task.deferLater(reactor, 0.2, lambda: None)
-    slave_builder.clean()
-    assert slave_builder.state == BuilderStatus.IDLE
+    builder.clean()
+    assert builder.state == BuilderStatus.IDLE
 
 
-def test_the_slave_refuses_a_call_back_that_is_no_http_url(slave_builder):
-    rpc = SlaveRPC(slave_builder, {"binarypackage": BinaryPackageManager}, reactor)
-    slave_builder.cache.has = lambda sha1: True
+def test_the_slave_refuses_a_call_back_that_is_no_http_url(builder):
+    rpc = SlaveRPC(builder, {"binarypackage": BinaryPackageManager}, reactor)
+    builder.cache.has = lambda sha1: True
     with pytest.raises(Fault, match="build_end_callback is not an http URL"):
         rpc.xmlrpc_build("8-1", "binarypackage", "0" * 40, {"hello_1.0.dsc": "1" * 40},
                          {ARG: "file:///etc/passwd"})
-    assert slave_builder.state == BuilderStatus.IDLE
+    assert builder.state == BuilderStatus.IDLE
