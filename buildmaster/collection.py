@@ -34,7 +34,7 @@ from buildmaster import health
 from buildmaster.buildlog import (
     download_build_log, log_filename, store_text_log, stored_log_entry)
 from buildmaster.model import (
-    Build, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries, SourcePackageRelease,
+    Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries, SourcePackageRelease,
     utcnow)
 from buildmaster.upload import UploadProcessor, fetch_upload, incoming_directory, upload_id
 
@@ -128,9 +128,10 @@ class JobGone(Exception):
 
 
 # What record() reads of each job, joined into the one query that loads
-# them all.
+# them all.  The builder's own side of the job (``currentjob``) too: the
+# flush that frees the builder would otherwise load it, builder by builder.
 RECORD_LOADS = (
-    joinedload(BuildQueue.builder),
+    joinedload(BuildQueue.builder).joinedload(Builder.currentjob),
     joinedload(BuildQueue.build, innerjoin=True).options(
         joinedload(Build.sourcepackagerelease, innerjoin=True)
         .joinedload(SourcePackageRelease.sourcepackagename, innerjoin=True),

@@ -213,11 +213,11 @@ async def test_two_masters_judging_together_tell_once(
     pending = [health.notify.unjudged(session) for session in sessions]
     assert [len(each) for each in pending] == [2, 2]
     now = utcnow()
-    won = [health.notify.judge(sessions[0], farm_config, outboxes[0], pending[0][0], now),
-           health.notify.judge(sessions[1], farm_config, outboxes[1], pending[1][0], now),
-           health.notify.judge(sessions[1], farm_config, outboxes[1], pending[1][1], now),
-           health.notify.judge(sessions[0], farm_config, outboxes[0], pending[0][1], now)]
-    assert won == [True, False, True, False]
+    won = [health.notify.judge(sessions[0], farm_config, outboxes[0], [pending[0][0]], now),
+           health.notify.judge(sessions[1], farm_config, outboxes[1], pending[1], now),
+           health.notify.judge(sessions[0], farm_config, outboxes[0], [pending[0][1]], now)]
+    assert [[outcome.id for outcome in each] for each in won] == [
+        [pending[0][0].id], [pending[1][1].id], []]
     for master, outbox, session in zip(masters, outboxes, sessions):
         outbox.release()
         await master.mailer.flush()

@@ -36,14 +36,15 @@ class Outbox:
             self.held.remove(batch)
             self.mailer.drop(batch)
 
-    def commit(self, session, batch):
-        """Commit ``session``; if that fails, roll back, drop ``batch``
+    def commit(self, session, *batches):
+        """Commit ``session``; if that fails, roll back, drop ``batches``
         (None: nothing held) and raise."""
         try:
             session.commit()
         except Exception:
             session.rollback()
-            self.drop(batch)
+            for batch in batches:
+                self.drop(batch)
             raise
 
     def release(self):

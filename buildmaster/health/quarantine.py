@@ -75,32 +75,45 @@ def suspects(session, outcomes):
         Builder.id.in_(ids), Builder.builderok, Builder.active).order_by(Builder.id)).all()
 
 
-def streak_of(session, builder, size):
-    """The builder's newest ``size`` coloured outcomes not blamed on it,
-    newest first, with the Attempt each makes."""
+def streaks_of(session, builders, size):
+    """{builder id: its newest ``size`` coloured outcomes not blamed on
+    it, newest first, with the Attempt each makes} for ``builders``: two
+    queries for all of them."""
+    ids = [builder.id for builder in builders]
+    ranked = (sa.select(BuildOutcome.id, sa.func.row_number().over(
+        partition_by=BuildOutcome.builder_id, order_by=BuildOutcome.id.desc()).label("rank"))
+        .where(BuildOutcome.builder_id.in_(ids), BuildOutcome.colour.in_(COLOURS),
+               sa.not_(BuildOutcome.builder_fault))
+        .subquery())
     outcomes = session.scalars(
-        sa.select(BuildOutcome).where(
-            BuildOutcome.builder_id == builder.id, BuildOutcome.colour.in_(COLOURS),
-            sa.not_(BuildOutcome.builder_fault))
-        .order_by(BuildOutcome.id.desc()).limit(size)).all()
+        sa.select(BuildOutcome).join(ranked, ranked.c.id == BuildOutcome.id)
+        .where(ranked.c.rank <= size).order_by(BuildOutcome.id.desc())).all()
     releases = {outcome.sourcepackagerelease_id for outcome in outcomes}
-    elsewhere = set(session.scalars(
-        sa.select(BuildOutcome.sourcepackagerelease_id).where(
-            BuildOutcome.sourcepackagerelease_id.in_(releases),
-            BuildOutcome.colour.in_((GREEN, ORANGE)),
-            BuildOutcome.builder_id != builder.id))) if releases else set()
-    return [(outcome, Attempt(
-        outcome.colour,
-        outcome.duration.total_seconds() if outcome.duration is not None else None,
-        outcome.sourcepackagerelease_id in elsewhere)) for outcome in outcomes]
+    built_by = {}  # release id -> the builders that built it green or orange
+    if releases:
+        for release, builder_id in session.execute(
+                sa.select(BuildOutcome.sourcepackagerelease_id, BuildOutcome.builder_id)
+                .where(BuildOutcome.sourcepackagerelease_id.in_(releases),
+                       BuildOutcome.colour.in_((GREEN, ORANGE)))):
+            built_by.setdefault(release, set()).add(builder_id)
+    streaks = {builder_id: [] for builder_id in ids}
+    for outcome in outcomes:
+        elsewhere = built_by.get(outcome.sourcepackagerelease_id, set()) - {outcome.builder_id}
+        streaks[outcome.builder_id].append((outcome, Attempt(
+            outcome.colour,
+            outcome.duration.total_seconds() if outcome.duration is not None else None,
+            bool(elsewhere - {None}))))
+    return streaks
 
 
 def check(session, config, outbox, outcomes, now):
     """Quarantine the builders ``outcomes`` made sick; their names."""
     status = config.status
     quarantined = []
-    for builder in suspects(session, outcomes):
-        streak = streak_of(session, builder, status.quarantine_failures)
+    builders = suspects(session, outcomes)
+    streaks = streaks_of(session, builders, status.quarantine_failures) if builders else {}
+    for builder in builders:
+        streak = streaks[builder.id]
         if is_sick([attempt for _, attempt in streak], status.quarantine_failures,
                    status.quarantine_seconds):
             if quarantine(session, config, outbox, builder,
