@@ -283,3 +283,36 @@ def test_a_second_master_cannot_record_the_same_attempt(farm, session, farm_conf
         session.commit()
     session.rollback()
 
+
+
+def judging_queries(context):
+    """(outcomes judged, statements sent) of judging every pending outcome."""
+    statements = []
+
+    def count(*args):
+        statements.append(args[2])
+    sa.event.listen(context.engine, "before_cursor_execute", count)
+    try:
+        with context.sessions() as session:
+            judged = health.notify.judge_pending(session, context.config,
+                                                 Outbox(context.mailer), utcnow())
+    finally:
+        sa.event.remove(context.engine, "before_cursor_execute", count)
+    return len(judged), len(statements)
+
+
+def test_judging_many_outcomes_costs_no_more_queries_than_judging_one(
+        farm, farm_config, db, record_only):
+    context = restarted(farm_config, db)
+    for source in ("hello", "world", "there"):
+        record_only(source, "2.3-1", "OK")
+    judging_queries(context)
+    record_only("hello", "2.4-1", "PACKAGEFAIL")     # a regression, told
+    one = judging_queries(context)
+    for version, result in (("2.5-1", "OK"), ("2.6-1", "PACKAGEFAIL")):
+        for source in ("hello", "world", "there"):
+            record_only(source, version, result)  # fixed, regressions: told
+    many = judging_queries(context)
+    context.close()
+    assert (one[0], many[0]) == (1, 6)
+    assert many[1] == one[1]

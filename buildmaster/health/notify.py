@@ -33,7 +33,8 @@ from buildmaster.health import messages
 from buildmaster.health.colours import COLOURS
 from buildmaster.health.flaky import is_flaky
 from buildmaster.health.transitions import change, wants_mail
-from buildmaster.model import Build, BuildOutcome, SourcePackageRelease
+from buildmaster.model import (
+    Build, BuildOutcome, DistroArchSeries, DistroSeries, SourcePackageRelease)
 
 LOG = logging.getLogger("buildmaster.health")
 
@@ -41,12 +42,15 @@ _outcomes = BuildOutcome.__table__
 _earlier = _outcomes.alias("earlier")
 
 # What judging reads of an outcome, loaded with it: its build's label,
-# its builder's name.
-_LOADS = (selectinload(BuildOutcome.builder),
+# its builder's name, and what a message about it says (where its log
+# is, its archive and series).
+_LOADS = (selectinload(BuildOutcome.builder), selectinload(BuildOutcome.buildlog),
           selectinload(BuildOutcome.build).options(
               selectinload(Build.sourcepackagerelease)
               .selectinload(SourcePackageRelease.sourcepackagename),
-              selectinload(Build.distroarchseries)))
+              selectinload(Build.distroarchseries).selectinload(DistroArchSeries.distroseries)
+              .selectinload(DistroSeries.distribution),
+              selectinload(Build.archive)))
 
 
 def _newest_earlier(same, *conditions):
