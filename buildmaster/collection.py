@@ -246,18 +246,23 @@ class Collector:
         processor = UploadProcessor(self.config, self.session, self.librarian)
         results = processor.process_many(
             [(job.build, job.directory, job.refused) for job in uploads])
+        # How each build ends: the slave's word, or for a good build its
+        # upload's fate.  Kept here, not on the job: if this transaction
+        # fails, each job is recorded again alone, its upload processed
+        # again, never taken as decided.
+        ends = {job: job.state for job in jobs}
         for job, result in zip(uploads, results):
             job.upload = result
-            job.state = self._upload_state(job)
+            ends[job] = self._upload_state(job)
         logs = self.librarian.add_paths(self.session, [
             stored_log_entry(job.build, job.log_path, job.log_name) for job in jobs])
         changes = [(job, job.build.buildstate) for job in jobs]
         for job, alias in zip(jobs, logs):
-            if job.state == BuildStatus.FAILEDTOUPLOAD:
+            if ends[job] == BuildStatus.FAILEDTOUPLOAD:
                 job.build.upload_log = store_text_log(
                     self.session, self.librarian, job.build, job.upload_log,
                     "upload_log", BuildStatus.FAILEDTOUPLOAD)
-            close_job(self.session, job.queueItem, alias, job.state, job.dependencies)
+            close_job(self.session, job.queueItem, alias, ends[job], job.dependencies)
         outcomes = health.record(self.session, self.config, [
             health.Finished(job.queueItem, log_path=job.log_path,
                             upload_log=job.upload_log)

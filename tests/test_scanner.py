@@ -17,7 +17,8 @@ from twisted.internet import defer
 
 from buildmaster import builderslave, scanner
 from buildmaster.context import FarmContext
-from buildmaster.model import Build, Builder, BuildQueue, BuildStatus, Processor
+from buildmaster.model import (
+    BinaryPackageRelease, Build, Builder, BuildQueue, BuildStatus, Processor)
 from buildmaster.testing.mockslaves import (
     BrokenSlave, BuildingSlave, OkSlave, WaitingSlave)
 from buildmaster.testing.uploads import binary_upload
@@ -464,6 +465,38 @@ async def test_an_upload_finding_the_lock_held_is_retried_at_the_next_scan(
     assert context.scan_failures.streak("bob") == 0
     await run_scan(context)
     assert fresh(session, Build, 8).buildstate == BuildStatus.FULLYBUILT
+
+
+@pytest_twisted.ensureDeferred
+async def test_jobs_recorded_again_alone_have_their_uploads_processed_again(
+        context, farm, session, monkeypatch):
+    """Two good builds are recorded together; that transaction fails after
+    their uploads were processed (the database went away, say), so each
+    is recorded again alone: from its upload, not from what the failed
+    attempt had decided, or it would end FULLYBUILT with no binaries."""
+    bob, frog = farm
+    bob.setSlaveForTesting(WaitingSlave(
+        "BuildStatus.OK", build_id="8-1",
+        files=binary_upload("mozilla-firefox", "0.9", "i386")))
+    entry = start_job(session.get(Build, 9), frog, None)
+    session.commit()
+    frog.setSlaveForTesting(WaitingSlave(
+        "BuildStatus.OK", build_id=f"9-{entry.id}", files=binary_upload("foobar", "1.0", "i386")))
+    record = scanner.health.record
+    calls = []
+
+    def fails_first(session, config, attempts):
+        calls.append(len(attempts))
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+        return record(session, config, attempts)
+    monkeypatch.setattr("buildmaster.collection.health.record", fails_first)
+    assert await run_scan(context) == 0
+    assert calls == [2, 1, 1]
+    for build_id in (8, 9):
+        assert fresh(session, Build, build_id).buildstate == BuildStatus.FULLYBUILT
+        assert session.scalars(sa.select(BinaryPackageRelease.id).where(
+            BinaryPackageRelease.build_id == build_id)).all()
 
 
 @pytest_twisted.ensureDeferred
