@@ -347,9 +347,11 @@ class BuildMailer:
             return now, None, None
 
     def _act_on_claim(self, name, now, batch, due):
-        """Send a claimed batch now, or try again when it is due."""
+        """Send a claimed batch now, or try again when it is due; nothing
+        while a round of it is in flight here (that round's end decides:
+        two rounds would send its messages twice)."""
         self._retries.pop(name, None)
-        if batch is None:
+        if batch is None or name in self._rounds:
             return
         if due is not None:
             self._retries[name] = self.clock.callLater(due - now, self._claim, name)
@@ -438,7 +440,7 @@ class BuildMailer:
     def _write_or_remove(self, batch):
         """The batch's file as it now is, or gone when nothing is left."""
         if batch.messages:
-            self.spool.save(batch, durable=False)
+            self.spool.rewrite(batch)
         else:
             self.spool.delivered(batch)
 

@@ -132,8 +132,19 @@ class MailSpool:
     def delivered(self, batch):
         """Every message of ``batch`` went out: its file goes, its name is
         remembered in sent/."""
-        open(os.path.join(self.sent_directory, batch.name), "w").close()
-        self.remove(batch)
+        with self._locked():
+            open(os.path.join(self.sent_directory, batch.name), "w").close()
+            self.remove(batch)
+
+    def rewrite(self, batch):
+        """Write ``batch`` back as a round of attempts left it (the
+        messages delivered gone), under the spool's lock: a claim of the
+        same batch in another thread or process reads and writes it whole,
+        so neither undoes the other (a delivered message written back
+        would be sent again).  Not fsynced: losing it to the machine going
+        down only repeats a delivery, and a kill -9 loses nothing."""
+        with self._locked():
+            self._write(self.directory, batch, durable=False)
 
     def claim(self, name, now, delay):
         """Claim a round of attempts at batch ``name``: (batch, None) when it
@@ -148,17 +159,13 @@ class MailSpool:
             if batch.next_attempt > now:
                 return batch, batch.next_attempt
             batch.next_attempt = now + delay
-            self.save(batch, durable=False)
+            # Not fsynced, as a rewrite: losing it only brings a retry forward.
+            self._write(self.directory, batch, durable=False)
             return batch, None
 
-    def save(self, batch, durable=True):
-        """Write (or rewrite) ``batch``'s file atomically; ``durable``: and
-        fsync it first.  Only a batch's first write must survive the
-        machine going down (it is the mail); a rewrite after a claim or a
-        delivery only saves a retry or a repeat, and a kill -9 loses no
-        write either way, so it skips the fsync that would hold up the
-        reactor."""
-        self._write(self.directory, batch, durable)
+    def save(self, batch):
+        """Write ``batch``'s file atomically and durably: the mail itself."""
+        self._write(self.directory, batch)
 
     def give_up(self, batch, messages):
         """Write ``messages`` of ``batch`` to failed/; return that file's path."""

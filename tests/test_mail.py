@@ -304,9 +304,10 @@ def test_each_delivered_message_leaves_the_spool_at_once(
     messages already delivered again."""
     farm_config.mail.max_connections = 1
     written = []
-    save = mailer.spool.save
-    monkeypatch.setattr(mailer.spool, "save", lambda batch, durable=True: written.append(
-        ([m.recipient for m in batch.messages], durable)) or save(batch, durable))
+    save = mailer.spool._write
+    monkeypatch.setattr(mailer.spool, "_write", lambda directory, batch, durable=True: (
+        written.append(([m.recipient for m in batch.messages], durable))
+        or save(directory, batch, durable)))
     mailer.notifyBuildFailure(failed_build)
     yield mailer.flush()
     everyone = ["mark@example.com"] + ADMINS
@@ -337,6 +338,25 @@ def test_a_failure_held_twice_for_the_same_job_is_told_once(
     assert len(ids) == 3 and all(i.startswith("<build8-job41-FAILEDTOUPLOAD-") for i in ids)
     # Another job of the same build is another failure, told again.
     assert mailer.holdBuildFailure(failed_build, job=42) is not None
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_batch_claimed_again_while_its_round_is_in_flight_goes_out_once(
+        failed_build, farm_config, mailer, smtp_server, clock):
+    """The next master sends what the killed one held while its own scan
+    collects the same job again, holds the same mail and releases it: the
+    claim may find it due (its delay passed), but one round is in flight,
+    and two would send every message twice."""
+    held = mailer.holdBuildFailure(failed_build, job=43)
+    mailer.release(held)                       # the first round starts
+    clock.advance(farm_config.mail.retry_delay + 1)
+    again = mailer.holdBuildFailure(failed_build, job=43)
+    assert again is not None and again.name == held.name
+    mailer.release(again)                      # due, but in flight here
+    yield mailer.flush()
+    ids = [parse(raw)["Message-ID"] for _, _, raw in smtp_server.messages]
+    assert len(ids) == 3 and len(set(ids)) == 3
+    assert spooled(farm_config) == []
 
 
 @pytest_twisted.inlineCallbacks

@@ -70,7 +70,8 @@ class FastFarm:
                 f"public_url = http://127.0.0.1:{public}\n"
                 f"restricted_url = http://127.0.0.1:{restricted}\n"
                 f"[archives]\nroot = {self.directory}/archives\n"
-                f"[web]\nport = 0\n"
+                # The web takes the fast slaves' call-backs (callbacks.py).
+                f"[web]\nport = {free_port()}\n"
                 f"[mail]\nsmtp_host = 127.0.0.1\nsmtp_port = {self.slaves.smtp_port}\n"
                 f"buildd_admins = {', '.join(ADMINS)}\nretry_delay = {retry_delay}\n"
                 "[sequencer]\nshutdown_timeout = 30\n"
