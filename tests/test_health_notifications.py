@@ -4,6 +4,7 @@ restarts."""
 
 import email
 import email.policy
+import logging
 
 import pytest
 import pytest_twisted
@@ -316,3 +317,14 @@ def test_judging_many_outcomes_costs_no_more_queries_than_judging_one(
     context.close()
     assert (one[0], many[0]) == (1, 6)
     assert many[1] == one[1]
+
+
+def test_telling_during_a_database_outage_is_one_line(
+        farm, farm_config, build_mailer, monkeypatch, caplog):
+    def cut_off(*args):
+        raise sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
+    monkeypatch.setattr(health.notify, "judge_pending", cut_off)
+    with caplog.at_level(logging.WARNING, logger="buildmaster.health"):
+        health.tell(farm.session, farm_config, build_mailer, [])
+    assert [(r.levelname, r.exc_info) for r in caplog.records] == [("WARNING", None)]
+    assert "waits for the database (server closed the connection)" in caplog.messages[0]

@@ -25,10 +25,12 @@ import logging
 
 from twisted.internet import threads
 
+from buildmaster.errortext import one_line
 from buildmaster.health import builders, notify, quarantine
 from buildmaster.health.outbox import Outbox
 from buildmaster.health.record import Finished, record_outcomes
 from buildmaster.model import utcnow
+from buildmaster.outage import is_outage
 
 LOG = logging.getLogger("buildmaster.health")
 
@@ -51,10 +53,16 @@ def tell(session, config, mailer, outcomes, now=None):
         now = now or utcnow()
         quarantine.check(session, config, outbox, outcomes, now)
         notify.judge_pending(session, config, outbox, now)
-    except Exception:
+    except Exception as error:
         session.rollback()
-        LOG.exception("Telling of finished builds failed; the build_health job "
-                      "will try again")
+        if is_outage(error):
+            # The outage is told by the jobs (buildmaster.outage): one line here.
+            LOG.warning(f"Telling of finished builds waits for the database "
+                        f"({one_line(str(getattr(error, 'orig', None) or error))}); "
+                        "the build_health job will tell them")
+        else:
+            LOG.exception("Telling of finished builds failed; the build_health job "
+                          "will try again")
     finally:
         outbox.release()
 
