@@ -32,6 +32,7 @@ from buildmaster.dispatch import (
 from buildmaster.errortext import failure_text
 from buildmaster.mail import ThreadMailer
 from buildmaster.model import Builder, BuildQueue
+from buildmaster.outage import is_outage
 from buildmaster.patience import patiently
 from buildmaster.wakeups import SCAN
 
@@ -69,6 +70,8 @@ def plan(session, config, logger, builder_ids=None):
             check_dispatchable(build)
             fetches, build_args = build_request(config, entry)
         except Exception as error:
+            if is_outage(error):
+                raise  # the pass fails, and the outage is told once (outage.py)
             logger.error(f"Dispatching to {builder.name} failed: {error}", exc_info=True)
             continue
         old_state, holder_id = build.buildstate, build.builder_id

@@ -43,6 +43,7 @@ from buildmaster.database import Transaction
 from buildmaster.errortext import failure_text
 from buildmaster.patience import patiently
 from buildmaster.mail import ThreadMailer
+from buildmaster.outage import is_outage
 from buildmaster.model import (
     Archive, Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
     Distribution, SourcePackageName, SourcePackageRelease)
@@ -469,6 +470,12 @@ class ScanPass:
         outcomes = await collect(
             jobs, lambda arrived: self.context.db.run(record, self.work, arrived),
             lambda job: self._call(job.slave, "clean"))
+        cut_off = next((outcome for outcome in outcomes
+                        if outcome is not None and is_outage(outcome.value)), None)
+        if cut_off is not None:
+            # Not the slaves' fault: the pass fails, the outage is told
+            # once (outage.py), and the next pass collects these again.
+            cut_off.raiseException()
         for job, outcome in zip(jobs, outcomes):
             if outcome is None:
                 self.failures.succeeded(job.builder_name)

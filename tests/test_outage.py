@@ -55,3 +55,23 @@ def test_other_failures_pass_through(context):
         failures.append)
     assert failures[0].check(ValueError)
     assert not outage.in_outage(context)
+
+
+# -- The passes leave an outage to the jobs' watch --------------------------------------
+
+from test_wakeups import farm, farm_clock, jobs_config, publish  # noqa: E402,F401
+
+
+def test_a_dispatch_pass_cut_off_fails_as_an_outage_not_a_dispatch_error(
+        farm, monkeypatch, caplog):
+    from buildmaster import dispatchpass
+
+    def cut_off(config, entry):
+        raise unreachable()
+    publish(farm, "cut")
+    monkeypatch.setattr(dispatchpass, "build_request", cut_off)
+    failures = []
+    with caplog.at_level(logging.INFO):
+        defer.ensureDeferred(dispatchpass.run(farm.context)).addErrback(failures.append)
+    assert failures[0].check(sqlalchemy.exc.OperationalError)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -500,6 +500,28 @@ async def test_jobs_recorded_again_alone_have_their_uploads_processed_again(
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_collection_cut_off_fails_the_pass_as_an_outage(
+        context, farm, session, monkeypatch, caplog):
+    """No slave is blamed and nothing is logged as the master's fault: the
+    outage is told once by the job's watch, and the next pass collects."""
+    bob, _ = farm
+    bob.setSlaveForTesting(WaitingSlave(
+        "BuildStatus.OK", build_id="8-1",
+        files=binary_upload("mozilla-firefox", "0.9", "i386")))
+
+    def cut_off(*args):
+        raise sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
+    monkeypatch.setattr("buildmaster.collection.health.record", cut_off)
+    with caplog.at_level(logging.WARNING), pytest.raises(sa.exc.OperationalError):
+        await run_scan(context)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert context.scan_failures.streak("bob") == 0
+    monkeypatch.undo()
+    await run_scan(context)
+    assert fresh(session, Build, 8).buildstate == BuildStatus.FULLYBUILT
+
+
+@pytest_twisted.ensureDeferred
 async def test_slave_timeouts_are_scan_failures(context, farm, session):
     context.config.builddmaster.socket_timeout = 0.1
     builderslave.configure(context.config)
