@@ -8,12 +8,17 @@ import treq
 
 from buildmaster.context import FarmContext
 from buildmaster.daemon import make_application
+from buildmaster.testing.slaveprocess import free_port
 from buildmaster.web.service import dashboard_url, web_service
 
 
 @pytest_twisted.inlineCallbacks
 def test_the_daemon_serves_the_dashboard_and_says_where(farm_config, db, sample, caplog):
     farm_config.jobs = []
+    # The librarian's default ports lie among the ephemeral ones, where any
+    # connection of the run may hold them.
+    farm_config.librarian.public_port = free_port()
+    farm_config.librarian.restricted_port = free_port()
     context = FarmContext(farm_config, engine=db.engine)
     top = make_application(farm_config, context=context)
     url = dashboard_url(farm_config)
