@@ -14,7 +14,7 @@ started, over its whole life: claims, dispatches, collections, uploads,
 mail.  More sources are uploaded whenever fewer than two per builder are
 left to build, ``--builds-per-kill`` per builder at a time.  After every kill the instantaneous invariants are checked
 (buildmaster/testing/invariants.py: nothing BUILDING without a builder,
-no builder with two jobs, no job running twice, no mail sent twice) and
+no builder with two jobs, no job running twice, no mail sent again once a master recorded its delivery) and
 the master is started again.  After the last kill it runs until every
 build has ended, and the settled invariants are checked (one terminal
 state per build, no log or upload lost, every failure mailed).

@@ -20,3 +20,19 @@ def test_a_master_killed_at_twenty_instants_loses_and_doubles_nothing(tmp_path):
     states = figures["build_states"]
     assert set(states) == {"FULLYBUILT", "FAILEDTOBUILD"}
     assert figures["failed_builds_mailed"] == states["FAILEDTOBUILD"] > 0
+
+
+def test_a_copy_only_an_unrecorded_delivery_explains_is_no_violation():
+    from buildmaster.testing.invariants import mail_sent_twice
+    copy = {"message_id": "<build28-job21-FAILEDTOBUILD-0@localhost>",
+            "to": ["tests@example.invalid"]}
+    recorded = ("2026-12-02T00:22:54+0000 [buildmaster.mail#info] Mail about build 28 "
+                "(fail-src18 1.0 i386) on fast2 FAILEDTOBUILD delivered to "
+                "tests@example.invalid\n")
+    # Killed between the server's 250 and the spool: sent again, recorded once.
+    assert mail_sent_twice([copy, copy], recorded) == []
+    # Recorded twice: a master sent what it knew was delivered.
+    assert mail_sent_twice([copy, copy], recorded * 2) == [
+        "message <build28-job21-FAILEDTOBUILD-0@localhost> delivered 2 times, 2 of them "
+        "recorded by a master"]
+    assert mail_sent_twice([copy], recorded) == []

@@ -8,8 +8,12 @@ cut off included:
 * no builder holds two jobs, and no build has two jobs;
 * no job runs on two slaves at once (the fast slaves' journal: a job is
   running on a slave from its build() to the next clean() there);
-* no mail was delivered twice (the SMTP server's journal, by
-  Message-ID).
+* no mail was delivered twice once a master had recorded its delivery
+  (the SMTP server's journal by Message-ID, against the masters' log
+  lines "Mail about ... delivered to ...").  A message the server took
+  in the instant before a kill, before the master could strike it off
+  its spool, goes out again: SMTP cannot be told "did you get it?", and
+  the spool's promise is never to lose one (buildmaster.mailspool).
 
 Once the farm has settled (``check_settled``):
 
@@ -23,6 +27,7 @@ Once the farm has settled (``check_settled``):
 
 import collections
 import os
+import re
 
 import sqlalchemy as sa
 
@@ -87,10 +92,26 @@ def jobs_running_twice(journal):
     return found
 
 
-def mail_sent_twice(mail):
-    seen = collections.Counter(entry["message_id"] for entry in mail)
-    return [f"message {message_id} delivered {count} times"
-            for message_id, count in seen.items() if count > 1]
+_FAILURE_MAIL = re.compile(r"<build(\d+)-job\d+-(\w+)-\d+@")
+_RECORDED = re.compile(r"Mail about build (\d+) \(.*?\) on \S+ (\w+) delivered to (\S+)$",
+                       re.MULTILINE)
+
+
+def mail_sent_twice(mail, master_log):
+    """Messages delivered more than once though a master recorded more
+    than one delivery of them: all but one copy must have gone out
+    unrecorded, in the instant before a kill."""
+    recorded = collections.Counter(_RECORDED.findall(master_log))
+    seen = collections.Counter((entry["message_id"], tuple(entry["to"])) for entry in mail)
+    found = []
+    for (message_id, to), count in seen.items():
+        failure = _FAILURE_MAIL.match(message_id)
+        told = (recorded[(failure.group(1), failure.group(2), to[0])]
+                if failure and len(to) == 1 else count)
+        if count > 1 and told > 1:
+            found.append(f"message {message_id} delivered {count} times, {told} of them "
+                         "recorded by a master")
+    return found
 
 
 def check_structure(farm, tally):
@@ -99,7 +120,7 @@ def check_structure(farm, tally):
     tally.add("building without builder", building_without_builder(builds))
     tally.add("builder with two jobs", builders_with_two_jobs(builds))
     tally.add("job running twice", jobs_running_twice(farm.slaves.journal()))
-    tally.add("mail sent twice", mail_sent_twice(farm.slaves.mail()))
+    tally.add("mail sent twice", mail_sent_twice(farm.slaves.mail(), farm.master.read_log()))
     return builds
 
 
