@@ -16,7 +16,6 @@ from sqlalchemy import event
 from twisted.internet import defer
 
 from buildmaster import builderslave, scanner
-from buildmaster.context import FarmContext
 from buildmaster.model import (
     BinaryPackageRelease, Build, Builder, BuildQueue, BuildStatus, Processor)
 from buildmaster.testing.mockslaves import (
@@ -32,11 +31,8 @@ def mailer(build_mailer):
 
 
 @pytest.fixture
-def context(sample, farm_config, db, mailer):
-    ctx = FarmContext(farm_config, engine=db.engine)
-    ctx.mailer = mailer
-    yield ctx
-    ctx.db.stop()
+def context(mailing_context):
+    return mailing_context
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from twisted.internet import defer, protocol, reactor
 
 from buildmaster import builderslave, dispatch, scanner
-from buildmaster.context import FarmContext
 from buildmaster.failures import ScanFailures
 from buildmaster.model import Build, Builder, BuildQueue, BuildStatus
 from buildmaster.testing.mockslaves import OkSlave
@@ -112,11 +111,8 @@ class GarbageSlave(OkSlave):
 
 
 @pytest.fixture
-def context(sample, farm_config, db, build_mailer):
-    ctx = FarmContext(farm_config, engine=db.engine)
-    ctx.mailer = build_mailer
-    yield ctx
-    ctx.db.stop()
+def context(mailing_context):
+    return mailing_context
 
 
 def bob_building(session):

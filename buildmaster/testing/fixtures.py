@@ -126,6 +126,16 @@ def farm_context(farm_config, db):
 
 
 @pytest.fixture
+def mailing_context(sample, farm_config, db, build_mailer):
+    """A FarmContext on the sample farm that mails through ``build_mailer``;
+    its database threads stopped afterwards (scan and dispatch passes)."""
+    context = FarmContext(farm_config, engine=db.engine)
+    context.mailer = build_mailer
+    yield context
+    context.db.stop()
+
+
+@pytest.fixture
 def librarian_servers(farm_context):
     """Both librarian HTTP servers on loopback; ``farm_config``'s
     public_url and restricted_url point at them."""
