@@ -45,10 +45,13 @@ import sqlalchemy as sa
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from buildmaster import builderslave, dispatch, sampledata, schema  # noqa: E402
+from buildmaster import schema
+from buildmaster.slaves import registry
+from buildmaster.dispatch import dispatcher
+from buildmaster.seeds import sampledata  # noqa: E402
 from buildmaster import config as configmodule  # noqa: E402
 from buildmaster.context import FarmContext  # noqa: E402
-from buildmaster.database import make_engine  # noqa: E402
+from buildmaster.db.engine import make_engine  # noqa: E402
 from buildmaster.librarian.storage import LibrarianStorage  # noqa: E402
 from buildmaster.model import Builder  # noqa: E402
 from twisted.internet import reactor, threads  # noqa: E402
@@ -240,11 +243,11 @@ def dispatch_rate(context, builders, passes):
     session.add_all(racers)
     session.commit()
     for builder in racers:
-        builderslave.override(builder, InstantSlave())
+        registry.override(builder, InstantSlave())
     started, elapsed = 0, 0.0
     for _ in range(passes):
         began = time.perf_counter()
-        started += threads.blockingCallFromThread(reactor, dispatch.dispatch, context)
+        started += threads.blockingCallFromThread(reactor, dispatcher.dispatch, context)
         elapsed += time.perf_counter() - began
         with context.engine.begin() as connection:
             connection.exec_driver_sql(
@@ -252,7 +255,7 @@ def dispatch_rate(context, builders, passes):
                 " (SELECT build_id FROM buildqueue WHERE builder_id IS NOT NULL)")
             connection.exec_driver_sql("DELETE FROM buildqueue WHERE builder_id IS NOT NULL")
     session.close()
-    builderslave.clear_overrides()
+    registry.clear_overrides()
     return started / elapsed if elapsed else 0.0
 
 

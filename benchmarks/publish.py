@@ -37,7 +37,8 @@ import sqlalchemy as sa
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from buildmaster import config as configmodule  # noqa: E402
-from buildmaster import sampledata, schema  # noqa: E402
+from buildmaster import schema
+from buildmaster.seeds import sampledata  # noqa: E402
 from buildmaster.context import FarmContext  # noqa: E402
 from buildmaster.model import (  # noqa: E402
     Archive, ArchivePurpose, BinaryPackageFile, BinaryPackageFileType, BinaryPackageName,

@@ -157,7 +157,7 @@ class Farm:
     def __init__(self, server_url, count, workdir):
         from buildmaster import config as configmodule
         from buildmaster.context import FarmContext
-        from buildmaster.database import make_engine
+        from buildmaster.db.engine import make_engine
         self.server_url = server_url
         self.name = f"buildmaster_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self._admin(f'CREATE DATABASE "{self.name}"')
@@ -174,7 +174,7 @@ class Farm:
         self.slaves = None
 
     def _admin(self, statement):
-        from buildmaster.database import make_engine
+        from buildmaster.db.engine import make_engine
         admin = make_engine(self.server_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(sa.text(statement))
@@ -182,7 +182,9 @@ class Farm:
 
     def populate(self, workdir):
         """Schema, sample data, N builders with jobs; start their slaves."""
-        from buildmaster import rows, sampledata, schema
+        from buildmaster import schema
+        from buildmaster.model import rows
+        from buildmaster.seeds import sampledata
         from buildmaster.testing.uploads import binary_upload
         from buildmaster.model import Builder, BuildStatus, Processor
         schema.upgrade(self.context.engine)
@@ -323,7 +325,7 @@ class LagMeter:
 
 async def measure_cycle(farm):
     """{wall, queries, cpu, slaves_cpu, mail, lag} of one scan cycle, in seconds."""
-    from buildmaster import scanner
+    from buildmaster.scan import scanner
     context = farm.context
     mailer = context.mailer
     statements = []
@@ -374,7 +376,7 @@ async def deliver(farm):
 
 async def run_size(server_url, count):
     from buildmaster.daemon import freeze_start_up
-    from buildmaster.mail import BuildMailer
+    from buildmaster.mail.mailer import BuildMailer
     with tempfile.TemporaryDirectory(prefix="scan-bench-") as workdir:
         farm = Farm(server_url, count, workdir)
         try:

@@ -61,7 +61,7 @@ class Farm:
     """A database, a daemon and N fake slaves, for one N."""
 
     def __init__(self, server_url, builders, workdir):
-        from buildmaster.database import make_engine
+        from buildmaster.db.engine import make_engine
         self.server_url = server_url
         self.workdir = workdir
         self.builders = builders
@@ -74,7 +74,7 @@ class Farm:
         self.slaves = self.master = None
 
     def _admin(self, statement):
-        from buildmaster.database import make_engine
+        from buildmaster.db.engine import make_engine
         admin = make_engine(self.server_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(sa.text(statement))

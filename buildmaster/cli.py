@@ -17,9 +17,10 @@ import os
 import sys
 
 from buildmaster import config as configmodule
-from buildmaster import sampledata, schema
+from buildmaster import schema
+from buildmaster.seeds import sampledata
 from buildmaster.context import FarmContext
-from buildmaster.database import display_url, sqlite_path
+from buildmaster.db.engine import display_url, sqlite_path
 
 
 class CommandError(Exception):

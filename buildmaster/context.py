@@ -1,14 +1,14 @@
 """The running farm's shared parts, built once from the configuration."""
 
-from buildmaster.activity import Activity
-from buildmaster.builderslave import SlaveRegistry
-from buildmaster.callbacks import make_callbacks
-from buildmaster.database import make_engine, make_session_factory
-from buildmaster.dbthreads import DatabaseThreads, pool_size
-from buildmaster.failures import ScanFailures
+from buildmaster.runtime.activity import Activity
+from buildmaster.slaves.registry import SlaveRegistry
+from buildmaster.slaves.callbacks import make_callbacks
+from buildmaster.db.engine import make_engine, make_session_factory
+from buildmaster.db.threads import DatabaseThreads, pool_size
+from buildmaster.slaves.failures import ScanFailures
 from buildmaster.librarian.storage import LibrarianStorage
-from buildmaster.polling import PollSchedule
-from buildmaster.wakeups import SCAN, Wakeups
+from buildmaster.slaves.polling import PollSchedule
+from buildmaster.runtime.wakeups import SCAN, Wakeups
 
 DEFAULT_SCAN_INTERVAL = 5
 
@@ -50,7 +50,7 @@ class FarmContext:
         """The farm's one BuildMailer, made when first needed: one mailer
         per mail spool, or two would send each spooled message."""
         if self._mailer is None:
-            from buildmaster.mail import BuildMailer
+            from buildmaster.mail.mailer import BuildMailer
             self._mailer = BuildMailer(self.config)
         return self._mailer
 

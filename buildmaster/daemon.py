@@ -12,10 +12,10 @@ In start order (they stop in the reverse order):
 4. the web (``[web] host:port``; buildmaster.web): the dashboard, the
    JSON API, /metrics and /healthz;
 5. the operators' journal, logging what operators do from the command
-   line (buildmaster.journal);
+   line (buildmaster.operators.journal);
 6. on PostgreSQL, the wake-up listener: a NOTIFY from the command line
    (an upload, a retry, a builder enabled) or another master wakes the
-   job it concerns (buildmaster.wakeups);
+   job it concerns (buildmaster.runtime.wakeups);
 7. the task sequencer running the periodic jobs, subscribed to the
    wake-ups; it stops first, letting the running job finish (bounded by
    ``[sequencer] shutdown_timeout``) while the database and the librarian
@@ -41,16 +41,17 @@ from twisted.application import service
 from twisted.logger import Logger, LogLevel
 from twisted.python import threadable
 
-from buildmaster import builderslave, schema
+from buildmaster import schema
+from buildmaster.slaves import registry
 from buildmaster.context import FarmContext
-from buildmaster.database import display_url
-from buildmaster.journal import JournalService
+from buildmaster.db.engine import display_url
+from buildmaster.operators.journal import JournalService
 from buildmaster.librarian.web import make_sites
 from buildmaster.model import Builder
-from buildmaster.listening import (
+from buildmaster.runtime.listening import (
     NamedServer, PortInUse, check_ports, quiet_factories, url_on_loopback)
-from buildmaster.slaveclient import close_connections
-from buildmaster.wakeups import NotificationListener
+from buildmaster.slaves.client import close_connections
+from buildmaster.runtime.wakeups import NotificationListener
 from buildmaster.web.service import web_service
 from sequencer import BuildSequencer
 
@@ -216,7 +217,7 @@ def make_application(config, reactor=None, context=None):
     except DaemonError:
         context.close()
         raise
-    builderslave.configure(config)
+    registry.configure(config)
     top = service.MultiService()
     ContextService(context, reactor).setServiceParent(top)
     PythonLoggingService().setServiceParent(top)

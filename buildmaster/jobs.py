@@ -6,7 +6,7 @@ once it runs (``import_work_modules``), so loading the sequencer's
 configuration stays cheap and a broken work module shows up as a failed
 (and mailed) job rather than a daemon that will not start.
 
-A database outage is told once, not by every job (buildmaster.outage).
+A database outage is told once, not by every job (buildmaster.db.outage).
 A job that makes work for another wakes it (``context.wakeups``, see
 wakeups.py): builds created or retried wake the dispatcher, a job
 started wakes the scanner a moment later.
@@ -18,13 +18,14 @@ import logging
 
 from twisted.internet import defer
 
-from buildmaster.wakeups import DISPATCH
+from buildmaster.runtime.wakeups import DISPATCH
 
 # What the jobs import when they first run.
 WORK_MODULES = (
-    "buildmaster.activity", "buildmaster.outage", "buildmaster.scanpass",
-    "buildmaster.dispatch", "buildmaster.dispatchpass", "buildmaster.queuebuilder",
-    "buildmaster.publisher.run", "buildmaster.checkwatches", "buildmaster.health",
+    "buildmaster.runtime.activity", "buildmaster.db.outage", "buildmaster.scan.scanpass",
+    "buildmaster.dispatch.dispatcher", "buildmaster.dispatch.dispatchpass",
+    "buildmaster.queue.queuebuilder", "buildmaster.publisher.run",
+    "buildmaster.bugs.checkwatches", "buildmaster.health",
     "buildmaster.health.reporting")
 
 
@@ -43,10 +44,10 @@ def import_work_modules():
 
 def _outages_told_once(job):
     """A database outage fails the first job that meets it, on one line,
-    and the rest quietly until it is over (buildmaster.outage)."""
+    and the rest quietly until it is over (buildmaster.db.outage)."""
     @functools.wraps(job)
     def run(context):
-        from buildmaster import outage
+        from buildmaster.db import outage
         return outage.watch(context, job.__name__, defer.maybeDeferred(job, context))
     return run
 
@@ -55,14 +56,15 @@ def _outages_told_once(job):
 def scan(context):
     """One scan pass: every builder when a full scan is due, else only
     the builders whose poll is (polling.py)."""
-    from buildmaster import activity, scanpass
+    from buildmaster.runtime import activity
+    from buildmaster.scan import scanpass
     return context.activity.timed(activity.SCAN, scanpass.scan_due, context)
 
 
 @_outages_told_once
 def build_queue(context):
     """Create the builds that uploads call for."""
-    from buildmaster import queuebuilder
+    from buildmaster.queue import queuebuilder
     d = defer.maybeDeferred(queuebuilder.build_queue, context)
     return d.addCallback(_wake_dispatcher_if, context)
 
@@ -79,7 +81,8 @@ def _wake_dispatcher_if(work, context):
 @_outages_told_once
 def dispatch(context):
     """Give every idle builder its next job."""
-    from buildmaster import activity, dispatch as dispatcher
+    from buildmaster.runtime import activity
+    from buildmaster.dispatch import dispatcher
     return context.activity.timed(activity.DISPATCH, dispatcher.dispatch, context)
 
 
@@ -104,7 +107,7 @@ def publish(context):
 def checkwatches(context):
     """Check the watches on external bug trackers that are due, in a
     thread; retries the failed builds whose upstream bug got fixed."""
-    from buildmaster import checkwatches as watches
+    from buildmaster.bugs import checkwatches as watches
     return watches.run_in_thread(context)
 
 

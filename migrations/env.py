@@ -10,7 +10,7 @@ target_metadata = Base.metadata
 def run_migrations_online():
     connection = context.config.attributes.get("connection")
     if connection is None:
-        from buildmaster.database import make_engine
+        from buildmaster.db.engine import make_engine
         engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
         with engine.begin() as connection:
             _run(connection)

@@ -9,7 +9,7 @@ from operator import itemgetter
 from twisted.internet import defer
 
 from buildmaster.model import UTC, BuildStatus
-from buildmaster.scanner import BuilderGroup
+from buildmaster.scan.scanner import BuilderGroup
 
 
 class RecordingMailer:

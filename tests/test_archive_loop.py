@@ -27,7 +27,7 @@ from twisted.internet.error import ConnectError
 from twisted.web.client import ResponseNeverReceived
 
 from buildmaster import config as configmodule
-from buildmaster.archivedependencies import archive_url
+from buildmaster.archive.dependencies import archive_url
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.model import BuildStatus, PackagePublishingStatus
 from buildmaster.model import BinaryPackagePublishingHistory as BPPH

@@ -3,8 +3,8 @@
 import pytest
 import sqlalchemy as sa
 
-from buildmaster import rows
-from buildmaster.archivedependencies import (
+from buildmaster.model import rows
+from buildmaster.archive.dependencies import (
     archive_url, component_dependencies, pocket_dependencies, pool_path, sources_list)
 from buildmaster.model import (
     Build, DistroSeriesStatus, PackagePublishingPocket, PackagePublishingStatus,
@@ -200,7 +200,7 @@ def test_the_dispatcher_sends_the_lines_in_the_documented_order(
     """Own archive first, then its dependencies, then the primary archive,
     then the configured external lines: apt is given them in that order,
     never sorted (the mock slaves of the doctests print them sorted)."""
-    from buildmaster import dispatch
+    from buildmaster.dispatch import dispatcher
     build.archive = sample.cprov_ppa
     sample.cprov_ppa.addArchiveDependency(sample.mark_ppa, Pocket.UPDATES,
                                           rows.component(session, "main"))
@@ -211,7 +211,7 @@ def test_the_dispatcher_sends_the_lines_in_the_documented_order(
         "series": {"ubuntu/hoary": ["deb http://aaa.example/debian bookworm main"]},
         "archive": {}}
     entry = build.buildqueue_record or build.createBuildQueueEntry()
-    sent = dispatch.build_request(farm_config, entry)[1][3]["archives"]
+    sent = dispatcher.build_request(farm_config, entry)[1][3]["archives"]
     assert sent == [
         "deb http://ppa.launchpad.dev/cprov/ppa/ubuntu hoary main",
         "deb http://ppa.launchpad.dev/mark/ppa/ubuntu hoary-updates main",

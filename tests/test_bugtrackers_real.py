@@ -8,8 +8,8 @@ import logging
 
 import sqlalchemy as sa
 
-from buildmaster.checkwatches import BugWatchUpdater
-from buildmaster.database import Transaction
+from buildmaster.bugs.checkwatches import BugWatchUpdater
+from buildmaster.db.engine import Transaction
 from buildmaster.model import (
     Bug, BugTracker, BugTrackerType, BugWatch, BugWatchErrorType, Build, BuildStatus, utcnow)
 from buildmaster.testing.trackers import (  # noqa: F401

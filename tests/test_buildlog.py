@@ -8,9 +8,9 @@ import tracemalloc
 
 import pytest
 
-from buildmaster.buildlog import fetch_build_log, log_filename
+from buildmaster.slaves.buildlog import fetch_build_log, log_filename
 from buildmaster.model import Build, BuildStatus
-from buildmaster.slaveclient import SlaveClient
+from buildmaster.slaves.client import SlaveClient
 from buildmaster.testing.deferreds import wait
 
 LINE = b"dpkg-buildpackage: compiling file number %08d of the big package\n"

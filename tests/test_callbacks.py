@@ -11,10 +11,10 @@ import pytest_twisted
 from twisted.internet import reactor, task
 from xmlrpc.client import Fault
 
-from buildmaster import wakeups
-from buildmaster.callbacks import ARG, BuildEndCallbacks, base_url
+from buildmaster.runtime import wakeups
+from buildmaster.slaves.callbacks import ARG, BuildEndCallbacks, base_url
 from buildmaster.model import BuildStatus
-from buildmaster.polling import PollSchedule
+from buildmaster.slaves.polling import PollSchedule
 from slave.binarypackage import BinaryPackageManager
 from slave.rpc import SlaveRPC
 from slave.states import BuilderStatus, BuildStatus as SlaveBuildStatus

@@ -26,7 +26,7 @@ def test_a_copy_only_an_unrecorded_delivery_explains_is_no_violation():
     from buildmaster.testing.invariants import mail_sent_twice
     copy = {"message_id": "<build28-job21-FAILEDTOBUILD-0@localhost>",
             "to": ["tests@example.invalid"]}
-    recorded = ("2026-12-02T00:22:54+0000 [buildmaster.mail#info] Mail about build 28 "
+    recorded = ("2026-12-02T00:22:54+0000 [buildmaster.mail.mailer#info] Mail about build 28 "
                 "(fail-src18 1.0 i386) on fast2 FAILEDTOBUILD delivered to "
                 "tests@example.invalid\n")
     # Killed between the server's 250 and the spool: sent again, recorded once.

@@ -8,9 +8,10 @@ import pytest
 import pytest_twisted
 import sqlalchemy as sa
 
-from buildmaster import checkwatches, externalbugtracker, jobs
-from buildmaster.checkwatches import AlreadyRunning, BugWatchUpdater, LockFile
-from buildmaster.database import Transaction, make_session_factory
+from buildmaster import jobs
+from buildmaster.bugs import checkwatches, externalbugtracker
+from buildmaster.bugs.checkwatches import AlreadyRunning, BugWatchUpdater, LockFile
+from buildmaster.db.engine import Transaction, make_session_factory
 from buildmaster.model import (
     UTC, Bug, BugTracker, BugTrackerType, BugWatch, BugWatchErrorType)
 from tests.clihelpers import cli  # noqa: F401

@@ -6,15 +6,15 @@ import sys
 
 import pytest
 
-import buildmaster.scoring
+import buildmaster.queue.scoring
 from buildmaster.model import Build, BuildQueue, BuildStatus
 from tests.clihelpers import cli  # noqa: F401
 
 
 @pytest.fixture
 def scoring():
-    """``retry`` and ``rescore`` score jobs with buildmaster.scoring."""
-    return buildmaster.scoring
+    """``retry`` and ``rescore`` score jobs with buildmaster.queue.scoring."""
+    return buildmaster.queue.scoring
 
 BUILD_KEYS = {"id", "source", "version", "arch", "archive", "pocket", "state", "builder",
               "buildlog_url", "dependencies", "colour", "warnings"}

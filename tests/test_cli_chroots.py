@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from buildmaster.chroots import host_architecture
+from buildmaster.archive.chroots import host_architecture
 from buildmaster.model import DistroArchSeries
 from buildmaster.testing.debpackages import chroot_tarball  # noqa: F401
 from tests.clihelpers import cli  # noqa: F401
@@ -91,7 +91,7 @@ def test_set_prints_json_when_asked(cli, sample, chroot_tarball):
 #
 # Making a chroot takes a minute, so these tests make none: the suite's one
 # real chroot is the buildd_chroot fixture's, made by the same function
-# (buildmaster.chroots.ensure_buildd_chroot) with the arguments `chroot make`
+# (buildmaster.archive.chroots.ensure_buildd_chroot) with the arguments `chroot make`
 # passes for this machine's architecture and bookworm; the command finds it
 # made that way (its record matches) and registers it.
 

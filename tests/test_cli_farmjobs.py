@@ -5,7 +5,7 @@ import sys
 
 import sqlalchemy as sa
 
-from buildmaster import rows
+from buildmaster.model import rows
 from buildmaster.model import Build, Builder, BuildQueue, BuildStatus
 from tests.clihelpers import cli  # noqa: F401
 

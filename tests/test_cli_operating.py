@@ -9,7 +9,7 @@ import pytest_twisted
 import sqlalchemy as sa
 from twisted.internet import reactor, task
 
-from buildmaster import journal
+from buildmaster.operators import journal
 from buildmaster.context import FarmContext
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, OperatorAction)

@@ -217,7 +217,7 @@ def test_as_a_real_process(cli, session, good_dsc):
 def test_an_upload_queues_its_builds_at_once(cli, session, good_dsc):
     """The upload makes its build and job itself, which ``buildmaster
     queue`` then lists; the queue builder finds nothing left to do."""
-    from buildmaster import queuebuilder
+    from buildmaster.queue import queuebuilder
     result = cli("upload", good_dsc, *HOARY)
     assert result.status == 0, result.err
     (build_id,) = session.scalars(sa.select(Build.id).join(

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from twisted.internet import threads
 
 from buildmaster import config as configmodule
-from buildmaster.archivedependencies import archive_url
+from buildmaster.archive.dependencies import archive_url
 from buildmaster.model import BuildStatus, PackagePublishingStatus
 from buildmaster.model import BinaryPackagePublishingHistory as BPPH
 from buildmaster.testing.chroots import ScratchChroot

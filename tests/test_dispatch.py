@@ -14,15 +14,18 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from twisted.internet import defer, task
 
-from buildmaster import builderslave, candidates, dispatch, rows
+from buildmaster.slaves import registry
+from buildmaster.queue import candidates
+from buildmaster.dispatch import dispatcher
+from buildmaster.model import rows
 from buildmaster.context import FarmContext
-from buildmaster.database import make_engine, make_session_factory
-from buildmaster.dbthreads import InlineDatabase
+from buildmaster.db.engine import make_engine, make_session_factory
+from buildmaster.db.threads import InlineDatabase
 from buildmaster.publisher.signing import public_key
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, PackagePublishingStatus)
 from buildmaster.testing.deferreds import wait
-from buildmaster.slaveclient import SlaveClient
+from buildmaster.slaves.client import SlaveClient
 from buildmaster.testing.mockslaves import BrokenSlave, OkSlave
 from scannerhelpers import delivered
 
@@ -160,7 +163,7 @@ def test_only_the_nominated_architecture_builds_arch_indep_packages(
     args = bob.slave.proxy.calls[-1][-1]
     assert (args["arch_tag"], args["arch_indep"]) == ("amd64", False)
     i386_entry = queue_build(session, sample, "mixed2")
-    assert dispatch.build_request(farm_config, i386_entry)[1][3]["arch_indep"] is True
+    assert dispatcher.build_request(farm_config, i386_entry)[1][3]["arch_indep"] is True
 
 
 def test_a_series_nominating_another_architecture_moves_arch_indep_builds(
@@ -168,10 +171,10 @@ def test_a_series_nominating_another_architecture_moves_arch_indep_builds(
     sample.hoary.nominatedarchindep = hoary_amd64
     entries = {das.architecturetag: queue_build(session, sample, f"on{das.id}", das=das)
                for das in (sample.hoary["i386"], hoary_amd64)}
-    assert {tag: dispatch.build_request(farm_config, entry)[1][3]["arch_indep"]
+    assert {tag: dispatcher.build_request(farm_config, entry)[1][3]["arch_indep"]
             for tag, entry in entries.items()} == {"i386": False, "amd64": True}
     sample.hoary.nominatedarchindep = None
-    assert not any(dispatch.build_request(farm_config, entry)[1][3]["arch_indep"]
+    assert not any(dispatcher.build_request(farm_config, entry)[1][3]["arch_indep"]
                    for entry in entries.values())
 
 
@@ -179,7 +182,7 @@ def test_an_unsigned_farm_sends_no_keys_and_trusts_its_own_lines(
         session, sample, bob, farm_config):
     farm_config.archives.signing_key = ""
     entry = bob.findBuildCandidate()
-    args = dispatch.build_request(farm_config, entry)[1][3]
+    args = dispatcher.build_request(farm_config, entry)[1][3]
     assert "trusted_keys" not in args
     assert args["archives"] == ["deb [trusted=yes] http://ftpmaster.internal/ubuntu hoary main"]
 
@@ -189,7 +192,7 @@ def test_external_dependency_lines_follow_the_farms_own(session, sample, bob, fa
         "series": {"ubuntu/hoary": ["deb http://mirror.example/debian bookworm main"]},
         "archive": {"ubuntu/primary": ["deb http://extra.example/%(series)s ./"]}}
     entry = bob.findBuildCandidate()
-    assert dispatch.build_request(farm_config, entry)[1][3]["archives"] == [
+    assert dispatcher.build_request(farm_config, entry)[1][3]["archives"] == [
         "deb http://ftpmaster.internal/ubuntu hoary main",
         "deb http://mirror.example/debian bookworm main",
         "deb http://extra.example/hoary ./"]
@@ -211,7 +214,7 @@ def test_refusal_undoes_the_claim_and_counts_a_failure(
         session, sample, bob, farm_config, slave, why, caplog):
     bob.setSlaveForTesting(slave)
     candidate = bob.findBuildCandidate()
-    with pytest.raises(dispatch.DispatchFailed, match=why):
+    with pytest.raises(dispatcher.DispatchFailed, match=why):
         wait(bob.dispatchBuildCandidate(candidate, farm_config))
     session.expire_all()
     assert candidate.builder_id is None and candidate.date_started is None
@@ -229,7 +232,7 @@ def test_builder_failing_dispatches_is_failed_at_the_threshold(
     for attempt in range(farm_config.builddmaster.builder_failure_threshold):
         candidate = queue_build(session, sample, f"job{attempt}", score=10 ** 6)
         session.commit()
-        with pytest.raises(dispatch.DispatchFailed):
+        with pytest.raises(dispatcher.DispatchFailed):
             wait(bob.dispatchBuildCandidate(candidate, farm_config))
     assert bob.builderok is False
     assert "No space left on device" in bob.failnotes
@@ -245,8 +248,8 @@ async def test_job_failing_on_many_builders_is_failed(
     build.failure_count = farm_config.builddmaster.job_failure_threshold - 1
     bob.setSlaveForTesting(RefusingSlave())
     session.commit()
-    with pytest.raises(dispatch.DispatchFailed):
-        wait(dispatch.dispatch_candidate(bob, candidate, farm_config,
+    with pytest.raises(dispatcher.DispatchFailed):
+        wait(dispatcher.dispatch_candidate(bob, candidate, farm_config,
                                          librarian=librarian, mailer=build_mailer))
     session.expire_all()
     assert build.buildstate == BuildStatus.FAILEDTOBUILD
@@ -278,21 +281,21 @@ def test_ensurepresent_may_take_the_download_timeout(
     hanging.ensurepresent = lambda *args: defer.Deferred()
     client = SlaveClient(bob.url, timeout=farm_config.builddmaster.socket_timeout,
                          reactor=clock, proxy=hanging)
-    monkeypatch.setattr(builderslave, "slave_for", lambda builder: client)
+    monkeypatch.setattr(registry, "slave_for", lambda builder: client)
     d = bob.dispatchBuildCandidate(bob.findBuildCandidate(), farm_config)
     failures = []
     d.addErrback(failures.append)
     clock.advance(farm_config.builddmaster.download_timeout - 1)
     assert failures == []
     clock.advance(1)
-    assert failures[0].check(dispatch.DispatchFailed)
+    assert failures[0].check(dispatcher.DispatchFailed)
     assert "ensurepresent() timed out" in failures[0].getErrorMessage()
 
 
 def test_claim_loses_to_another_builder(session, sample, bob, frog, farm_config):
     candidate = bob.findBuildCandidate()
-    assert dispatch.claim(session, frog, candidate)
-    with pytest.raises(dispatch.JobTaken):
+    assert dispatcher.claim(session, frog, candidate)
+    with pytest.raises(dispatcher.JobTaken):
         wait(bob.dispatchBuildCandidate(candidate, farm_config))
     assert bob.slave.proxy.calls == []
     session.expire_all()
@@ -305,7 +308,7 @@ def test_busy_builder_cannot_claim_a_second_job(session, sample, bob, farm_confi
     second = queue_build(session, sample, "second", score=5)
     session.commit()
     assert bob.is_available is False
-    with pytest.raises(dispatch.JobTaken):
+    with pytest.raises(dispatcher.JobTaken):
         wait(bob.dispatchBuildCandidate(second, farm_config))
     session.expire_all()
     assert second.builder_id is None
@@ -315,7 +318,7 @@ def test_the_farm_rules_hold_under_python_O():
     """The seed's refusals are raised, not asserted: ``python -O`` keeps them."""
     program = (
         "from types import SimpleNamespace\n"
-        "from buildmaster.dispatch import check_dispatchable\n"
+        "from buildmaster.dispatch.dispatcher import check_dispatchable\n"
         "from buildmaster.model import PackagePublishingPocket\n"
         "try:\n"
         "    check_dispatchable(SimpleNamespace(pocket=PackagePublishingPocket.SECURITY))\n"
@@ -354,11 +357,11 @@ async def test_dispatch_fills_every_idle_builder_best_first(
     queue_build(session, sample, "top", score=500)
     low = queue_build(session, sample, "low", score=1)
     session.commit()
-    assert await dispatch.dispatch(context) == 2
+    assert await dispatcher.dispatch(context) == 2
     assert started_jobs(bob, frog) == sorted(["10-3", "9-2"])
     session.expire_all()
     assert low.builder_id is None
-    assert await dispatch.dispatch(context) == 0
+    assert await dispatcher.dispatch(context) == 0
 
 
 async def count_statements(engine, call):
@@ -386,11 +389,11 @@ async def test_a_pass_loads_its_jobs_together(session, sample, db, context):
     session.commit()
     for builder in builders:
         builder.setSlaveForTesting(QuietSlave())
-    two = await count_statements(db.engine, lambda: dispatch.dispatch(context))
+    two = await count_statements(db.engine, lambda: dispatcher.dispatch(context))
     for builder in builders:
         builder.active = True
     session.commit()
-    four = await count_statements(db.engine, lambda: dispatch.dispatch(context))
+    four = await count_statements(db.engine, lambda: dispatcher.dispatch(context))
     assert len(started_jobs(*builders)) == 6
     assert four - two <= 2 * 5
 
@@ -401,7 +404,7 @@ async def test_dispatch_leaves_manual_and_failed_builders_alone(
     bob.manual = True
     frog.builderok = False
     session.commit()
-    assert await dispatch.dispatch(context) == 0
+    assert await dispatcher.dispatch(context) == 0
     assert started_jobs(bob, frog) == []
 
 
@@ -410,7 +413,7 @@ async def test_dispatch_survives_a_refusing_builder(session, sample, bob, frog, 
     queue_build(session, sample, "top", score=500)
     bob.setSlaveForTesting(RefusingSlave())
     session.commit()
-    assert await dispatch.dispatch(context) == 1
+    assert await dispatcher.dispatch(context) == 1
     assert started_jobs(frog) == ["9-2"]
 
 
@@ -422,7 +425,7 @@ MASTERS, BUILDERS, JOBS = 2, 6, 60
 def run_master(config, url, builder_ids, barrier, out_path):
     """One master process: dispatch passes until the queue is empty; after
     each pass it finishes the jobs it started, as its scanner would."""
-    from buildmaster import builderslave
+    from buildmaster.slaves import registry
     engine = make_engine(url)
     # No reactor runs in this process: the database work runs inline.
     context = FarmContext(config, engine=engine,
@@ -431,7 +434,7 @@ def run_master(config, url, builder_ids, barrier, out_path):
     slaves = [QuietSlave() for _ in builder_ids]
     for builder, slave in zip(session.scalars(
             sa.select(Builder).where(Builder.id.in_(builder_ids))), slaves):
-        builderslave.override(builder, slave)
+        registry.override(builder, slave)
     logger = logging.getLogger("test.race")
     logger.setLevel(logging.INFO)
     lost = []
@@ -441,7 +444,7 @@ def run_master(config, url, builder_ids, barrier, out_path):
     barrier.wait()
     started = set()
     for _ in range(10 * JOBS):
-        wait(dispatch.dispatch(context, logger))
+        wait(dispatcher.dispatch(context, logger))
         jobs = {call[1] for slave in slaves for call in slave.calls if call[0] == "build"}
         finish(session, jobs - started)
         started |= jobs

@@ -5,7 +5,7 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from buildmaster.builddmaster import BuilddMaster
+from buildmaster.seeds.builddmaster import BuilddMaster
 from buildmaster.model import Builder, BuildQueue, BuildStatus, DistroArchSeries
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import BuildingSlave, OkSlave

@@ -25,7 +25,7 @@ from twisted.internet import reactor
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from buildmaster import config as configmodule
-from buildmaster import sampledata
+from buildmaster.seeds import sampledata
 from buildmaster.librarian.urls import http_url
 from buildmaster.model import BuildQueue, Build, BuildStatus
 from buildmaster.testing.aptrepo import AptRepository, make_binary_package

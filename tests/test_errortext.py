@@ -37,7 +37,7 @@ def test_values_quoted_from_a_peer_are_cut_to_size():
 
 
 def test_a_slave_call_that_lost_its_connection_says_so_in_one_line():
-    from buildmaster.slaveclient import SlaveClient, SlaveConnectionError
+    from buildmaster.slaves.client import SlaveClient, SlaveConnectionError
     from twisted.internet.error import ConnectionDone
     from twisted.web.client import ResponseFailed
     client = SlaveClient("http://127.0.0.1:1/")

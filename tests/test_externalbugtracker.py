@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from buildmaster import externalbugtracker
-from buildmaster.externalbugtracker import (
+from buildmaster.bugs import externalbugtracker
+from buildmaster.bugs.externalbugtracker import (
     BugTrackerConnectError, BugTrackerTimeout, Bugzilla, Debbugs, Roundup, Trac,
     UnparsableBugTrackerAnswer)
 from buildmaster.model import UTC, BugStatus, BugTrackerType, BugWatchErrorType

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from buildmaster import config as configmodule
 from buildmaster import health
 from buildmaster.context import FarmContext
-from buildmaster.dispatch import DispatchFailed, dispatch_candidate
+from buildmaster.dispatch.dispatcher import DispatchFailed, dispatch_candidate
 from buildmaster.health.outbox import Outbox
 from buildmaster.model import Build, BuildOutcome, BuildStatus, utcnow
 from buildmaster.testing.deferreds import wait

@@ -10,7 +10,7 @@ import pytest
 import pytest_twisted
 import sqlalchemy as sa
 
-from buildmaster import rows
+from buildmaster.model import rows
 from buildmaster.health import notify, report, reporting
 from buildmaster.health.outbox import Outbox
 from buildmaster.model import (

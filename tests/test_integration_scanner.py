@@ -14,7 +14,9 @@ import pytest_twisted
 import sqlalchemy as sa
 from twisted.internet import reactor, task
 
-from buildmaster import builderslave, rows, scanner
+from buildmaster.slaves import registry
+from buildmaster.model import rows
+from buildmaster.scan import scanner
 from buildmaster.context import FarmContext
 from buildmaster.model import (
     BinaryPackagePublishingHistory, Build, Builder, BuildQueue, BuildStatus,
@@ -35,7 +37,7 @@ def mailer(build_mailer):
 @pytest.fixture
 def context(sample, farm_config, db, mailer):
     farm_config.builddmaster.socket_timeout = 10
-    builderslave.configure(farm_config)
+    registry.configure(farm_config)
     ctx = FarmContext(farm_config, engine=db.engine)
     ctx.mailer = mailer
     return ctx

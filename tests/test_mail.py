@@ -16,7 +16,7 @@ from sqlalchemy import event
 from twisted.internet import task
 
 from buildmaster.librarian.urls import http_url
-from buildmaster.mail import (
+from buildmaster.mail.mailer import (
     BuildMailer, FailureNotice, component_name, describe_duration, recipients)
 from buildmaster.model import Build, BuildStatus
 

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy.exc
 from twisted.internet import defer, task
 
-from buildmaster import outage
+from buildmaster.db import outage
 
 
 def unreachable():
@@ -64,7 +64,7 @@ from test_wakeups import farm, farm_clock, jobs_config, publish  # noqa: E402,F4
 
 def test_a_dispatch_pass_cut_off_fails_as_an_outage_not_a_dispatch_error(
         farm, monkeypatch, caplog):
-    from buildmaster import dispatchpass
+    from buildmaster.dispatch import dispatchpass
 
     def cut_off(config, entry):
         raise unreachable()

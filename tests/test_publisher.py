@@ -325,7 +325,7 @@ def test_each_state_change_is_logged_once(farm, session, sample, hoary_i386, cap
 def test_a_run_with_nothing_pending_costs_a_few_queries_however_big_the_farm(
         farm, session, sample, hoary_i386):
     from sqlalchemy import event
-    from buildmaster.demo import native_series
+    from buildmaster.demo.farm import native_series
     for name in ("breezy", "dapper", "edgy"):
         native_series(session, sample.ubuntu, name, "6.06", sample.chroot)
     binary_publication(session, farm.librarian, sample.primary, hoary_i386, "foo", "1.0")

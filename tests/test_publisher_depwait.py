@@ -5,7 +5,7 @@ import datetime
 import pytest
 import sqlalchemy as sa
 
-from buildmaster import rows
+from buildmaster.model import rows
 from buildmaster.model import (
     Build, BuildQueue, BuildStatus, PackagePublishingStatus, UTC)
 from buildmaster.publisher.depwait import check, retry_satisfiable

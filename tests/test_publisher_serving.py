@@ -10,7 +10,7 @@ import pytest_twisted
 import treq
 from twisted.internet import threads
 
-from buildmaster.archivedependencies import archive_url
+from buildmaster.archive.dependencies import archive_url
 from buildmaster.model import DistroArchSeries, UTC
 from buildmaster.publisher import layout
 from buildmaster.publisher.run import publish

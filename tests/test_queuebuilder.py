@@ -7,13 +7,13 @@ import pytest_twisted
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from buildmaster import rows
+from buildmaster.model import rows
 from buildmaster.context import FarmContext
 from buildmaster.model import (
     Build, BuildQueue, BuildStatus, PackagePublishingPocket, PackagePublishingStatus)
-from buildmaster.queuebuilder import (
+from buildmaster.queue.queuebuilder import (
     architectures_for, arch_matches, build_queue, create_missing_builds)
-from buildmaster.sourceupload import register_source
+from buildmaster.uploads.sources import register_source
 from buildmaster.testing.debpackages import build_binaries, make_source_package
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import WaitingSlave

@@ -15,13 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from twisted.internet import defer
 
-from buildmaster import builderslave, scanner
+from buildmaster.slaves import registry
+from buildmaster.scan import scanner
 from buildmaster.model import (
     BinaryPackageRelease, Build, Builder, BuildQueue, BuildStatus, Processor)
 from buildmaster.testing.mockslaves import (
     BrokenSlave, BuildingSlave, OkSlave, WaitingSlave)
 from buildmaster.testing.uploads import binary_upload
-from buildmaster.upload import LOCK_NAME, _lock
+from buildmaster.uploads.processor import LOCK_NAME, _lock
 from scannerhelpers import delivered, start_job
 
 
@@ -486,7 +487,7 @@ async def test_jobs_recorded_again_alone_have_their_uploads_processed_again(
         if len(calls) == 1:
             raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
         return record(session, config, attempts)
-    monkeypatch.setattr("buildmaster.collection.health.record", fails_first)
+    monkeypatch.setattr("buildmaster.scan.collection.health.record", fails_first)
     assert await run_scan(context) == 0
     assert calls == [2, 1, 1]
     for build_id in (8, 9):
@@ -507,7 +508,7 @@ async def test_a_collection_cut_off_fails_the_pass_as_an_outage(
 
     def cut_off(*args):
         raise sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection"))
-    monkeypatch.setattr("buildmaster.collection.health.record", cut_off)
+    monkeypatch.setattr("buildmaster.scan.collection.health.record", cut_off)
     with caplog.at_level(logging.WARNING), pytest.raises(sa.exc.OperationalError):
         await run_scan(context)
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
@@ -520,7 +521,7 @@ async def test_a_collection_cut_off_fails_the_pass_as_an_outage(
 @pytest_twisted.ensureDeferred
 async def test_slave_timeouts_are_scan_failures(context, farm, session):
     context.config.builddmaster.socket_timeout = 0.1
-    builderslave.configure(context.config)
+    registry.configure(context.config)
     bob, _ = farm
     slave = OkSlave()
     slave.status = lambda: defer.Deferred()

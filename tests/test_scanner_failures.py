@@ -1,6 +1,6 @@
 """The rules that decide who is to blame for failed scans."""
 
-from buildmaster.failures import ScanFailures, Verdict, judge
+from buildmaster.slaves.failures import ScanFailures, Verdict, judge
 
 
 def test_a_streak_completes_at_the_threshold_and_starts_again():

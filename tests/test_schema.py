@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from buildmaster import schema
-from buildmaster.database import make_engine
+from buildmaster.db.engine import make_engine
 from buildmaster.model import Base
 from buildmaster.testing.database import scratch_database
 

@@ -5,10 +5,11 @@ import datetime
 import pytest
 import sqlalchemy as sa
 
-from buildmaster import rows, scoring
+from buildmaster.model import rows
+from buildmaster.queue import scoring
 from buildmaster.model import (
     Build, BuildQueue, PackagePublishingPocket, SourcePackageUrgency, UTC)
-from buildmaster.scoring import age_score, score, score_of
+from buildmaster.queue.scoring import age_score, score, score_of
 
 Pocket = PackagePublishingPocket
 Urgency = SourcePackageUrgency

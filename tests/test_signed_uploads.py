@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from buildmaster import config as configmodule
-from buildmaster import signatures
+from buildmaster.uploads import signatures
 from buildmaster.config import ConfigError
 from buildmaster.model import Person, SourcePackageName, SourcePackageRelease
 from buildmaster.testing.debiansources import copy_source, debian_sources  # noqa: F401

@@ -10,7 +10,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
-from buildmaster.slaveclient import (
+from buildmaster.slaves.client import (
     SlaveClient, SlaveConnectionError, SlaveProtocolError, SlaveTimeout)
 from buildmaster.testing.aptrepo import AptRepository, make_binary_package
 from buildmaster.testing.debpackages import make_source_package, source_files

@@ -21,8 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet import defer, protocol, reactor
 
-from buildmaster import builderslave, dispatch, scanner
-from buildmaster.failures import ScanFailures
+from buildmaster.slaves import registry
+from buildmaster.dispatch import dispatcher
+from buildmaster.scan import scanner
+from buildmaster.slaves.failures import ScanFailures
 from buildmaster.model import Build, Builder, BuildQueue, BuildStatus
 from buildmaster.testing.mockslaves import OkSlave
 
@@ -167,8 +169,8 @@ def assert_judged_clearly(streak, records, name="bob"):
 @in_reactor
 async def test_a_scan_judges_any_status_answer(context, session, caplog, answer):
     ident = bob_building(session)
-    builderslave.override(session.get(Builder, 1), GarbageSlave(resolved(answer, ident)))
-    builderslave.override(session.get(Builder, 2), OkSlave())
+    registry.override(session.get(Builder, 1), GarbageSlave(resolved(answer, ident)))
+    registry.override(session.get(Builder, 2), OkSlave())
     streak, records = await scanned_once(context, caplog)
     assert_judged_clearly(streak, records)
 
@@ -178,7 +180,7 @@ async def test_a_scan_judges_any_status_answer(context, session, caplog, answer)
 @in_reactor
 async def test_any_log_tail_is_stored_as_text(context, session, caplog, logtail):
     ident = bob_building(session)
-    builderslave.override(session.get(Builder, 1), GarbageSlave(
+    registry.override(session.get(Builder, 1), GarbageSlave(
         {"builder_status": "BuilderStatus.BUILDING", "build_id": ident,
          "logtail": xmlrpc.client.Binary(logtail)}))
     streak, records = await scanned_once(context, caplog)
@@ -236,8 +238,8 @@ async def test_a_scan_judges_any_http_answer(context, session, caplog, canned_se
     bob = session.get(Builder, 1)
     bob.url = f"http://127.0.0.1:{port}/"
     session.commit()
-    builderslave.clear_overrides()
-    builderslave.override(session.get(Builder, 2), OkSlave())
+    registry.clear_overrides()
+    registry.override(session.get(Builder, 2), OkSlave())
     context.config.builddmaster.socket_timeout = 5
     streak, records = await scanned_once(context, caplog)
     assert_judged_clearly(streak, records)
@@ -289,11 +291,11 @@ def frog_idle_with_a_job_waiting(session):
 @in_reactor
 async def test_a_dispatch_pass_judges_any_answer(context, session, caplog, call, answer):
     frog_idle_with_a_job_waiting(session)
-    builderslave.clear_overrides()
-    builderslave.override(session.get(Builder, 2), GarbageBuilder(call, answer))
+    registry.clear_overrides()
+    registry.override(session.get(Builder, 2), GarbageBuilder(call, answer))
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        started = await dispatch.dispatch(context)
+        started = await dispatcher.dispatch(context)
     errors = [r.getMessage()[:300] for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

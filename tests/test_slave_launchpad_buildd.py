@@ -20,10 +20,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
-from buildmaster import dispatch
-from buildmaster.callbacks import ARG, add_to_args, base_url
+from buildmaster.dispatch import dispatcher
+from buildmaster.slaves.callbacks import ARG, add_to_args, base_url
 from buildmaster.model import BuildQueue
-from buildmaster.slaveclient import SlaveClient
+from buildmaster.slaves.client import SlaveClient
 from buildmaster.testing.debpackages import (
     make_chroot_tarball, make_source_package, source_files)
 from buildmaster.testing.slaveprocess import (
@@ -129,7 +129,7 @@ def master_args(sample, session, farm_config):
     """The build() arguments our dispatcher sends for the sample's foobar
     build in hoary i386, the series' arch-indep architecture, with the
     call-back URL the dispatch pass offers (launchpad-buildd ignores it)."""
-    _, request = dispatch.build_request(farm_config, session.get(BuildQueue, 2))
+    _, request = dispatcher.build_request(farm_config, session.get(BuildQueue, 2))
     _, _, _, args = add_to_args(request, f"{base_url(farm_config)}/token")
     assert args[ARG].startswith("http://127.0.0.1:")
     assert args["arch_indep"] is True

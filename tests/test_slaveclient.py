@@ -8,7 +8,7 @@ import pytest_twisted
 from twisted.internet import defer, task
 from twisted.internet.error import ConnectionRefusedError
 
-from buildmaster.slaveclient import (
+from buildmaster.slaves.client import (
     SlaveClient, SlaveConnectionError, SlaveProtocolError, SlaveTimeout,
     normalize_status)
 

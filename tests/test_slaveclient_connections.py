@@ -5,7 +5,7 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.web import resource, server, xmlrpc
 
-from buildmaster.slaveclient import (
+from buildmaster.slaves.client import (
     SlaveClient, SlaveConnectionError, close_connections)
 
 

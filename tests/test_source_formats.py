@@ -16,7 +16,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from buildmaster import dispatch, queuebuilder
+from buildmaster.dispatch import dispatcher
+from buildmaster.queue import queuebuilder
 from buildmaster.model import (
     Build, SourcePackageFileType as T, SourcePackageName, SourcePackageRelease)
 from buildmaster.testing.debiansources import copy_source, debian_sources  # noqa: F401
@@ -97,7 +98,7 @@ def test_the_slave_is_sent_every_file_of_the_package(
     session.commit()
     (build,) = session.scalars(sa.select(Build).where(
         Build.sourcepackagerelease_id == release_named(session, "hello").id)).all()
-    fetches, (manager, _, filemap, _) = dispatch.build_request(
+    fetches, (manager, _, filemap, _) = dispatcher.build_request(
         farm_config, build.buildqueue_record)
     assert manager == "binarypackage"
     expected = {}

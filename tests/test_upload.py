@@ -16,7 +16,7 @@ from buildmaster.testing.debpackages import build_binaries, make_source_package
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import WaitingSlave
 from buildmaster.testing.uploads import binary_upload, changes_text, make_deb
-from buildmaster.upload import LOCK_NAME, UploadLocked, UploadProcessor, _lock
+from buildmaster.uploads.processor import LOCK_NAME, UploadLocked, UploadProcessor, _lock
 from scannerhelpers import delivered, make_group, start_job
 
 CHANGES = "foobar_1.0_i386.changes"

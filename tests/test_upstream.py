@@ -8,9 +8,9 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from buildmaster import upstream
-from buildmaster.checkwatches import BugWatchUpdater
-from buildmaster.database import Transaction
+from buildmaster.bugs import upstream
+from buildmaster.bugs.checkwatches import BugWatchUpdater
+from buildmaster.db.engine import Transaction
 from buildmaster.model import (
     UTC, Bug, BugTracker, BugTrackerType, Build, BuildQueue, BuildStatus)
 from tests.clihelpers import cli  # noqa: F401

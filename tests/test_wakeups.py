@@ -18,14 +18,15 @@ from twisted.internet import defer, task
 
 import sequencer
 from buildmaster import config as configmodule
-from buildmaster import rows, wakeups
+from buildmaster.model import rows
+from buildmaster.runtime import wakeups
 from buildmaster.context import FarmContext
-from buildmaster.database import make_session_factory
-from buildmaster.dbthreads import InlineDatabase
+from buildmaster.db.engine import make_session_factory
+from buildmaster.db.threads import InlineDatabase
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, PackagePublishingStatus, SourcePackageName,
     SourcePackageRelease)
-from buildmaster.polling import PollSchedule
+from buildmaster.slaves.polling import PollSchedule
 from buildmaster.testing.mockslaves import OkSlave
 from buildmaster.testing.uploads import binary_upload
 from test_sequencer import Farm
@@ -413,7 +414,7 @@ async def test_a_notify_from_another_process_wakes_this_master(
     await until(lambda: listener._socket is not None)
     farm_clock.advance(0)  # the catch-up wake-ups of a new connection
     build = publish(farm, "other")
-    notify = ("from buildmaster import wakeups; from buildmaster.database import "
+    notify = ("from buildmaster import wakeups; from buildmaster.db.engine import "
               "make_engine, make_session_factory; import sys\n"
               "with make_session_factory(make_engine(sys.argv[1]))() as session:\n"
               "    wakeups.notify(session, wakeups.DISPATCH); session.commit()\n")

@@ -6,7 +6,8 @@ import logging
 
 import pytest_twisted
 
-from buildmaster import output, wakeups
+from buildmaster.operators import output
+from buildmaster.runtime import wakeups
 from buildmaster.model import Build, BuildQueue, BuildStatus, utcnow
 from buildmaster.web import auth
 from tests.webhelpers import make_token, web  # noqa: F401

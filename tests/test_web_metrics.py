@@ -3,7 +3,7 @@
 import pytest_twisted
 from twisted.internet import task
 
-from buildmaster.activity import DISPATCH, SCAN
+from buildmaster.runtime.activity import DISPATCH, SCAN
 from buildmaster.config import JobConfig
 from buildmaster.model import utcnow
 from buildmaster.web.metrics import ReactorLag
@@ -87,7 +87,7 @@ async def test_health_fails_when_no_scan_completes_for_three_intervals(
 @pytest_twisted.ensureDeferred
 async def test_health_fails_when_the_database_is_unreachable(web, farm_context, tmp_path):
     import sqlalchemy as sa
-    from buildmaster.database import make_session_factory
+    from buildmaster.db.engine import make_session_factory
     farm_context.sessions = make_session_factory(sa.create_engine(
         f"sqlite:///{tmp_path}/missing/dir/none.db"))
     failing = await web.json("/healthz", code=503)

@@ -5,8 +5,8 @@ import os
 
 import sqlalchemy as sa
 
-from buildmaster import lookup, output
-from buildmaster.archivedependencies import archive_url, suite_name
+from buildmaster.operators import lookup, output
+from buildmaster.archive.dependencies import archive_url, suite_name
 from buildmaster.cli import CommandError
 from buildmaster.commands.common import JSON, Group, arg, farm_session, operator_command
 from buildmaster.model import (

@@ -3,7 +3,8 @@
 import logging
 import sys
 
-from buildmaster import checkwatches, lookup, upstream
+from buildmaster.bugs import checkwatches, upstream
+from buildmaster.operators import lookup
 from buildmaster.cli import CommandError, require_schema
 from buildmaster.commands.common import Group, arg, farm_session, operator_command
 

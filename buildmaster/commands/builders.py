@@ -1,6 +1,6 @@
 """``buildmaster builder add|list|set|remove|enable|disable``.
 
-Every change is noted in the operators' journal (buildmaster.journal),
+Every change is noted in the operators' journal (buildmaster.operators.journal),
 which the daemon logs; ``--json`` prints the builder as ``builder list
 --json`` shows it.
 """
@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from buildmaster import journal, lookup, output, wakeups
+from buildmaster.operators import journal, lookup, output
+from buildmaster.runtime import wakeups
 from buildmaster.cli import CommandError
 from buildmaster.commands.common import JSON, Group, arg, farm_session, json_option
 from buildmaster.model import Builder

@@ -8,7 +8,8 @@ import sys
 
 import sqlalchemy as sa
 
-from buildmaster import journal, lookup, output, upstream
+from buildmaster.operators import journal, lookup, output
+from buildmaster.bugs import upstream
 from buildmaster.cli import CommandError
 from buildmaster.commands.common import (
     JSON, arg, farm_session, json_option, operator_command)

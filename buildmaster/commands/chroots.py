@@ -1,7 +1,7 @@
 """``buildmaster chroot set|make DISTRIBUTION/SERIES/ARCH ...``.
 
 ``set`` stores a tarball the operator has; ``make`` makes one with
-mmdebstrap first (buildmaster.chroots), then registers it the same way.
+mmdebstrap first (buildmaster.archive.chroots), then registers it the same way.
 """
 
 import json
@@ -10,7 +10,8 @@ import os
 import tarfile
 import zlib
 
-from buildmaster import chroots, lookup
+from buildmaster.archive import chroots
+from buildmaster.operators import lookup
 from buildmaster.cli import CommandError
 from buildmaster.commands.common import Group, arg, farm_session, json_option
 

@@ -4,9 +4,9 @@ and a session whose misses become the command's one-line error."""
 import argparse
 import contextlib
 
-from buildmaster import lookup
+from buildmaster.operators import lookup
 from buildmaster.cli import CommandError, add_arguments, command, require_schema
-from buildmaster.sourceupload import SourceUploadError
+from buildmaster.uploads.sources import SourceUploadError
 
 
 def arg(*names, **options):

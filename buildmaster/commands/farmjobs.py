@@ -12,7 +12,8 @@ import sys
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from buildmaster import builderslave, jobs
+from buildmaster import jobs
+from buildmaster.slaves import registry
 from buildmaster.cli import CommandError, require_schema
 from buildmaster.commands.common import operator_command
 
@@ -37,7 +38,7 @@ def run_job(job, context):
 
 def _prepare(context):
     require_schema(context)
-    builderslave.configure(context.config)
+    registry.configure(context.config)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()

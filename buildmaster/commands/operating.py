@@ -12,7 +12,7 @@ cancel is noted in the operators' journal, which the daemon logs.
 
 import sqlalchemy as sa
 
-from buildmaster import journal, lookup, output
+from buildmaster.operators import journal, lookup, output
 from buildmaster.cli import CommandError
 from buildmaster.commands.common import arg, farm_session, json_option, operator_command
 from buildmaster.model import Build, BuildQueue, BuildStatus
@@ -80,10 +80,10 @@ def cancel_running(session, build, entry, builder):
 
 def abort_slave(context, builder):
     """Ask ``builder``'s slave to abort its build; whether it answered."""
-    from buildmaster import builderslave
+    from buildmaster.slaves import registry
     from buildmaster.commands.farmjobs import run_job
-    from buildmaster.slaveclient import SlaveError
-    builderslave.configure(context.config)
+    from buildmaster.slaves.client import SlaveError
+    registry.configure(context.config)
     slave = builder.slave
     try:
         run_job(lambda _: slave.abort(), context)

@@ -3,7 +3,7 @@ and why each waits (buildmaster.web.reasons, as the web's queue page)."""
 
 import sqlalchemy as sa
 
-from buildmaster import journal, lookup, output
+from buildmaster.operators import journal, lookup, output
 from buildmaster.cli import CommandError
 from buildmaster.commands.common import JSON, arg, farm_session, json_option, operator_command
 from buildmaster.commands.operating import report
@@ -42,7 +42,7 @@ def rescore(context, args):
                            "or neither to rescore the whole queue")
     if args.build_id is not None:
         return rescore_one(context, args)
-    from buildmaster.scoring import rescore_all  # lazily: it lands separately
+    from buildmaster.queue.scoring import rescore_all  # lazily: it lands separately
     with farm_session(context) as session:
         changed = rescore_all(session)
         count = session.scalar(sa.select(sa.func.count()).where(

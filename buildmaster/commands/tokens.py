@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from buildmaster import output
+from buildmaster.operators import output
 from buildmaster.cli import CommandError
 from buildmaster.commands.builders import NAME_PATTERN
 from buildmaster.commands.common import JSON, Group, arg, farm_session

@@ -9,7 +9,10 @@ run.  The first refused .dsc stops the command; those before it stay.
 
 import sqlalchemy as sa
 
-from buildmaster import output, queuebuilder, sourceupload, wakeups
+from buildmaster.operators import output
+from buildmaster.queue import queuebuilder
+from buildmaster.uploads import sources
+from buildmaster.runtime import wakeups
 from buildmaster.commands.common import arg, farm_session, operator_command
 from buildmaster.model import Build, BuildQueue, DistroArchSeries
 
@@ -36,7 +39,7 @@ def upload(context, args):
 
 def upload_one(context, args, dsc):
     with farm_session(context) as session:
-        publication = sourceupload.register_source(
+        publication = sources.register_source(
             session, context.librarian, dsc, args.distribution, args.series,
             pocket=args.pocket, archive_ref=args.archive, component=args.component,
             changes_path=args.changes, keyring=context.config.upload.keyring or None)

@@ -30,7 +30,7 @@ from buildmaster.health import builders, notify, quarantine
 from buildmaster.health.outbox import Outbox
 from buildmaster.health.record import Finished, record_outcomes
 from buildmaster.model import utcnow
-from buildmaster.outage import is_outage
+from buildmaster.db.outage import is_outage
 
 LOG = logging.getLogger("buildmaster.health")
 
@@ -56,7 +56,7 @@ def tell(session, config, mailer, outcomes, now=None):
     except Exception as error:
         session.rollback()
         if is_outage(error):
-            # The outage is told by the jobs (buildmaster.outage): one line here.
+            # The outage is told by the jobs (buildmaster.db.outage): one line here.
             LOG.warning(f"Telling of finished builds waits for the database "
                         f"({one_line(str(getattr(error, 'orig', None) or error))}); "
                         "the build_health job will tell them")

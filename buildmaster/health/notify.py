@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from buildmaster.candidates import label
+from buildmaster.queue.candidates import label
 from buildmaster.health import messages
 from buildmaster.health.colours import COLOURS
 from buildmaster.health.flaky import is_flaky

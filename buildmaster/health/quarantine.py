@@ -28,11 +28,11 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.orm import object_session
 
-from buildmaster.candidates import label
+from buildmaster.queue.candidates import label
 from buildmaster.health.builders import OK, QUARANTINED, move, tell, told_states
 from buildmaster.health.colours import COLOURS, GREEN, ORANGE, RED
 from buildmaster.model import Builder, BuildOutcome, BuildQueue, BuildStatus
-from buildmaster.scoring import score
+from buildmaster.queue.scoring import score
 
 LOG = logging.getLogger("buildmaster.health")
 

@@ -18,7 +18,7 @@ import statistics
 
 from buildmaster.health.colours import COLOURS, NONE, ORANGE, RED
 from buildmaster.model import BuildStatus
-from buildmaster.output import age_text, table_lines
+from buildmaster.operators.output import age_text, table_lines
 
 TOP_SOURCES = 10
 _DURATION = re.compile(r"^(\d+)([wdhm])$")

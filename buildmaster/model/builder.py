@@ -56,29 +56,29 @@ class Builder(BuilderBehaviour, Base):
     @property
     def slave(self):
         """The SlaveClient for this builder (a mock's, under test)."""
-        from buildmaster.builderslave import slave_for
+        from buildmaster.slaves.registry import slave_for
         return slave_for(self)
 
     def setSlaveForTesting(self, proxy):
-        from buildmaster.builderslave import override
+        from buildmaster.slaves.registry import override
         override(self, proxy)
 
     def findBuildCandidate(self):
         """The best pending BuildQueue entry this builder can take, or None
-        (see buildmaster.candidates)."""
-        from buildmaster.candidates import find_build_candidate
+        (see buildmaster.queue.candidates)."""
+        from buildmaster.queue.candidates import find_build_candidate
         return find_build_candidate(self)
 
     def dispatchBuildCandidate(self, candidate, config=None):
         """Start ``candidate`` on this builder's slave; a Deferred (see
-        buildmaster.dispatch.dispatch_candidate)."""
-        from buildmaster.dispatch import dispatch_candidate
+        buildmaster.dispatch.dispatcher.dispatch_candidate)."""
+        from buildmaster.dispatch.dispatcher import dispatch_candidate
         return dispatch_candidate(self, candidate, config)
 
     @property
     def is_available(self):
         """Ok, active and without a job."""
-        from buildmaster.dispatch import is_available
+        from buildmaster.dispatch.dispatcher import is_available
         return is_available(self)
 
     def enable(self):

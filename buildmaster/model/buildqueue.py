@@ -68,7 +68,7 @@ class BuildQueue(Base):
 # oldest): the dispatcher reads the first few entries of its (processor,
 # virtualized) group straight off the index, sorting nothing even when
 # thousands of entries share a score, so a candidate costs a few index
-# entries whatever the size of the queue (buildmaster.candidates).
+# entries whatever the size of the queue (buildmaster.queue.candidates).
 sa.Index("buildqueue__pending__score",
          BuildQueue.processor_id, BuildQueue.virtualized, BuildQueue.lastscore.desc(),
          BuildQueue.id,

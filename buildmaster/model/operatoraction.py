@@ -4,7 +4,7 @@ Each change an operator makes with ``buildmaster`` (retry, rescore,
 cancel, builder add, set, remove, enable, disable) writes one row in the
 same transaction as the change: who (user@host) and what (the sentence
 the command printed).  The daemon logs every new row
-(buildmaster.journal), so its log tells the whole story even of what
+(buildmaster.operators.journal), so its log tells the whole story even of what
 was done in another process or on another host.
 """
 

@@ -27,13 +27,13 @@ import sqlalchemy as sa
 from debian.debian_support import Version
 from debian.deb822 import PkgRelation
 
-from buildmaster.archivedependencies import archive_entries
-from buildmaster.candidates import label
+from buildmaster.archive.dependencies import archive_entries
+from buildmaster.queue.candidates import label
 from buildmaster.model import (
     BinaryPackageName, BinaryPackageRelease, Build, BuildStatus, Component,
     DistroArchSeries, PackagePublishingStatus)
 from buildmaster.model import BinaryPackagePublishingHistory as BPPH
-from buildmaster.pockets import build_allowed_in_pocket
+from buildmaster.archive.pockets import build_allowed_in_pocket
 
 logger = logging.getLogger("buildmaster.publisher")
 
@@ -182,7 +182,7 @@ def retry_satisfiable(session, now, quiet=False):
     however many builds wait.  ``quiet`` leaves out the warnings about
     dependencies that are not Debian syntax (the publisher says them only
     in runs that published something, not every few seconds)."""
-    from buildmaster.scoring import score
+    from buildmaster.queue.scoring import score
     waiting = waiting_builds(session, quiet)
     newest = newest_publications(session, set().union(*(names for *_, names in waiting)))
     retried = []

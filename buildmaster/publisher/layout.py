@@ -1,7 +1,7 @@
 """Where each archive's apt tree lives on disk, and which URL serves it.
 
 ``[archives] root`` holds three areas, one per base URL the dispatcher
-writes into sources.list (buildmaster/archivedependencies.py:archive_url)::
+writes into sources.list (buildmaster/archive/dependencies.py:archive_url)::
 
     <root>/primary/<dist>/                 primary_url/<dist>
     <root>/primary/<dist>-partner/         primary_url/<dist>-partner
@@ -22,7 +22,7 @@ which is served with credentials alone.  Inside a tree::
 
 import os
 
-from buildmaster.archivedependencies import suite_name
+from buildmaster.archive.dependencies import suite_name
 from buildmaster.model import ArchivePurpose
 
 PRIMARY_AREA, PPA_AREA, PRIVATE_AREA = "primary", "ppa", "private"

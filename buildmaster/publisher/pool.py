@@ -11,7 +11,7 @@ wanted it stays PENDING.
 import os
 import shutil
 
-from buildmaster.archivedependencies import pool_path
+from buildmaster.archive.dependencies import pool_path
 
 
 class PoolConflict(Exception):

@@ -53,7 +53,7 @@ from buildmaster.model import (
     PackagePublishingStatus, utcnow)
 from buildmaster.model import BinaryPackagePublishingHistory as BPPH
 from buildmaster.model import SourcePackagePublishingHistory as SPPH
-from buildmaster import wakeups
+from buildmaster.runtime import wakeups
 from buildmaster.publisher import layout, release
 from buildmaster.publisher.domination import binary_key, dominated, source_key
 from buildmaster.publisher.indexes import IndexFailure, IndexPlan, write_indexes

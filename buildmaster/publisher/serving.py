@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from twisted.internet import threads
 from twisted.web import resource, server, static
 
-from buildmaster.archivedependencies import BUILDD_USER
+from buildmaster.archive.dependencies import BUILDD_USER
 from buildmaster.model import Archive, ArchivePurpose, Distribution, Person
 from buildmaster.publisher import layout
 

@@ -11,11 +11,11 @@ import os
 
 import sqlalchemy as sa
 
-from buildmaster import rows
+from buildmaster.model import rows
 from buildmaster.model import (
     BuildStatus, PackagePublishingPocket, PackagePublishingStatus, Person,
     SourcePackageName, SourcePackageRelease)
-from buildmaster.sourceupload import register_source
+from buildmaster.uploads.sources import register_source
 from buildmaster.testing.debfiles import deb_bytes
 
 DEB_MIMETYPE = "application/x-debian-package"

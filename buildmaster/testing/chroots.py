@@ -1,7 +1,7 @@
 """The real bookworm buildd chroot the integration tests build in.
 
 Made once with mmdebstrap (about a minute) and cached outside the
-checkout (buildmaster.chroots.cache_dir), so later runs reuse it; a
+checkout (buildmaster.archive.chroots.cache_dir), so later runs reuse it; a
 fresh machine makes it on first use.  It is made by the function
 ``buildmaster chroot make`` calls, with the arguments that command
 passes for bookworm on this machine's architecture, so the command's
@@ -10,7 +10,7 @@ tests register this tarball instead of making a second one.
 
 import pytest
 
-from buildmaster.chroots import cached_buildd_chroot
+from buildmaster.archive.chroots import cached_buildd_chroot
 
 SUITE = "bookworm"
 

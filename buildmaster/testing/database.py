@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from buildmaster import schema
-from buildmaster.database import make_engine
+from buildmaster.db.engine import make_engine
 from buildmaster.model import Base
 
 ENV_VAR = "BUILDMASTER_TEST_DB_URL"

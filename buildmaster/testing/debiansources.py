@@ -25,7 +25,7 @@ import shutil
 import pytest
 from debian.deb822 import Deb822
 
-from buildmaster.chroots import cache_dir
+from buildmaster.archive.chroots import cache_dir
 from buildmaster.testing.hostapt import HostApt
 
 APT_SOURCES = "/etc/apt/sources.list"

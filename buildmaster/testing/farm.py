@@ -21,8 +21,8 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from buildmaster import sampledata
-from buildmaster.demo import host_architecture, native_series, point_builder
+from buildmaster.seeds import sampledata
+from buildmaster.demo.farm import host_architecture, native_series, point_builder
 from buildmaster.model import Build, BuildStatus, SourcePackageName, SourcePackageRelease
 from buildmaster.testing.masterprocess import MasterProcess
 from buildmaster.testing.slaveprocess import SlaveProcess, free_port, processes_in

@@ -168,8 +168,9 @@ def populate(url, config_path, slave_urls, series_name=SERIES):
     on a processor of its own and one builder per slave of ``slave_urls``
     (fast0, fast1, ...)."""
     from buildmaster import config as configmodule
-    from buildmaster import sampledata, schema
-    from buildmaster.database import make_engine, make_session_factory
+    from buildmaster import schema
+    from buildmaster.seeds import sampledata
+    from buildmaster.db.engine import make_engine, make_session_factory
     from buildmaster.librarian.storage import LibrarianStorage
     from buildmaster.model import (
         Builder, DistroArchSeries, DistroSeries, DistroSeriesStatus, Processor)

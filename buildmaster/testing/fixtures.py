@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from buildmaster import builderslave
+from buildmaster.slaves import registry
 from buildmaster import config as configmodule
-from buildmaster import sampledata
-from buildmaster.database import Transaction, make_session_factory
+from buildmaster.seeds import sampledata
+from buildmaster.db.engine import Transaction, make_session_factory
 from buildmaster.context import FarmContext
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.testing.database import TestDatabase
@@ -45,7 +45,7 @@ def db(test_database):
     test_database.empty()
     yield test_database
     test_database.engine.dispose()
-    builderslave.clear_overrides()
+    registry.clear_overrides()
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def build_mailer(farm_config, mail_clock):
     """A BuildMailer sending to ``smtp_server``, retrying on ``mail_clock``;
     what it has queued is delivered before the server goes away."""
     import pytest_twisted
-    from buildmaster.mail import BuildMailer
+    from buildmaster.mail.mailer import BuildMailer
     mailer = BuildMailer(farm_config, clock=mail_clock)
     yield mailer
     pytest_twisted.blockon(mailer.flush())

@@ -16,12 +16,12 @@ import logging
 
 import sqlalchemy as sa
 
-from buildmaster import rows
-from buildmaster.database import Transaction
+from buildmaster.model import rows
+from buildmaster.db.engine import Transaction
 from buildmaster.model import (
     BuildQueue, BuildStatus, PackagePublishingPocket, SourcePackageName,
     SourcePackageRelease, utcnow)
-from buildmaster.scanner import BuilderGroup
+from buildmaster.scan.scanner import BuilderGroup
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import WaitingSlave
 from buildmaster.testing.uploads import binary_upload

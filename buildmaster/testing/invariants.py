@@ -13,7 +13,7 @@ cut off included:
   lines "Mail about ... delivered to ...").  A message the server took
   in the instant before a kill, before the master could strike it off
   its spool, goes out again: SMTP cannot be told "did you get it?", and
-  the spool's promise is never to lose one (buildmaster.mailspool).
+  the spool's promise is never to lose one (buildmaster.mail.spool).
 
 Once the farm has settled (``check_settled``):
 

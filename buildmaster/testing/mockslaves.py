@@ -12,7 +12,7 @@ import io
 import xmlrpc.client
 
 from buildmaster.model.builder import BuilderBehaviour
-from buildmaster.slaveclient import SlaveClient
+from buildmaster.slaves.client import SlaveClient
 
 BUILD_LOG = b"This is a build log"
 

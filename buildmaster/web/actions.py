@@ -24,10 +24,11 @@ import logging
 
 import sqlalchemy as sa
 
-from buildmaster import lookup, wakeups
-from buildmaster.candidates import label
+from buildmaster.operators import lookup
+from buildmaster.runtime import wakeups
+from buildmaster.queue.candidates import label
 from buildmaster.model import BuildQueue, BuildStatus
-from buildmaster.pockets import build_allowed_in_pocket
+from buildmaster.archive.pockets import build_allowed_in_pocket
 from buildmaster.web.views import RETRYABLE
 
 logger = logging.getLogger("buildmaster.web")
@@ -63,7 +64,7 @@ def _builder(session, name):
 def retry(session, build_id, by, see_private=True, origin=""):
     """Queue a failed, waiting or cancelled build again; returns (its old
     state, its new queue entry)."""
-    from buildmaster.scoring import score
+    from buildmaster.queue.scoring import score
     build = _build(session, build_id, see_private)
     if build.buildstate not in RETRYABLE:
         raise Refused(409, f"build {build.id} ({build.title}) is {build.buildstate.name}; "

@@ -34,7 +34,7 @@ import json
 import re
 from urllib.parse import urlencode
 
-from buildmaster.lookup import NotFound
+from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
 from buildmaster.web import actions, auth, views
 from buildmaster.web.resources import Answer

@@ -37,10 +37,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from twisted.application import service
 
-from buildmaster.activity import DISPATCH, SCAN
-from buildmaster.mailspool import FAILED_DIRECTORY, SPOOL_DIRECTORY, SUFFIX
+from buildmaster.runtime.activity import DISPATCH, SCAN
+from buildmaster.mail.spool import FAILED_DIRECTORY, SPOOL_DIRECTORY, SUFFIX
 from buildmaster.model import BuildOutcome, BuildQueue, Processor, utcnow
-from buildmaster.wakeups import SCAN as SCANNER_CALLABLE
+from buildmaster.runtime.wakeups import SCAN as SCANNER_CALLABLE
 from buildmaster.web import reasons
 from buildmaster.web.resources import Answer
 

@@ -27,7 +27,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 
-from buildmaster.lookup import NotFound
+from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
 from buildmaster.web import actions, auth, views
 from buildmaster.web.api import BadRequest, filter_of, listing, page_of

@@ -17,7 +17,7 @@ back to the reactor, which writes it:
 ``/static/`` (the stylesheet and the live-update script) is served from
 package data on the reactor; ``/metrics`` and ``/healthz`` are
 buildmaster.web.metrics'.  A POST to ``/slave-callback/<token>`` (a slave
-saying its build ended, buildmaster.callbacks) is answered on the
+saying its build ended, buildmaster.slaves.callbacks) is answered on the
 reactor at once: 204, or 404 for a token not handed out.
 """
 
@@ -32,7 +32,7 @@ from urllib.parse import unquote
 from twisted.internet import threads
 from twisted.web import resource, server, static
 
-from buildmaster.callbacks import PATH as CALLBACK_PATH
+from buildmaster.slaves.callbacks import PATH as CALLBACK_PATH
 from buildmaster.web import auth
 
 logger = logging.getLogger("buildmaster.web")

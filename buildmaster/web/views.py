@@ -1,5 +1,5 @@
 """What every page and endpoint shows, read from the database as plain
-dicts with the CLI's ``--json`` names (buildmaster.output).
+dicts with the CLI's ``--json`` names (buildmaster.operators.output).
 
 Each function takes a session and a Viewer (the time, whether private
 archives may be seen, the configuration) and runs in a thread of the
@@ -18,9 +18,10 @@ import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from buildmaster import output, upstream
+from buildmaster.operators import output
+from buildmaster.bugs import upstream
 from buildmaster.librarian.urls import restricted_url
-from buildmaster.lookup import NotFound
+from buildmaster.operators.lookup import NotFound
 from buildmaster.model import (
     Archive, Build, Builder, BuildOutcome, BuildQueue, BuildStatus, DistroArchSeries,
     DistroSeries, Person, Processor, SourcePackageName, SourcePackageRelease)

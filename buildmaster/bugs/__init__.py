@@ -1,0 +1,2 @@
+"""Upstream bug trackers: the watches kept current, and builds that wait on
+upstream bugs."""

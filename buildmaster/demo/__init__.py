@@ -1,0 +1,1 @@
+"""``make run``: a whole build farm on this machine (``python -m buildmaster.demo``)."""

@@ -1,0 +1,1 @@
+"""The dispatcher: jobs chosen, claimed and started on idle builders."""

@@ -1,0 +1,220 @@
+"""Finding the next job for a builder: the pending queue, best first, vetted.
+
+A builder's candidates are the pending entries of its (processor,
+virtualized) group, highest score first, equal scores oldest (lowest
+id) first: the order of the index ``buildqueue__pending__score``, so
+the database reads the first entries off the index and sorts nothing,
+however long the queue and however many entries share a score.
+
+They are read CANDIDATE_BATCH at a time with one Core query that also
+brings what vetting needs (the build's pocket, its archive's privacy and
+purpose, its series' status and the status of the newest live
+publication of its source), so looking at an entry makes no ORM object
+and no further query:
+
+* a build whose source has no live (PENDING or PUBLISHED) publication
+  left in its archive and series is SUPERSEDED and leaves the queue;
+* a SECURITY-pocket build is FAILEDTOBUILD and leaves the queue (the
+  farm cannot build embargoed uploads yet);
+* a build in a private archive whose newest live publication is still
+  PENDING waits until it is PUBLISHED: its files are only reachable
+  through the archive's pool;
+* a build whose pocket its series no longer accepts waits (a series
+  may be frozen again);
+* builds of disabled archives are never read.
+
+Only the chosen entries are loaded as objects.  Nothing is taken off
+the queue by finding it, so the same candidate comes back until it is
+dispatched.
+
+The statements are built once, with bound parameters, so SQLAlchemy
+compiles each one once per process.  (PostgreSQL still plans each
+execution: that planning is most of the database's share, and it grows
+quickly with every table joined, which is why the series and the
+publication come in as subqueries.)
+"""
+
+import logging
+
+import sqlalchemy as sa
+
+from buildmaster.model import (
+    Archive, Build, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
+    PackagePublishingPocket, PackagePublishingStatus, SourcePackagePublishingHistory)
+from buildmaster.model.publishing import ACTIVE_STATUSES
+from buildmaster.archive.pockets import can_build_for_pocket
+
+# Pending entries read per query while looking for candidates (more when
+# a pass needs more candidates than this).
+CANDIDATE_BATCH = 5
+LOG = logging.getLogger("buildmaster.dispatch")
+
+_queue = BuildQueue.__table__
+_build = Build.__table__
+_archive = Archive.__table__
+_arch_series = DistroArchSeries.__table__
+_series = DistroSeries.__table__
+_publication = SourcePackagePublishingHistory.__table__
+
+
+def label(build):
+    """'build 9 (foobar 1.0 i386)', as the operators' log names a build."""
+    spr = build.sourcepackagerelease
+    return (f"build {build.id} ({spr.name} {spr.version} "
+            f"{build.distroarchseries.architecturetag})")
+
+
+def _vetting_query():
+    """Pending entries of enabled archives, best first, with the columns
+    ``_verdict`` reads."""
+    live = (sa.select(_publication.c.status)
+            .where(_publication.c.sourcepackagerelease_id == _build.c.sourcepackagerelease_id,
+                   _publication.c.archive_id == _build.c.archive_id,
+                   _publication.c.distroseries_id == _arch_series.c.distroseries_id,
+                   _publication.c.status.in_(ACTIVE_STATUSES))
+            .order_by(_publication.c.id.desc()).limit(1).scalar_subquery())
+    series_status = (sa.select(_series.c.status)
+                     .where(_series.c.id == _arch_series.c.distroseries_id)
+                     .scalar_subquery())
+    return (sa.select(_queue.c.id, _queue.c.lastscore, _build.c.pocket,
+                      _archive.c.private, _archive.c.purpose,
+                      series_status.label("series_status"), live.label("live"))
+            .select_from(_queue.join(_build, _build.c.id == _queue.c.build_id)
+                         .join(_archive, _archive.c.id == _build.c.archive_id)
+                         .join(_arch_series, _arch_series.c.id == _build.c.distroarchseries_id))
+            .where(_queue.c.builder_id.is_(None), _archive.c.enabled)
+            .order_by(_queue.c.lastscore.desc(), _queue.c.id))
+
+
+_VETTING = _vetting_query()
+# The first ``limit`` entries of a group ...
+_GROUP = (_VETTING.where(_queue.c.processor_id == sa.bindparam("processor_id"),
+                         _queue.c.virtualized == sa.bindparam("virtualized"))
+          .limit(sa.bindparam("limit")))
+# ... the next ones after the entry (score, after_id) ...
+_GROUP_AFTER = _GROUP.where(sa.or_(
+    _queue.c.lastscore < sa.bindparam("score"),
+    sa.and_(_queue.c.lastscore == sa.bindparam("score"),
+            _queue.c.id > sa.bindparam("after_id"))))
+# ... and given entries.
+_NAMED = _VETTING.where(_queue.c.id.in_(sa.bindparam("ids", expanding=True)))
+# The objects of given entries, while still pending.
+_PENDING_ENTRIES = sa.select(BuildQueue).where(
+    BuildQueue.id.in_(sa.bindparam("ids", expanding=True)), BuildQueue.builder_id.is_(None))
+
+
+def pending_rows(session, processor_id, virtualized, limit, after=None):
+    """The next ``limit`` pending entries of a group after ``after`` (a
+    (lastscore, id) pair, or None), best first, as vetting rows."""
+    params = {"processor_id": processor_id, "virtualized": virtualized, "limit": limit}
+    if after is None:
+        return session.connection().execute(_GROUP, params).all()
+    params["score"], params["after_id"] = after
+    return session.connection().execute(_GROUP_AFTER, params).all()
+
+
+def _verdict(row):
+    """None when the entry may be dispatched now; else (state, why): the
+    state its build ends in, or None when it only waits."""
+    if row.live is None:
+        return BuildStatus.SUPERSEDED, "source no longer published"
+    if row.pocket == PackagePublishingPocket.SECURITY:
+        return BuildStatus.FAILEDTOBUILD, "SECURITY builds are not dispatched"
+    if row.private and row.live != PackagePublishingStatus.PUBLISHED:
+        return None, "waits for its private source to be published"
+    if not can_build_for_pocket(row.series_status, row.pocket, row.purpose):
+        return None, (f"waits: {row.pocket.name} is closed in a "
+                      f"{row.series_status.name} series")
+    return None
+
+
+def vet_rows(session, rows, logger=LOG):
+    """The ids of the dispatchable ``rows``, in order; the dead leave the
+    queue (committed)."""
+    keep = []
+    for row in rows:
+        verdict = _verdict(row)
+        if verdict is None:
+            keep.append(row.id)
+            continue
+        state, why = verdict
+        if state is not None:
+            _drop(session, row.id, state, why, logger)
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug(f"{label(session.get(BuildQueue, row.id).build)}: {why}")
+    return keep
+
+
+def _drop(session, entry_id, state, why, logger):
+    """Take the entry off the queue and end its build in ``state``,
+    unless another master has taken or dropped it first."""
+    entry = session.get(BuildQueue, entry_id)
+    build = entry.build
+    deleted = session.execute(sa.delete(_queue).where(
+        _queue.c.id == entry_id, _queue.c.builder_id.is_(None))).rowcount
+    if not deleted:
+        session.commit()
+        return
+    old, build.buildstate = build.buildstate, state
+    session.commit()
+    session.expunge(entry)
+    session.expire(build, ["buildqueue_record"])
+    logger.info(f"{label(build)}: {old.name} -> {state.name} ({why})")
+
+
+def vet(session, entries, logger=LOG):
+    """The dispatchable ones of ``entries`` (BuildQueue objects), in
+    order; drops the dead."""
+    if not entries:
+        return []
+    session.flush()
+    rows = session.connection().execute(_NAMED, {"ids": [entry.id for entry in entries]})
+    by_id = {row.id: row for row in rows}
+    keep = set(vet_rows(session, [by_id[entry.id] for entry in entries
+                                  if entry.id in by_id], logger))
+    return [entry for entry in entries if entry.id in keep]
+
+
+def candidate_ids(session, processor_id, virtualized, count, logger=LOG):
+    """The ids of up to ``count`` dispatchable pending entries of one
+    group, best first."""
+    found, after = [], None
+    limit = max(CANDIDATE_BATCH, count)
+    while len(found) < count:
+        rows = pending_rows(session, processor_id, virtualized, limit, after)
+        if not rows:
+            break
+        after = (rows[-1].lastscore, rows[-1].id)
+        found.extend(vet_rows(session, rows, logger))
+    return found[:count]
+
+
+def load_entries(session, ids, *options):
+    """The BuildQueue objects of ``ids`` still pending, in that order,
+    loaded with ``options``.
+
+    An entry another master claimed since it was vetted is left out:
+    loaded as its new builder's, it could look like a job given to this
+    same builder by hand, which may be sent again (dispatch.claim).
+    """
+    if not ids:
+        return []
+    query = _PENDING_ENTRIES.options(*options) if options else _PENDING_ENTRIES
+    loaded = {entry.id: entry for entry in session.scalars(query, {"ids": ids})}
+    return [loaded[entry_id] for entry_id in ids if entry_id in loaded]
+
+
+def find_candidates(session, processor_id, virtualized, count, logger=LOG, options=()):
+    """Up to ``count`` dispatchable pending entries of one group, best
+    first, loaded with ``options``."""
+    return load_entries(
+        session, candidate_ids(session, processor_id, virtualized, count, logger),
+        *options)
+
+
+def find_build_candidate(builder, logger=LOG):
+    """The best job ``builder`` can take now, or None."""
+    session = sa.orm.object_session(builder)
+    session.flush()
+    found = find_candidates(session, builder.processor_id, builder.virtualized, 1, logger)
+    return found[0] if found else None

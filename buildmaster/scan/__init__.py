@@ -1,0 +1,2 @@
+"""The scanner: every builder watched, what its slave says acted on, finished
+builds collected."""
