@@ -16,71 +16,12 @@ import argparse
 import os
 import sys
 
+from buildmaster import commands  # noqa: F401 -- importing it registers every command
 from buildmaster import config as configmodule
-from buildmaster import schema
-from buildmaster.seeds import sampledata
+from buildmaster.commands.database import upgrade
+from buildmaster.commands.registry import COMMANDS, CommandError
 from buildmaster.context import FarmContext
 from buildmaster.db.engine import display_url, sqlite_path
-
-
-class CommandError(Exception):
-    """A problem the operator can fix; printed as one line, exit status 2."""
-
-
-COMMANDS = {}
-
-
-def command(name, help_text, aliases=()):
-    """Register ``function(context, args)`` as a subcommand."""
-    def register(function):
-        COMMANDS[name] = (function, help_text, aliases)
-        return function
-    return register
-
-
-def add_arguments(name):
-    """Decorate a function that adds a subcommand's arguments to its parser."""
-    def register(function):
-        COMMANDS[name] = COMMANDS[name] + (function,)
-        return function
-    return register
-
-
-@command("upgrade", "create or upgrade the database schema", aliases=("initdb",))
-def upgrade(context, args):
-    before = schema.current_revision(context.engine)
-    schema.upgrade(context.engine)
-    after = schema.current_revision(context.engine)
-    if before == after:
-        print(f"Database is up to date at revision {after}.")
-    else:
-        print(f"Database upgraded from {before or 'empty'} to revision {after}.")
-
-
-@command("sampledata", "load the sample world of the doctests")
-def load_sampledata(context, args):
-    require_schema(context)
-    with context.sessions() as session:
-        try:
-            sampledata.load(session, context.librarian)
-        except sampledata.AlreadyLoaded:
-            print("Sample data is already there; nothing to do.")
-            return
-        session.commit()
-    print("Sample data loaded.")
-
-
-def require_schema(context):
-    """CommandError unless the database is at the newest revision (asked
-    once per command, however many sessions it opens)."""
-    if getattr(context, "schema_checked", False):
-        return
-    current, head = schema.current_revision(context.engine), schema.head_revision()
-    if current != head:
-        raise CommandError(
-            f"database {display_url(context.config.database.url)} has schema revision "
-            f"{current or 'none'}, not {head}: run 'buildmaster upgrade'")
-    context.schema_checked = True
 
 
 def require_database(config):
@@ -114,13 +55,7 @@ def build_parser():
     return parser
 
 
-def _load_commands():
-    """Import the modules that register further commands."""
-    import buildmaster.commands  # noqa: F401
-
-
 def main(argv=None):
-    _load_commands()
     args = build_parser().parse_args(argv)
     try:
         _run(args)
@@ -165,7 +100,4 @@ def _first_line(error):
 
 
 if __name__ == "__main__":
-    # Run as ``python -m buildmaster.cli``: the command modules register
-    # with the module ``buildmaster.cli``, not with this ``__main__`` copy.
-    from buildmaster.cli import main as imported_main
-    sys.exit(imported_main())
+    sys.exit(main())

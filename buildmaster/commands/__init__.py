@@ -1,9 +1,11 @@
-"""Operator subcommands beyond the basics, one module per subject.
+"""The operator's subcommands, one module per subject.
 
-Each module registers its commands with ``buildmaster.cli.command``;
-importing this package imports them all.
+Each module registers its commands in ``buildmaster.commands.registry``,
+whose table ``buildmaster.cli`` builds its parser from; importing this
+package imports them all.
 """
 
+from buildmaster.commands import database  # noqa: F401
 from buildmaster.commands import archives  # noqa: F401
 from buildmaster.commands import bugs  # noqa: F401
 from buildmaster.commands import builders  # noqa: F401

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from buildmaster.operators import lookup, output
 from buildmaster.archive.dependencies import archive_url, suite_name
-from buildmaster.cli import CommandError
+from buildmaster.commands.registry import CommandError
 from buildmaster.commands.common import JSON, Group, arg, farm_session, operator_command
 from buildmaster.model import (
     Archive, BinaryPackageName, BinaryPackageRelease, Component, Distribution,

@@ -5,8 +5,9 @@ import sys
 
 from buildmaster.bugs import checkwatches, upstream
 from buildmaster.operators import lookup
-from buildmaster.cli import CommandError, require_schema
-from buildmaster.commands.common import Group, arg, farm_session, operator_command
+from buildmaster.commands.common import (
+    Group, arg, farm_session, operator_command, require_schema)
+from buildmaster.commands.registry import CommandError
 
 # As the seed's cron script printed its log: "INFO    creating lockfile".
 LOG_FORMAT = "%(levelname)-7s %(message)s"
@@ -22,7 +23,7 @@ def check_watches(context, args):
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        checkwatches.run(context)
+        checkwatches.check_watches(context)
     except checkwatches.AlreadyRunning as error:
         raise CommandError(str(error)) from None
     finally:

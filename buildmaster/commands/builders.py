@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from buildmaster.operators import journal, lookup, output
 from buildmaster.runtime import wakeups
-from buildmaster.cli import CommandError
+from buildmaster.commands.registry import CommandError
 from buildmaster.commands.common import JSON, Group, arg, farm_session, json_option
 from buildmaster.model import Builder
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from buildmaster.operators import journal, lookup, output
 from buildmaster.bugs import upstream
-from buildmaster.cli import CommandError
+from buildmaster.commands.registry import CommandError
 from buildmaster.commands.common import (
     JSON, arg, farm_session, json_option, operator_command)
 from buildmaster.model import (

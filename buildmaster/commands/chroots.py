@@ -12,7 +12,7 @@ import zlib
 
 from buildmaster.archive import chroots
 from buildmaster.operators import lookup
-from buildmaster.cli import CommandError
+from buildmaster.commands.registry import CommandError
 from buildmaster.commands.common import Group, arg, farm_session, json_option
 
 CHROOT_MIMETYPE = "application/x-gtar"

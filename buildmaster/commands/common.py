@@ -1,11 +1,14 @@
 """What the command modules share: declared arguments, subcommand groups,
-and a session whose misses become the command's one-line error."""
+the schema check, and a session whose misses become the command's
+one-line error."""
 
 import argparse
 import contextlib
 
+from buildmaster import schema
+from buildmaster.commands.registry import CommandError, add_arguments, command
+from buildmaster.db.engine import display_url
 from buildmaster.operators import lookup
-from buildmaster.cli import CommandError, add_arguments, command, require_schema
 from buildmaster.uploads.sources import SourceUploadError
 
 
@@ -59,6 +62,19 @@ class Group:
             sub = nested.add_parser(name, help=help_text, description=help_text)
             sub.set_defaults(handler=function)
             _add_all(sub, arguments)
+
+
+def require_schema(context):
+    """CommandError unless the database is at the newest revision (asked
+    once per command, however many sessions it opens)."""
+    if getattr(context, "schema_checked", False):
+        return
+    current, head = schema.current_revision(context.engine), schema.head_revision()
+    if current != head:
+        raise CommandError(
+            f"database {display_url(context.config.database.url)} has schema revision "
+            f"{current or 'none'}, not {head}: run 'buildmaster upgrade'")
+    context.schema_checked = True
 
 
 @contextlib.contextmanager

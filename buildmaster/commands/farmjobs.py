@@ -14,8 +14,8 @@ from twisted.python.failure import Failure
 
 from buildmaster import jobs
 from buildmaster.slaves import registry
-from buildmaster.cli import CommandError, require_schema
-from buildmaster.commands.common import operator_command
+from buildmaster.commands.common import operator_command, require_schema
+from buildmaster.commands.registry import CommandError
 
 
 def run_job(job, context):

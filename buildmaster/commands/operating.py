@@ -13,7 +13,7 @@ cancel is noted in the operators' journal, which the daemon logs.
 import sqlalchemy as sa
 
 from buildmaster.operators import journal, lookup, output
-from buildmaster.cli import CommandError
+from buildmaster.commands.registry import CommandError
 from buildmaster.commands.common import arg, farm_session, json_option, operator_command
 from buildmaster.model import Build, BuildQueue, BuildStatus
 

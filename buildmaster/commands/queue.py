@@ -4,7 +4,7 @@ and why each waits (buildmaster.web.reasons, as the web's queue page)."""
 import sqlalchemy as sa
 
 from buildmaster.operators import journal, lookup, output
-from buildmaster.cli import CommandError
+from buildmaster.commands.registry import CommandError
 from buildmaster.commands.common import JSON, arg, farm_session, json_option, operator_command
 from buildmaster.commands.operating import report
 from buildmaster.model import BuildQueue, utcnow

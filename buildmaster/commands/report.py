@@ -4,7 +4,7 @@ import argparse
 import datetime
 import json
 
-from buildmaster.cli import CommandError
+from buildmaster.commands.registry import CommandError
 from buildmaster.commands.common import arg, farm_session, operator_command
 from buildmaster.health import report, reporting
 from buildmaster.model import UTC, utcnow

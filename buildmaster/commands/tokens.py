@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from buildmaster.operators import output
-from buildmaster.cli import CommandError
+from buildmaster.commands.registry import CommandError
 from buildmaster.commands.builders import NAME_PATTERN
 from buildmaster.commands.common import JSON, Group, arg, farm_session
 from buildmaster.model import ApiToken

@@ -3,6 +3,7 @@
 One twisted.web Site on ``[web] host:port``, served by the daemon:
 
 * ``resources`` — the resource tree, threads, ETags, errors;
+* ``http`` — a request as the handlers see it (Asked) and their Answer;
 * ``views`` — the database reads behind every page and endpoint, as
   plain dicts with the CLI's ``--json`` names (run in a thread);
 * ``reasons`` — why each job waits, shared with ``buildmaster queue``;

@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
 from buildmaster.web import actions, auth, views
-from buildmaster.web.resources import Answer
+from buildmaster.web.http import Answer
 
 PREFIX = "/api/1.0"
 DEFAULT_LIMIT = 50

@@ -42,7 +42,7 @@ from buildmaster.mail.spool import FAILED_DIRECTORY, SPOOL_DIRECTORY, SUFFIX
 from buildmaster.model import BuildOutcome, BuildQueue, Processor, utcnow
 from buildmaster.runtime.wakeups import SCAN as SCANNER_CALLABLE
 from buildmaster.web import reasons
-from buildmaster.web.resources import Answer
+from buildmaster.web.http import Answer
 
 LAG_INTERVAL = 1.0
 HEALTHY_INTERVALS = 3

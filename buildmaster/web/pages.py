@@ -31,7 +31,7 @@ from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
 from buildmaster.web import actions, auth, views
 from buildmaster.web.api import BadRequest, filter_of, listing, page_of
-from buildmaster.web.resources import Answer
+from buildmaster.web.http import Answer
 
 REFRESH_SECONDS = 2
 HTML = "text/html; charset=utf-8"

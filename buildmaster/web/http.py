@@ -1,0 +1,98 @@
+"""What a web request and its answer are to the handlers: an Asked, read
+from a twisted.web request on the reactor by ``read_request``, and the
+Answer a handler returns from its thread for the reactor to write.
+"""
+
+import dataclasses
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import unquote
+
+from buildmaster.web import auth
+
+
+@dataclasses.dataclass
+class Asked:
+    """A request as the handlers see it, read on the reactor."""
+
+    method: str
+    path: str
+    query: dict
+    form: dict
+    authorization: str = None
+    cookie_token: str = None
+    origin: str = None
+    host: str = ""
+    secure: bool = False
+
+    def token(self):
+        """The token presented, or None; BadToken for a malformed header."""
+        return auth.presented(self.authorization, self.cookie_token,
+                              self.form.get("token") or None)
+
+
+@dataclasses.dataclass
+class Answer:
+    code: int
+    content_type: str
+    body: bytes
+    headers: dict = dataclasses.field(default_factory=dict)
+
+
+def _first_values(args):
+    found = {}
+    for key, values in (args or {}).items():
+        try:
+            found[key.decode("utf-8")] = values[0].decode("utf-8") if values else ""
+        except UnicodeDecodeError:
+            continue
+    return found
+
+
+def read_request(request):
+    """The Asked of a twisted.web request."""
+    path = unquote(request.path.decode("utf-8", "replace"))
+    query = _first_values(request.args) if request.method != b"POST" else _query_only(
+        request)
+    form = {}
+    if request.method == b"POST":
+        content_type = (request.getHeader(b"content-type") or b"").decode("latin-1")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            form = {key: value for key, value in _first_values(request.args).items()
+                    if key not in query}
+        elif content_type.startswith("application/json"):
+            form = _json_form(request.content.read())
+    cookie_token = None
+    raw = request.getHeader(b"cookie")
+    if raw:
+        try:
+            jar = SimpleCookie(raw.decode("latin-1"))
+        except CookieError:
+            jar = {}
+        if auth.COOKIE.decode() in jar:
+            cookie_token = jar[auth.COOKIE.decode()].value or None
+    header = request.getHeader(b"authorization")
+    origin = request.getHeader(b"origin")
+    return Asked(
+        method=request.method.decode("ascii", "replace"), path=path, query=query,
+        form=form, authorization=header.decode("latin-1") if header else None,
+        cookie_token=cookie_token, origin=origin.decode("latin-1") if origin else None,
+        host=(request.getHeader(b"host") or b"").decode("latin-1"),
+        secure=request.isSecure())
+
+
+def _json_form(body):
+    """A JSON object body as form fields (values as text); {} otherwise."""
+    import json
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(key): str(value) for key, value in data.items() if value is not None}
+
+
+def _query_only(request):
+    from urllib.parse import parse_qs
+    query = request.uri.partition(b"?")[2].decode("utf-8", "replace")
+    return {key: values[0] for key, values in parse_qs(query).items()}
