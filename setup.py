@@ -10,7 +10,7 @@ setup(
     long_description_content_type="text/x-rst",
     python_requires=">=3.11",
     # buildmaster.templates holds only data (the mail templates).
-    packages=find_packages(include=["buildmaster*", "slave*", "sequencer*", "migrations*"])
+    packages=find_packages(include=["buildmaster*", "slave*", "sequencer*", "common*", "migrations*"])
     + ["buildmaster.templates"],
     include_package_data=True,
     package_data={"buildmaster.templates": ["*"], "migrations": ["script.py.mako"],

@@ -325,7 +325,7 @@ class LagMeter:
 
 async def measure_cycle(farm):
     """{wall, queries, cpu, slaves_cpu, mail, lag} of one scan cycle, in seconds."""
-    from buildmaster.scan import scanner
+    from buildmaster.scan import scanpass
     context = farm.context
     mailer = context.mailer
     statements = []
@@ -339,7 +339,7 @@ async def measure_cycle(farm):
     lag.start()
     start = time.perf_counter()
     try:
-        await scanner.scan(context)
+        await scanpass.scan(context)
     finally:
         event.remove(context.engine, "before_cursor_execute", count)
         worst = lag.stop()

@@ -46,10 +46,10 @@ def _outages_told_once(job):
     """A database outage fails the first job that meets it, on one line,
     and the rest quietly until it is over (buildmaster.db.outage)."""
     @functools.wraps(job)
-    def run(context):
+    def watched(context):
         from buildmaster.db import outage
         return outage.watch(context, job.__name__, defer.maybeDeferred(job, context))
-    return run
+    return watched
 
 
 @_outages_told_once
@@ -81,9 +81,9 @@ def _wake_dispatcher_if(work, context):
 @_outages_told_once
 def dispatch(context):
     """Give every idle builder its next job."""
+    from buildmaster.dispatch.dispatchpass import dispatch_idle_builders
     from buildmaster.runtime import activity
-    from buildmaster.dispatch import dispatcher
-    return context.activity.timed(activity.DISPATCH, dispatcher.dispatch, context)
+    return context.activity.timed(activity.DISPATCH, dispatch_idle_builders, context)
 
 
 @_outages_told_once

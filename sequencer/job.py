@@ -19,7 +19,7 @@ import traceback
 from twisted.internet import defer, error, protocol
 from twisted.python.failure import Failure
 
-from slave.process import signal_group
+from common.processes import SETSID, signal_group
 
 import sequencer
 
@@ -29,7 +29,6 @@ START_FAILURE_EXIT_CODE = 127
 KILL_GRACE = 10
 # Characters kept of each output stream of one run (the last ones).
 MAX_OUTPUT = 1024 * 1024
-SETSID = "/usr/bin/setsid"
 
 
 def resolve_callable(spec):
@@ -98,7 +97,7 @@ class BuildSequencerJob(protocol.ProcessProtocol):
 
     # Running.
 
-    def run(self):
+    def start_run(self):
         """Start one run; it always ends in processEnded, which schedules
         the next job."""
         self.log = self.errlog = ""

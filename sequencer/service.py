@@ -94,7 +94,7 @@ class BuildSequencer(service.Service):
             return
         delay = max(0, due - self.getCurrentTime())
         sequencer.routine("Scheduling %s for %6d seconds time" % (job.name, delay))
-        self.pending_call = self.callAfter(delay, job.run)
+        self.pending_call = self.callAfter(delay, job.start_run)
 
     def wake(self, name, after=0):
         """Make the next run of the jobs called ``name`` (a section name,

@@ -30,12 +30,12 @@ from debian import deb822
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
+from common.states import BuildStatus
 from slave import depwait
 from slave.chroot import (
     BUILD_HOME, BaseCache, Chroot, ChrootBroken, environment, remove_tree, tarball_prefix)
 from slave.process import ProcessGroup
 from slave.sourceslist import BadArchives, apt_sources, mask
-from slave.states import BuildStatus
 
 # Errors of the machine, not of the package: another try may pass.
 RETRYABLE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -291,7 +291,7 @@ class BinaryPackageManager:
 
     async def _run_step(self, argv, shown, cwd):
         self._check_progress()
-        proto = self.group.run(argv, cwd, env=environment(), shown=shown)
+        proto = self.group.start_command(argv, cwd, env=environment(), shown=shown)
         code = await proto.ended
         self._check_progress()
         if shown is not None:

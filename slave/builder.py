@@ -13,10 +13,10 @@ from xmlrpc.client import Binary
 from twisted.internet import threads
 from twisted.logger import Logger
 
+from common.states import BuilderStatus, BuildStatus
 from slave.buildlog import BuildLog
 from slave.callback import call_back
 from slave.chroot import mounts_under
-from slave.states import BuilderStatus, BuildStatus
 
 STATE_FILE = "waiting-state.json"
 BUILD_DIR = "build"

@@ -6,22 +6,10 @@ import signal
 from twisted.internet import defer, protocol
 from twisted.internet.error import ProcessDone, ProcessTerminated
 
-SETSID = "/usr/bin/setsid"
+from common.processes import SETSID, signal_group
+
 OUTPUT_KEPT = 4096
 KILL_GRACE = 5.0
-
-
-def signal_group(pid, signum):
-    """Send ``signum`` to the process group led by ``pid`` (a child started
-    under setsid); to ``pid`` alone if setsid has not made the group yet.
-    A process already gone is not an error."""
-    try:
-        os.killpg(pid, signum)
-    except ProcessLookupError:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
 
 class LoggedProcess(protocol.ProcessProtocol):
@@ -62,7 +50,7 @@ class ProcessGroup:
         self.pid = None
         self._kill_call = None
 
-    def run(self, argv, cwd, env=None, shown=()):
+    def start_command(self, argv, cwd, env=None, shown=()):
         """Start ``argv`` in ``cwd``; return its LoggedProcess.
 
         The log says "running: <shown>" (``argv`` by default; nothing for

@@ -5,11 +5,11 @@ from contextlib import contextmanager
 
 from twisted.web import xmlrpc
 
+from common.states import PROTOCOL_VERSION, BuilderStatus
 from slave.binarypackage import BadRequest
 from slave.builder import WrongState
 from slave.callback import callback_url
 from slave.filecache import is_sha1
-from slave.states import PROTOCOL_VERSION, BuilderStatus
 
 # Fault codes beside twisted.web.xmlrpc's 8001 (no such method), 8002 (error).
 FAULT_BAD_REQUEST = 8004

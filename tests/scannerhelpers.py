@@ -8,6 +8,7 @@ from operator import itemgetter
 
 from twisted.internet import defer
 
+import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
 from buildmaster.model import UTC, BuildStatus
 from buildmaster.scan.scanner import BuilderGroup
 

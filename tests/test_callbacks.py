@@ -11,13 +11,14 @@ import pytest_twisted
 from twisted.internet import reactor, task
 from xmlrpc.client import Fault
 
+import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
 from buildmaster.runtime import wakeups
 from buildmaster.slaves.callbacks import ARG, BuildEndCallbacks, base_url
 from buildmaster.model import BuildStatus
 from buildmaster.slaves.polling import PollSchedule
 from slave.binarypackage import BinaryPackageManager
 from slave.rpc import SlaveRPC
-from slave.states import BuilderStatus, BuildStatus as SlaveBuildStatus
+from common.states import BuilderStatus, BuildStatus as SlaveBuildStatus
 from test_slave_builder import builder  # noqa: F401
 from test_wakeups import farm, farm_clock, jobs_config, publish, state_of  # noqa: F401
 from tests.webhelpers import web  # noqa: F401

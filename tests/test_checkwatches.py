@@ -130,7 +130,7 @@ def test_a_second_run_while_the_lock_is_held_refuses(farm_context, sample, cli):
     path = checkwatches.lock_path(farm_context.config)
     with LockFile(path):
         with pytest.raises(AlreadyRunning) as raised:
-            checkwatches.run(farm_context)
+            checkwatches.check_watches(farm_context)
         assert str(raised.value) == f"checkwatches is already running: {path} is locked"
         result = cli("checkwatches")
         assert result.error_line() == (

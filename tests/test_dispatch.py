@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from twisted.internet import defer, task
 
+import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
+from buildmaster.dispatch.dispatchpass import dispatch_idle_builders
 from buildmaster.slaves import registry
 from buildmaster.queue import candidates
 from buildmaster.dispatch import dispatcher
@@ -281,7 +283,7 @@ def test_ensurepresent_may_take_the_download_timeout(
     hanging.ensurepresent = lambda *args: defer.Deferred()
     client = SlaveClient(bob.url, timeout=farm_config.builddmaster.socket_timeout,
                          reactor=clock, proxy=hanging)
-    monkeypatch.setattr(registry, "slave_for", lambda builder: client)
+    monkeypatch.setattr(registry, "slave_of", lambda builder: client)
     d = bob.dispatchBuildCandidate(bob.findBuildCandidate(), farm_config)
     failures = []
     d.addErrback(failures.append)
@@ -357,11 +359,11 @@ async def test_dispatch_fills_every_idle_builder_best_first(
     queue_build(session, sample, "top", score=500)
     low = queue_build(session, sample, "low", score=1)
     session.commit()
-    assert await dispatcher.dispatch(context) == 2
+    assert await dispatch_idle_builders(context) == 2
     assert started_jobs(bob, frog) == sorted(["10-3", "9-2"])
     session.expire_all()
     assert low.builder_id is None
-    assert await dispatcher.dispatch(context) == 0
+    assert await dispatch_idle_builders(context) == 0
 
 
 async def count_statements(engine, call):
@@ -389,11 +391,11 @@ async def test_a_pass_loads_its_jobs_together(session, sample, db, context):
     session.commit()
     for builder in builders:
         builder.setSlaveForTesting(QuietSlave())
-    two = await count_statements(db.engine, lambda: dispatcher.dispatch(context))
+    two = await count_statements(db.engine, lambda: dispatch_idle_builders(context))
     for builder in builders:
         builder.active = True
     session.commit()
-    four = await count_statements(db.engine, lambda: dispatcher.dispatch(context))
+    four = await count_statements(db.engine, lambda: dispatch_idle_builders(context))
     assert len(started_jobs(*builders)) == 6
     assert four - two <= 2 * 5
 
@@ -404,7 +406,7 @@ async def test_dispatch_leaves_manual_and_failed_builders_alone(
     bob.manual = True
     frog.builderok = False
     session.commit()
-    assert await dispatcher.dispatch(context) == 0
+    assert await dispatch_idle_builders(context) == 0
     assert started_jobs(bob, frog) == []
 
 
@@ -413,7 +415,7 @@ async def test_dispatch_survives_a_refusing_builder(session, sample, bob, frog, 
     queue_build(session, sample, "top", score=500)
     bob.setSlaveForTesting(RefusingSlave())
     session.commit()
-    assert await dispatcher.dispatch(context) == 1
+    assert await dispatch_idle_builders(context) == 1
     assert started_jobs(frog) == ["9-2"]
 
 
@@ -444,7 +446,7 @@ def run_master(config, url, builder_ids, barrier, out_path):
     barrier.wait()
     started = set()
     for _ in range(10 * JOBS):
-        wait(dispatcher.dispatch(context, logger))
+        wait(dispatch_idle_builders(context, logger))
         jobs = {call[1] for slave in slaves for call in slave.calls if call[0] == "build"}
         finish(session, jobs - started)
         started |= jobs

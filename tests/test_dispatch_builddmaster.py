@@ -5,6 +5,7 @@ import logging
 import pytest
 import sqlalchemy as sa
 
+import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
 from buildmaster.seeds.builddmaster import BuilddMaster
 from buildmaster.model import Builder, BuildQueue, BuildStatus, DistroArchSeries
 from buildmaster.testing.deferreds import wait

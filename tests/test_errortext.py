@@ -37,12 +37,11 @@ def test_values_quoted_from_a_peer_are_cut_to_size():
 
 
 def test_a_slave_call_that_lost_its_connection_says_so_in_one_line():
-    from buildmaster.slaves.client import SlaveClient, SlaveConnectionError
+    from buildmaster.slaves.errors import SlaveConnectionError, translate
     from twisted.internet.error import ConnectionDone
     from twisted.web.client import ResponseFailed
-    client = SlaveClient("http://127.0.0.1:1/")
     translated = failure_of(ResponseFailed([failure_of(ConnectionDone())]))
     with pytest.raises(SlaveConnectionError) as raised:
-        client._translate(translated, "build()")
+        translate(translated, "http://127.0.0.1:1/", "build()")
     assert str(raised.value) == ("http://127.0.0.1:1/: build() failed: ResponseFailed: "
                                  "Connection was closed cleanly.")

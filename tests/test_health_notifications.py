@@ -10,6 +10,7 @@ import pytest
 import pytest_twisted
 import sqlalchemy as sa
 
+import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
 from buildmaster import config as configmodule
 from buildmaster import health
 from buildmaster.context import FarmContext

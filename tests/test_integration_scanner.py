@@ -14,9 +14,10 @@ import pytest_twisted
 import sqlalchemy as sa
 from twisted.internet import reactor, task
 
+import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
+from buildmaster.scan import scanpass
 from buildmaster.slaves import registry
 from buildmaster.model import rows
-from buildmaster.scan import scanner
 from buildmaster.context import FarmContext
 from buildmaster.model import (
     BinaryPackagePublishingHistory, Build, Builder, BuildQueue, BuildStatus,
@@ -89,7 +90,7 @@ async def dispatch(session, world, served_dir, kind, chroot):
 
 async def scan_until(context, session, build_id, done, cycles=600):
     for _ in range(cycles):
-        await scanner.scan(context)
+        await scanpass.scan(context)
         session.expire_all()
         build = session.get(Build, build_id)
         if done(build):
@@ -166,13 +167,13 @@ async def test_a_killed_slave_gives_the_job_back_to_the_queue(
                                          buildd_chroot)
     client = world[2].slave
     await wait_for_state(client, "BuilderStatus.BUILDING")
-    await scanner.scan(context)
+    await scanpass.scan(context)
     slave_proc.send_signal(signal.SIGKILL)
     threshold = context.config.builddmaster.scan_failure_threshold
     for cycle in range(threshold):
         session.expire_all()
         assert session.get(BuildQueue, queue_id).builder_id == world[2].id
-        assert await scanner.scan(context) == 1
+        assert await scanpass.scan(context) == 1
     session.expire_all()
     entry = session.get(BuildQueue, queue_id)
     assert entry.builder_id is None and entry.date_started is None

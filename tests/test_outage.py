@@ -72,6 +72,6 @@ def test_a_dispatch_pass_cut_off_fails_as_an_outage_not_a_dispatch_error(
     monkeypatch.setattr(dispatchpass, "build_request", cut_off)
     failures = []
     with caplog.at_level(logging.INFO):
-        defer.ensureDeferred(dispatchpass.run(farm.context)).addErrback(failures.append)
+        dispatchpass.dispatch_idle_builders(farm.context).addErrback(failures.append)
     assert failures[0].check(sqlalchemy.exc.OperationalError)
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -15,8 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from twisted.internet import defer
 
+import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
+from buildmaster.scan import scanpass
 from buildmaster.slaves import registry
-from buildmaster.scan import scanner
+from buildmaster import health
 from buildmaster.model import (
     BinaryPackageRelease, Build, Builder, BuildQueue, BuildStatus, Processor)
 from buildmaster.testing.mockslaves import (
@@ -61,7 +63,7 @@ async def until(condition, polls=500):
 
 
 def run_scan(context):
-    return scanner.scan(context)
+    return scanpass.scan(context)
 
 
 def fresh(session, model, ident):
@@ -171,7 +173,7 @@ async def test_calls_in_flight_are_bounded(context, farm, session):
     pending = []
     for builder in session.scalars(sa.select(Builder)):
         builder.setSlaveForTesting(HeldSlave(pending))
-    done = scanner.scan(context)
+    done = scanpass.scan(context)
     await until(lambda: pending)
     assert len(pending) == 2
     while pending:
@@ -215,7 +217,7 @@ async def test_a_down_smtp_server_does_not_stop_a_scan(
     bob.setSlaveForTesting(WaitingSlave("BuildStatus.PACKAGEFAIL", build_id="8-1"))
     await smtp_server.stop()
     with caplog.at_level(logging.WARNING):
-        assert await scanner.scan(context) == 0
+        assert await scanpass.scan(context) == 0
         assert await delivered(mailer, smtp_server) == []
     assert fresh(session, Build, 8).buildstate == BuildStatus.FAILEDTOBUILD
     assert len([m for m in caplog.messages if "FAILEDTOBUILD to" in m
@@ -428,9 +430,9 @@ async def test_a_build_its_pocket_refuses_ends_failedtoupload_once(
     slave = WaitingSlave("BuildStatus.OK", build_id=f"{build.id}-{entry.id}")
     bob.setSlaveForTesting(slave)
     with caplog.at_level(logging.WARNING):
-        await scanner.scan(context)
+        await scanpass.scan(context)
         bob.setSlaveForTesting(OkSlave())
-        await scanner.scan(context)
+        await scanpass.scan(context)
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "illegal status" in errors[0]
     assert context.scan_failures.streak("bob") == 0
@@ -479,7 +481,7 @@ async def test_jobs_recorded_again_alone_have_their_uploads_processed_again(
     session.commit()
     frog.setSlaveForTesting(WaitingSlave(
         "BuildStatus.OK", build_id=f"9-{entry.id}", files=binary_upload("foobar", "1.0", "i386")))
-    record = scanner.health.record
+    record = health.record
     calls = []
 
     def fails_first(session, config, attempts):
@@ -526,6 +528,6 @@ async def test_slave_timeouts_are_scan_failures(context, farm, session):
     slave = OkSlave()
     slave.status = lambda: defer.Deferred()
     bob.setSlaveForTesting(slave)
-    assert await scanner.scan(context) == 1
+    assert await scanpass.scan(context) == 1
     assert context.scan_failures.streak("bob") == 1
 

@@ -6,11 +6,11 @@ import pytest
 from twisted.internet import task
 from twisted.python.failure import Failure
 
+from common.states import BuilderStatus, BuildStatus
 from slave.binarypackage import BinaryPackageManager
 from slave.builder import Builder, WrongState
 from slave.config import SlaveConfig
 from slave.filecache import FileCache
-from slave.states import BuilderStatus, BuildStatus
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
-from buildmaster.slaves.client import (
-    SlaveClient, SlaveConnectionError, SlaveProtocolError, SlaveTimeout)
+from buildmaster.slaves.client import SlaveClient
+from buildmaster.slaves.errors import SlaveConnectionError, SlaveProtocolError, SlaveTimeout
 from buildmaster.testing.aptrepo import AptRepository, make_binary_package
 from buildmaster.testing.debpackages import make_source_package, source_files
 from buildmaster.testing.slaveprocess import (

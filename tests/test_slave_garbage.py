@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet import defer, protocol, reactor
 
+from buildmaster.scan import scanpass
+from buildmaster.dispatch.dispatchpass import dispatch_idle_builders
 from buildmaster.slaves import registry
-from buildmaster.dispatch import dispatcher
-from buildmaster.scan import scanner
 from buildmaster.slaves.failures import ScanFailures
 from buildmaster.model import Build, Builder, BuildQueue, BuildStatus
 from buildmaster.testing.mockslaves import OkSlave
@@ -139,7 +139,7 @@ async def scanned_once(context, caplog):
     context.scan_failures = ScanFailures(10 ** 6)
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        await scanner.scan(context)
+        await scanpass.scan(context)
     return context.scan_failures.streak("bob"), list(caplog.records)
 
 
@@ -295,7 +295,7 @@ async def test_a_dispatch_pass_judges_any_answer(context, session, caplog, call,
     registry.override(session.get(Builder, 2), GarbageBuilder(call, answer))
     caplog.clear()
     with caplog.at_level(logging.INFO):
-        started = await dispatcher.dispatch(context)
+        started = await dispatch_idle_builders(context)
     errors = [r.getMessage()[:300] for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == []
     lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]

@@ -8,9 +8,9 @@ import pytest_twisted
 from twisted.internet import defer, task
 from twisted.internet.error import ConnectionRefusedError
 
-from buildmaster.slaves.client import (
-    SlaveClient, SlaveConnectionError, SlaveProtocolError, SlaveTimeout,
-    normalize_status)
+from buildmaster.slaves.answers import normalize_status
+from buildmaster.slaves.client import SlaveClient
+from buildmaster.slaves.errors import SlaveConnectionError, SlaveProtocolError, SlaveTimeout
 
 URL = "http://fake:8221"
 

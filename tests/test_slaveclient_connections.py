@@ -5,8 +5,8 @@ import pytest_twisted
 from twisted.internet import defer, reactor
 from twisted.web import resource, server, xmlrpc
 
-from buildmaster.slaves.client import (
-    SlaveClient, SlaveConnectionError, close_connections)
+from buildmaster.slaves.client import SlaveClient, close_connections
+from buildmaster.slaves.errors import SlaveConnectionError
 
 
 class CountingSlave(xmlrpc.XMLRPC):

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from twisted.internet import defer, task
 
 import sequencer
+import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
 from buildmaster import config as configmodule
 from buildmaster.model import rows
 from buildmaster.runtime import wakeups
@@ -414,7 +415,7 @@ async def test_a_notify_from_another_process_wakes_this_master(
     await until(lambda: listener._socket is not None)
     farm_clock.advance(0)  # the catch-up wake-ups of a new connection
     build = publish(farm, "other")
-    notify = ("from buildmaster import wakeups; from buildmaster.db.engine import "
+    notify = ("from buildmaster.runtime import wakeups; from buildmaster.db.engine import "
               "make_engine, make_session_factory; import sys\n"
               "with make_session_factory(make_engine(sys.argv[1]))() as session:\n"
               "    wakeups.notify(session, wakeups.DISPATCH); session.commit()\n")

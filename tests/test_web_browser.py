@@ -32,7 +32,8 @@ from playwright.sync_api import expect, sync_playwright
 
 import sqlalchemy as sa
 
-from buildmaster.demo.farm import host_architecture, native_series, point_builder
+from buildmaster.archive.chroots import host_architecture
+from buildmaster.demo.farm import native_series, point_builder
 from buildmaster.model import Build, BuildStatus, SourcePackageName, SourcePackageRelease
 from buildmaster.testing.debpackages import make_source_package
 from buildmaster.testing.masterprocess import MasterProcess

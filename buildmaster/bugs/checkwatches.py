@@ -161,7 +161,7 @@ class LockFile:
         self._fd = None
 
 
-def run(context, log=LOG, timer=time.monotonic):
+def check_watches(context, log=LOG, timer=time.monotonic):
     """One checkwatches run over every tracker, under the lock file, on a
     session of its own.  Raises AlreadyRunning."""
     settings = context.config.checkwatches
@@ -184,7 +184,7 @@ def run_in_thread(context, log=LOG):
     a run already going on elsewhere makes this one a no-op."""
     def guarded():
         try:
-            run(context, log)
+            check_watches(context, log)
         except AlreadyRunning as error:
             log.info("%s; not running again", error)
     return threads.deferToThread(guarded)

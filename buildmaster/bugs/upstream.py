@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from buildmaster.bugs import externalbugtracker
-from buildmaster.queue.candidates import label
 from buildmaster.model import (
     Bug, BugSet, BugTracker, BugTrackerSet, BugWatch, BuildStatus, utcnow)
 from buildmaster.archive.pockets import build_allowed_in_pocket
@@ -98,7 +97,7 @@ def retry_fixed_builds(changes, remote, log, now):
         bug_url = remote.bugURL(remote.baseurl, change.watch.remotebug)
         if not build_allowed_in_pocket(build):
             log.warning("%s: stays FAILEDTOBUILD although upstream bug %s is fixed: "
-                        "%s is %s, its %s pocket takes no builds", label(build), bug_url,
+                        "%s is %s, its %s pocket takes no builds", build.label, bug_url,
                         build.distroseries.name, build.distroseries.status.title,
                         build.pocket.name)
             continue
@@ -106,7 +105,7 @@ def retry_fixed_builds(changes, remote, log, now):
         entry = build.createBuildQueueEntry()
         entry.lastscore = score(entry, now)
         log.info("%s: FAILEDTOBUILD -> NEEDSBUILD, upstream bug %s is fixed (%s); "
-                 "score %d", label(build), bug_url, change.new_status, entry.lastscore)
+                 "score %d", build.label, bug_url, change.new_status, entry.lastscore)
         retried.append(build)
     return retried
 

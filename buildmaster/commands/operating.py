@@ -82,9 +82,9 @@ def abort_slave(context, builder):
     """Ask ``builder``'s slave to abort its build; whether it answered."""
     from buildmaster.slaves import registry
     from buildmaster.commands.farmjobs import run_job
-    from buildmaster.slaves.client import SlaveError
+    from buildmaster.slaves.errors import SlaveError
     registry.configure(context.config)
-    slave = builder.slave
+    slave = registry.slave_of(builder)
     try:
         run_job(lambda _: slave.abort(), context)
     except SlaveError:

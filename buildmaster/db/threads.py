@@ -1,6 +1,6 @@
 """Database work off the reactor: each transaction in a thread of its own pool.
 
-``DatabaseThreads.run(work, *args)`` calls ``work(session, *args)`` in a
+``DatabaseThreads.run_in_thread(work, *args)`` calls ``work(session, *args)`` in a
 thread, on a fresh session closed afterwards, and gives the reactor a
 Deferred of what it returns (or raises).  ``work`` commits what it
 wants kept; anything left uncommitted is rolled back when the session
@@ -43,7 +43,7 @@ class DatabaseThreads:
         self._pool = threadpool.ThreadPool(minthreads=0, maxthreads=size, name=name)
         self._shutdown_trigger = None
 
-    def run(self, work, *args, **kwargs):
+    def run_in_thread(self, work, *args, **kwargs):
         """A Deferred firing with ``work(session, *args, **kwargs)``, run in
         a thread of the pool on a session of its own."""
         self._start()
@@ -75,7 +75,7 @@ class InlineDatabase:
     def __init__(self, sessions):
         self.sessions = sessions
 
-    def run(self, work, *args, **kwargs):
+    def run_in_thread(self, work, *args, **kwargs):
         return defer.maybeDeferred(_in_session, self.sessions, work, args, kwargs)
 
     def stop(self):

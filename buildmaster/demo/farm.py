@@ -33,7 +33,7 @@ import sys
 
 import sqlalchemy as sa
 
-from buildmaster.archive.chroots import cached_buildd_chroot
+from buildmaster.archive.chroots import cached_buildd_chroot, host_architecture
 from buildmaster.commands.chroots import CHROOT_MIMETYPE
 from buildmaster.demo.story import Story
 from buildmaster.model import (
@@ -42,12 +42,6 @@ from buildmaster.model import (
 
 # dpkg's name for an architecture -> the farm's processor name, where they differ.
 PROCESSOR_NAMES = {"i386": "386"}
-
-
-def host_architecture():
-    """This machine's Debian architecture, e.g. 'amd64'."""
-    return subprocess.run(["dpkg", "--print-architecture"], check=True,
-                          capture_output=True, text=True).stdout.strip()
 
 
 def native_processor(session, arch):
@@ -320,7 +314,7 @@ def main():
         say(f"the dashboard: {dashboard_url(configmodule.load(config_path))} "
             "(its JSON under /api/1.0/)")
         Story(config_path, directory, SERIES, say, lambda *args: cli(config_path, *args),
-              running=lambda: master.poll() is None).run(known)
+              running=lambda: master.poll() is None).tell(known)
         master.wait()
     except KeyboardInterrupt:
         pass

@@ -50,7 +50,7 @@ class Story:
         self.poll, self.timeout = poll, timeout
         self.context = FarmContext(configmodule.load(config_path))
 
-    def run(self, known):
+    def tell(self, known):
         """Tell the story, unless an earlier run already uploaded it (the
         names in ``known``)."""
         try:

@@ -43,7 +43,7 @@ from twisted.internet import defer
 from buildmaster import health
 from buildmaster.archive.dependencies import BUILDD_USER, source_file_url, sources_list
 from buildmaster.slaves.buildlog import store_text_log
-from buildmaster.queue.candidates import LOG, find_candidates, label
+from buildmaster.queue.candidates import LOG, find_candidates
 from buildmaster.errortext import failure_text
 from buildmaster.slaves.failures import judge
 from buildmaster.librarian.storage import LibrarianStorage
@@ -54,8 +54,9 @@ from buildmaster.model import (
     SourcePackageReleaseFile, utcnow)
 from buildmaster.archive.pockets import build_allowed_in_pocket
 from buildmaster.publisher.signing import trusted_keys
-from buildmaster.slaves.client import SlaveError
-from slave.states import BuilderStatus
+from buildmaster.slaves import registry
+from buildmaster.slaves.errors import SlaveError
+from common.states import BuilderStatus
 
 
 class JobTaken(Exception):
@@ -138,7 +139,7 @@ def build_request(config, entry):
     das, archive = build.distroarchseries, build.archive
     chroot = das.chroot
     if chroot is None:
-        raise ValueError(f"{label(build)}: no chroot for {das.displayname}")
+        raise ValueError(f"{build.label}: no chroot for {das.displayname}")
     component_name = build.current_component.name
     fetches = [(chroot.content.sha1, http_url(config, chroot), None, None)]
     filemap = {}
@@ -315,7 +316,7 @@ class Dispatch:
         before = (self.build.buildstate, self.build.builder)
         if not claim(self.session, self.builder, self.entry):
             return defer.fail(JobTaken(
-                f"{label(self.build)}: taken by another builder, "
+                f"{self.build.label}: taken by another builder, "
                 f"or {self.builder.name} is busy"))
         d = self._send(fetches, build_args)
         d.addCallback(self._started, before[0])
@@ -323,16 +324,16 @@ class Dispatch:
         return d
 
     def _send(self, fetches, build_args):
-        return send_job(self.builder.slave, job_id(self.entry), fetches, build_args,
+        return send_job(registry.slave_of(self.builder), job_id(self.entry), fetches, build_args,
                         self.config.builddmaster.download_timeout)
 
     def _started(self, _, old):
-        log_started(self.logger, label(self.build), old, self.builder.name,
+        log_started(self.logger, self.build.label, old, self.builder.name,
                     job_id(self.entry))
 
     def _refused(self, failure, before):
         failure.trap(*SLAVE_FAILURES)
-        reason = f"Dispatch of {label(self.build)} failed: {failure_text(failure)}"
+        reason = f"Dispatch of {self.build.label} failed: {failure_text(failure)}"
         self.count_refusal(before, reason)
         raise DispatchFailed(reason)
 
@@ -363,11 +364,11 @@ class Dispatch:
                 self._mailer().drop(held)
             raise
         self.logger.warning(f"{reason} (on {builder.name}: {builder.failure_count} "
-                            f"failures; {label(build)}: {build.failure_count})")
+                            f"failures; {build.label}: {build.failure_count})")
         if verdict.fail_builder:
             self.logger.warning(f"Builder {builder.name} marked as failed: {reason}")
         if verdict.fail_job:
-            self.logger.warning(f"{label(build)}: {before[0].name} -> FAILEDTOBUILD "
+            self.logger.warning(f"{build.label}: {before[0].name} -> FAILEDTOBUILD "
                                 f"(failed to dispatch {build.failure_count} times)")
             if held is not None:
                 self._mailer().release(held)
@@ -431,32 +432,3 @@ def pair_builders(session, builders, logger=LOG):
                                      logger, REQUEST_LOADS)
         pairs.extend(zip(members, candidates))
     return pairs
-
-
-@defer.inlineCallbacks
-def dispatch_pairs(pairs, config, logger=LOG, librarian=None, mailer=None):
-    """Dispatch every (builder, candidate) pair, at most
-    ``max_concurrent_calls`` talking at once; fires with how many started."""
-    semaphore = defer.DeferredSemaphore(max(1, config.builddmaster.max_concurrent_calls))
-    results = yield defer.DeferredList(
-        [semaphore.run(dispatch_candidate, builder, entry, config, logger,
-                       librarian, mailer)
-         for builder, entry in pairs], consumeErrors=True)
-    started = 0
-    for (builder, entry), (ok, result) in zip(pairs, results):
-        if ok:
-            started += 1
-        elif result.check(JobTaken):
-            logger.info(failure_text(result))
-        elif not result.check(DispatchFailed):
-            logger.error(f"Dispatching to {builder.name} failed: {failure_text(result)}",
-                         exc_info=(result.type, result.value, result.getTracebackObject()))
-    return started
-
-
-def dispatch(context, logger=LOG, builder_ids=None):
-    """Fill every idle builder (of ``builder_ids``) once, with the database
-    work in threads (buildmaster.dispatch.dispatchpass); a Deferred firing with
-    the number of jobs started."""
-    from buildmaster.dispatch import dispatchpass
-    return defer.ensureDeferred(dispatchpass.run(context, logger, builder_ids))

@@ -25,7 +25,7 @@ from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from buildmaster.slaves.callbacks import add_to_args
-from buildmaster.queue.candidates import LOG, label
+from buildmaster.queue.candidates import LOG
 from buildmaster.dispatch.dispatcher import (
     SLAVE_FAILURES, Dispatch, build_request, check_dispatchable, claim, idle_builders,
     job_id, log_started, pair_builders, send_job)
@@ -76,11 +76,11 @@ def plan(session, config, logger, builder_ids=None):
             continue
         old_state, holder_id = build.buildstate, build.builder_id
         if not claim(session, builder, entry):
-            logger.info(f"{label(build)}: taken by another builder, "
+            logger.info(f"{build.label}: taken by another builder, "
                         f"or {builder.name} is busy")
             continue
         plans.append(Plan(builder.id, builder.name, builder.url, entry.id, entry.build_id,
-                          job_id(entry), label(build), fetches, build_args, old_state,
+                          job_id(entry), build.label, fetches, build_args, old_state,
                           holder_id))
     return plans
 
@@ -98,13 +98,17 @@ def refuse(session, config, librarian, mailer, logger, refusals):
             (each.old_state, holder), reason)
 
 
-async def run(context, logger=None, builder_ids=None):
-    """Fill every idle builder (of ``builder_ids``) once; the number of
-    jobs started."""
+def dispatch_idle_builders(context, logger=None, builder_ids=None):
+    """Fill every idle builder (of ``builder_ids``) once; a Deferred firing
+    with the number of jobs started."""
+    return defer.ensureDeferred(_dispatch(context, logger, builder_ids))
+
+
+async def _dispatch(context, logger, builder_ids):
     logger = logger or LOG
     config = context.config
     context.slaves.configure(config)
-    plans = await context.db.run(plan, config, logger, builder_ids)
+    plans = await context.db.run_in_thread(plan, config, logger, builder_ids)
     if not plans:
         return 0
     semaphore = defer.DeferredSemaphore(max(1, config.builddmaster.max_concurrent_calls))
@@ -166,7 +170,7 @@ async def _settle(context, logger, outcomes):
                          f"{failure_text(result)}",
                          exc_info=(result.type, result.value, result.getTracebackObject()))
     if refusals:
-        await context.db.run(refuse, config, context.librarian,
+        await context.db.run_in_thread(refuse, config, context.librarian,
                              ThreadMailer(context.mailer, context.reactor), logger, refusals)
     if started:
         context.wakeups.wake(SCAN, context.polls.next_in())

@@ -28,7 +28,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from buildmaster.queue.candidates import label
 from buildmaster.health import messages
 from buildmaster.health.colours import COLOURS
 from buildmaster.health.flaky import is_flaky
@@ -127,7 +126,7 @@ def judge(session, config, outbox, outcomes, now):
         set_committed_value(outcome, "judged_at", now)
         if decision.mail:
             batches.append(outbox.hold(
-                f"status of {label(outcome.build)}: {decision.what}",
+                f"status of {outcome.build.label}: {decision.what}",
                 messages.transition(config, outcome, decision.previous,
                                     decision.failed_before, now)))
     outbox.commit(session, *batches)
@@ -178,7 +177,7 @@ def _log(outcome, decision):
     if failed_before is not None:
         flaky = (f"; flaky: failed on {failed_before.builder.name if failed_before.builder else '?'}"
                  f" as build outcome {failed_before.id}")
-    LOG.info(f"{label(outcome.build)} on {builder}: {decision.before or 'nothing'} -> "
+    LOG.info(f"{outcome.build.label} on {builder}: {decision.before or 'nothing'} -> "
              f"{outcome.colour} ({decision.what}){flaky}{told}")
 
 

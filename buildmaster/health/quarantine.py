@@ -28,7 +28,6 @@ from typing import Optional
 import sqlalchemy as sa
 from sqlalchemy.orm import object_session
 
-from buildmaster.queue.candidates import label
 from buildmaster.health.builders import OK, QUARANTINED, move, tell, told_states
 from buildmaster.health.colours import COLOURS, GREEN, ORANGE, RED
 from buildmaster.model import Builder, BuildOutcome, BuildQueue, BuildStatus
@@ -128,7 +127,7 @@ def quarantine(session, config, outbox, builder, streak, now):
     told = told_states(session, [builder])[builder.id]
     if told.state != OK:
         return False
-    names = ", ".join(label(outcome.build) for outcome in streak)
+    names = ", ".join(outcome.build.label for outcome in streak)
     notes = (f"Quarantined: failed {len(streak)} builds in a row, each within "
              f"{config.status.quarantine_seconds} seconds, that built on other "
              f"builders: {names}")
@@ -140,7 +139,7 @@ def quarantine(session, config, outbox, builder, streak, now):
     if job is not None:
         job.build.buildstate = BuildStatus.NEEDSBUILD
         job.reset()
-        requeued.append(f"{label(job.build)}, which it was building")
+        requeued.append(f"{job.build.label}, which it was building")
     batch = tell(config, outbox, told, QUARANTINED, now, notes,
                  [line for line in requeued if line])
     outbox.commit(session, batch)
@@ -159,4 +158,4 @@ def _requeue(outcome):
     build.reset_for_retry()
     entry = build.createBuildQueueEntry()
     entry.lastscore = score(entry)
-    return f"{label(build)}: was {outcome.state}, now NEEDSBUILD as job {entry.id}"
+    return f"{build.label}: was {outcome.state}, now NEEDSBUILD as job {entry.id}"

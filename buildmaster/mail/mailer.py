@@ -33,7 +33,6 @@ from buildmaster.librarian.urls import http_url
 from buildmaster.mail.session import run_session
 from buildmaster.mail.spool import MailSpool, SpooledBatch, SpooledMessage, SpoolError
 from buildmaster.model import BuildStatus
-from buildmaster.scan.scanner import describe
 
 logger = logging.getLogger("buildmaster.mail")
 
@@ -130,7 +129,7 @@ class FailureNotice:
         component = component_name(build)
         builder = build.builder.name if build.builder else None
         self.sender = config.mail.from_address
-        self.about = f"{describe(build, builder or 'no builder')} {build.buildstate.name}"
+        self.about = f"{build.describe(builder or 'no builder')} {build.buildstate.name}"
         body = _templates.get_template("build-failure.txt").render(
             source=spr.name, version=spr.version,
             series=f"{build.distribution.name} {build.distroseries.name}",
@@ -262,7 +261,7 @@ class BuildMailer:
         told = recipients(build, self.config)
         if not told:
             builder_name = build.builder.name if build.builder else "no builder"
-            logger.info(f"Mail about {describe(build, builder_name)} "
+            logger.info(f"Mail about {build.describe(builder_name)} "
                         f"{build.buildstate.name}: nobody to tell")
             return None
         notice = FailureNotice(build, self.config, upload_log)

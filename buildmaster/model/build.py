@@ -75,6 +75,17 @@ class Build(Base):
                 f"{self.distroseries.name} {self.pocket.name}")
 
     @property
+    def label(self):
+        """'build 9 (foobar 1.0 i386)', as the operators' log names a build."""
+        spr = self.sourcepackagerelease
+        return (f"build {self.id} ({spr.name} {spr.version} "
+                f"{self.distroarchseries.architecturetag})")
+
+    def describe(self, builder_name):
+        """'build 8 (mozilla-firefox 0.9 i386) on bob', for the operators' log."""
+        return f"{self.label} on {builder_name}"
+
+    @property
     def suite(self):
         """The series name with the pocket suffix apt uses: 'hoary', 'hoary-updates'."""
         if self.pocket == PackagePublishingPocket.RELEASE:

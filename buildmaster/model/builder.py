@@ -13,15 +13,12 @@ from buildmaster.model.person import Person
 
 class BuilderBehaviour:
     """What the scanner asks of any builder: the Builder rows, and the
-    seeds' MockBuilder that is not one."""
+    seeds' MockBuilder that is not one.  The seeds' slave-facing methods
+    are attached by buildmaster.seeds.builder."""
 
     @property
     def displayname(self):
         return f"{self.name} ({self.url})"
-
-    def slaveStatus(self):
-        """A Deferred firing with the slave's normalised status dict."""
-        return self.slave.status()
 
     def failBuilder(self, reason):
         """Take this builder out of use until an operator enables it."""
@@ -52,34 +49,6 @@ class Builder(BuilderBehaviour, Base):
     owner: Mapped[Optional[Person]] = relationship()
     currentjob: Mapped[Optional["BuildQueue"]] = relationship(  # noqa: F821
         back_populates="builder", uselist=False)
-
-    @property
-    def slave(self):
-        """The SlaveClient for this builder (a mock's, under test)."""
-        from buildmaster.slaves.registry import slave_for
-        return slave_for(self)
-
-    def setSlaveForTesting(self, proxy):
-        from buildmaster.slaves.registry import override
-        override(self, proxy)
-
-    def findBuildCandidate(self):
-        """The best pending BuildQueue entry this builder can take, or None
-        (see buildmaster.queue.candidates)."""
-        from buildmaster.queue.candidates import find_build_candidate
-        return find_build_candidate(self)
-
-    def dispatchBuildCandidate(self, candidate, config=None):
-        """Start ``candidate`` on this builder's slave; a Deferred (see
-        buildmaster.dispatch.dispatcher.dispatch_candidate)."""
-        from buildmaster.dispatch.dispatcher import dispatch_candidate
-        return dispatch_candidate(self, candidate, config)
-
-    @property
-    def is_available(self):
-        """Ok, active and without a job."""
-        from buildmaster.dispatch.dispatcher import is_available
-        return is_available(self)
 
     def enable(self):
         self.builderok = True

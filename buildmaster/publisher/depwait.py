@@ -28,7 +28,6 @@ from debian.debian_support import Version
 from debian.deb822 import PkgRelation
 
 from buildmaster.archive.dependencies import archive_entries
-from buildmaster.queue.candidates import label
 from buildmaster.model import (
     BinaryPackageName, BinaryPackageRelease, Build, BuildStatus, Component,
     DistroArchSeries, PackagePublishingStatus)
@@ -166,7 +165,7 @@ def waiting_builds(session, quiet=False):
         except ValueError as error:
             if not quiet:
                 logger.warning("publisher: %s: cannot read its dependencies %r: %s",
-                               label(build), build.dependencies, error)
+                               build.label, build.dependencies, error)
             continue
         found.append((build, relations,
                       {alt["name"] for relation in relations for alt in relation}))
@@ -203,7 +202,7 @@ def retry_satisfiable(session, now, quiet=False):
         entry = build.createBuildQueueEntry()
         entry.lastscore = score(entry, now)
         logger.info("%s: MANUALDEPWAIT -> NEEDSBUILD, its dependencies '%s' are "
-                    "published now (score %d)", label(build), waited_for, entry.lastscore)
+                    "published now (score %d)", build.label, waited_for, entry.lastscore)
         retried.append(build.id)
     session.flush()
     return retried

@@ -96,7 +96,7 @@ def publish(context, now=None):
     """Run the publisher once over every archive; a PublishReport.
     Raises PublisherBusy when another run holds the lock."""
     return Publisher(context.config, context.sessions, context.librarian,
-                     clock=(lambda: now) if now else utcnow).run()
+                     clock=(lambda: now) if now else utcnow).publish_all()
 
 
 class Publisher:
@@ -111,7 +111,8 @@ class Publisher:
         self.root = config.archives.root
         self._signer = None
 
-    def run(self):
+    def publish_all(self):
+        """Publish every archive once under the lock; a PublishReport."""
         report = PublishReport()
         with _lock(os.path.join(self.root, layout.WORK, LOCK_NAME)):
             try:

@@ -57,16 +57,9 @@ _series = DistroSeries.__table__
 _publication = SourcePackagePublishingHistory.__table__
 
 
-def label(build):
-    """'build 9 (foobar 1.0 i386)', as the operators' log names a build."""
-    spr = build.sourcepackagerelease
-    return (f"build {build.id} ({spr.name} {spr.version} "
-            f"{build.distroarchseries.architecturetag})")
-
-
 def _vetting_query():
     """Pending entries of enabled archives, best first, with the columns
-    ``_verdict`` reads."""
+    ``verdict`` reads."""
     live = (sa.select(_publication.c.status)
             .where(_publication.c.sourcepackagerelease_id == _build.c.sourcepackagerelease_id,
                    _publication.c.archive_id == _build.c.archive_id,
@@ -113,7 +106,7 @@ def pending_rows(session, processor_id, virtualized, limit, after=None):
     return session.connection().execute(_GROUP_AFTER, params).all()
 
 
-def _verdict(row):
+def verdict(row):
     """None when the entry may be dispatched now; else (state, why): the
     state its build ends in, or None when it only waits."""
     if row.live is None:
@@ -133,15 +126,15 @@ def vet_rows(session, rows, logger=LOG):
     queue (committed)."""
     keep = []
     for row in rows:
-        verdict = _verdict(row)
-        if verdict is None:
+        judged = verdict(row)
+        if judged is None:
             keep.append(row.id)
             continue
-        state, why = verdict
+        state, why = judged
         if state is not None:
             _drop(session, row.id, state, why, logger)
         elif logger.isEnabledFor(logging.DEBUG):
-            logger.debug(f"{label(session.get(BuildQueue, row.id).build)}: {why}")
+            logger.debug(f"{session.get(BuildQueue, row.id).build.label}: {why}")
     return keep
 
 
@@ -159,7 +152,7 @@ def _drop(session, entry_id, state, why, logger):
     session.commit()
     session.expunge(entry)
     session.expire(build, ["buildqueue_record"])
-    logger.info(f"{label(build)}: {old.name} -> {state.name} ({why})")
+    logger.info(f"{build.label}: {old.name} -> {state.name} ({why})")
 
 
 def vet(session, entries, logger=LOG):

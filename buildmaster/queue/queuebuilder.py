@@ -250,4 +250,4 @@ def build_queue(context, logger=LOG):
     """The sequencer's job: a Deferred firing with the number of builds
     created.  The database work runs in one of the context's database
     threads, on its own session, so the reactor never waits on it."""
-    return context.db.run(build_queue_in, logger)
+    return context.db.run_in_thread(build_queue_in, logger)

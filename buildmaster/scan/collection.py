@@ -36,19 +36,13 @@ from buildmaster.slaves.buildlog import (
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries, SourcePackageRelease,
     utcnow)
+from buildmaster.slaves.registry import slave_of
 from buildmaster.uploads.processor import UploadProcessor, fetch_upload, incoming_directory, upload_id
-
-
-def describe(build, builder_name):
-    """'build 8 (mozilla-firefox 0.9 i386) on bob', for the operators' log."""
-    spr = build.sourcepackagerelease
-    return (f"build {build.id} ({spr.name} {spr.version} "
-            f"{build.distroarchseries.architecturetag}) on {builder_name}")
 
 
 def log_change(logger, build, builder_name, old, why=""):
     """The one line a build's change of state gets."""
-    logger.info(f"{describe(build, builder_name)}: {old.name} -> "
+    logger.info(f"{build.describe(builder_name)}: {old.name} -> "
                 f"{build.buildstate.name}{why}")
 
 
@@ -89,7 +83,7 @@ class FinishedJob:
         self.log_name = None
         if queueItem is not None:
             self._take(queueItem)
-            self.slave = queueItem.builder.slave
+            self.slave = slave_of(queueItem.builder)
 
     @classmethod
     def of_target(cls, target, state, dependencies=None, filemap=None, refusal=None):
@@ -306,9 +300,9 @@ class Collector:
     def _report_finished(self, job, old):
         build, name = job.build, job.builder.name
         if old == BuildStatus.FULLYBUILT:
-            self.logger.info(f"{describe(build, name)}: already FULLYBUILT, upload "
+            self.logger.info(f"{build.describe(name)}: already FULLYBUILT, upload "
                              f"kept in {job.upload.directory}")
         log_change(self.logger, build, name, old)
         if job.refusal is not None:
-            self.logger.error(f"{describe(build, name)}: AssertionError: {job.refusal}; "
+            self.logger.error(f"{build.describe(name)}: AssertionError: {job.refusal}; "
                               "ended FAILEDTOUPLOAD, its files left unfetched")

@@ -1,14 +1,12 @@
-"""The slave scanner: watch every builder and act on what its slave says.
+"""The seeds' slave scanner: watch a group of builders and act on what
+their slaves say.
 
-``scan(context)`` runs one scan pass (buildmaster.scan.scanpass): every
-builder, or only those whose poll is due, with the database work in
-threads.  Finished builds are collected by buildmaster.scan.collection.
-
-BuilderGroup carries the seeds' API (rescueBuilderIfLost, updateBuild,
-getLogFromSlave, firstAvailable ...) on one session in the caller's
-thread, and the decisions the scan pass shares with it: what a status
-means for a job, why a slave's job is not the farm's, who a streak of
-failed scans blames.  Every slave call returns a Deferred; every
+The running farm scans with buildmaster.scan.scanpass; finished builds
+are collected by buildmaster.scan.collection.  BuilderGroup carries the
+seeds' API (rescueBuilderIfLost, updateBuild, getLogFromSlave,
+firstAvailable ...) on one session in the caller's thread, and shares
+with the scan pass what a status means (jobstates.py) and the actions on
+jobs (jobactions.py).  Every slave call returns a Deferred; every
 database change is committed as soon as it is made, never across a
 wait, so a master killed at any instant loses at most the change in
 flight, and builders handled concurrently never see each other's
@@ -20,37 +18,22 @@ A slave that cannot be scanned is not blamed at once: see failures.py.
 import xmlrpc.client
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 from twisted.internet import defer
 
-from buildmaster import health
-from buildmaster.slaves.buildlog import fetch_build_log, store_text_log
-from buildmaster.scan.collection import (
-    Collector, FinishedJob, close_job, collect, describe, fetch, log_change)
-from buildmaster.errortext import failure_text
-from buildmaster.slaves.failures import ScanFailures, judge
-from buildmaster.librarian.storage import LibrarianStorage
-from buildmaster.model import (
-    Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
-    SourcePackageRelease)
 from buildmaster.archive.pockets import build_allowed_in_pocket
-from buildmaster.slaves.client import SlaveError, SlaveProtocolError
+from buildmaster.errortext import failure_text
+from buildmaster.model import Build, Builder, BuildQueue, BuildStatus
+from buildmaster.scan.collection import FinishedJob, collect, fetch
+from buildmaster.scan.jobactions import JobActions
+from buildmaster.scan.jobstates import (
+    ABORTING_TAIL, BUILDER_FAILED, GIVEN_BACK, JOB_STATES, SCAN_FAILURES, WAITING,
+    JobVanished, dependencies_of, is_aborted, logtail_text, lost_reason, parse_job_id,
+    refusal, rescue_slave, shout)
+from buildmaster.slaves.buildlog import fetch_build_log
+from buildmaster.slaves.errors import SlaveProtocolError
+from buildmaster.slaves.registry import slave_of
 from buildmaster.uploads.processor import UploadLocked
-from slave.states import BuilderStatus
-from slave.states import BuildStatus as SlaveBuildStatus
-
-ABORTING_TAIL = "Waiting for slave process to be terminated"
-BUILDERFAIL_NOTES = "Builder returned BUILDERFAIL when asked for its status"
-JOB_STATES = frozenset({BuilderStatus.BUILDING, BuilderStatus.WAITING,
-                        BuilderStatus.ABORTING, BuilderStatus.ABORTED})
-# What counts as a builder failing a scan (judged by failures.py); any
-# other exception is a fault of the master, logged and not held against
-# anyone.
-SCAN_FAILURES = (SlaveError, xmlrpc.client.Fault)
-
-
-class JobVanished(SlaveError):
-    """The slave is idle although the farm has a job running on it."""
+from common.states import BuilderStatus
 
 
 def _raise_first(outcomes):
@@ -66,94 +49,16 @@ def _raise_refusal(job):
         raise AssertionError(job.refusal)
 
 
-def logtail_text(status):
-    """The slave's log tail as text the database can hold."""
-    binary = status.get("logtail")
-    if binary is None:
-        return None
-    return binary.data.decode("utf-8", "replace").replace("\x00", "")
-
-
-def parse_job_id(ident):
-    """(build id, queue id) of a job named '<Build.id>-<BuildQueue.id>',
-    or None when the name is not of that form."""
-    build_id, _, queue_id = (ident or "").partition("-")
-    if not (build_id.isdigit() and queue_id.isdigit()):
-        return None
-    return int(build_id), int(queue_id)
-
-
-def lost_reason(ident, build_found, queue, builder_id=None):
-    """Why the job ``ident`` a slave runs is not the farm's, or None.
-
-    ``build_found`` says whether its build exists, ``queue`` is its queue
-    entry's (build_id, builder_id) or None, ``builder_id`` the id of the
-    builder asked (None for the seeds' mock builders)."""
-    if not build_found or queue is None:
-        return f"{ident}: 'Object not found'"
-    queue_build_id, queue_builder_id = queue
-    if queue_build_id != parse_job_id(ident)[0]:
-        return f"{ident}: Job build entry mismatch"
-    if builder_id is not None and queue_builder_id != builder_id:
-        return f"{ident}: Job not assigned to this builder"
-    return None
-
-
-def rescue_slave(call, name, slave, status, reason, logger):
-    """Reset a slave running a job the farm does not know: a building one
-    is aborted (it is cleaned once it has stopped), a waiting or aborted
-    one cleaned; an aborting one is left to stop.  A Deferred firing
-    with ``reason``; ``call(slave, method)`` makes the slave call."""
-    if status["builder_status"] == BuilderStatus.ABORTING:
-        return defer.succeed(reason)
-    method = "abort" if status["builder_status"] == BuilderStatus.BUILDING else "clean"
-
-    def rescued(_):
-        logger.warning(f"Builder '{name}' rescued from '{reason}'")
-        return reason
-    return call(slave, method).addCallback(rescued)
-
-
-def refusal_text(title, build_id, pocket_name):
-    """Why a build its series' pocket no longer accepts is not uploaded."""
-    return f"{title} ({build_id}) can not be built for pocket {pocket_name}: illegal status"
-
-
-def refusal(build):
-    return refusal_text(build.title, build.id, build.pocket.name)
-
-
-class BuilderGroup:
-    """A set of builders and the scanner's actions on them.
-
-    ``config`` defaults to the configuration named by BUILDMASTER_CONFIG
-    (or the defaults), ``librarian`` to the store it names, ``mailer`` to
-    a BuildMailer for it; ``failures`` is the long-lived ScanFailures of
-    the running master (a fresh one by default).
-    """
+class BuilderGroup(JobActions):
+    """A set of builders, the seeds' scanner of them, and the actions on
+    their jobs (JobActions); the arguments are JobActions'."""
 
     def __init__(self, logger, transaction, config=None, librarian=None,
                  mailer=None, failures=None):
-        if config is None:
-            from buildmaster import config as configmodule
-            config = configmodule.load(configmodule.config_path_from_environment())
-        self.logger = logger
-        self.transaction = transaction
-        self.session = transaction.session
-        self.config = config
-        self.librarian = librarian or LibrarianStorage(config.librarian.storage)
-        self._mailer = mailer
-        self.failures = failures or ScanFailures(config.builddmaster.scan_failure_threshold)
+        super().__init__(logger, transaction, config, librarian, mailer, failures)
         self.semaphore = defer.DeferredSemaphore(
-            max(1, config.builddmaster.max_concurrent_calls))
+            max(1, self.config.builddmaster.max_concurrent_calls))
         self.builders = []
-
-    @property
-    def mailer(self):
-        if self._mailer is None:
-            from buildmaster.mail.mailer import BuildMailer
-            self._mailer = BuildMailer(self.config)
-        return self._mailer
 
     def _call(self, slave, method, *args):
         """A slave call, waiting its turn among the calls in flight."""
@@ -178,7 +83,7 @@ class BuilderGroup:
         """[(builder, available)], asking every slave at once; a slave
         that fails to answer is not available, and its error is logged."""
         results = yield defer.DeferredList(
-            [self._call(builder.slave, "status") for builder in self.builders],
+            [self._call(slave_of(builder), "status") for builder in self.builders],
             consumeErrors=True)
         for builder, (ok, failure) in zip(self.builders, results):
             if not ok:
@@ -202,7 +107,7 @@ class BuilderGroup:
 
         A Deferred firing with None either way; a rescue is logged.
         """
-        d = self._call(builder.slave, "status")
+        d = self._call(slave_of(builder), "status")
         return d.addCallback(lambda status: self._rescue(builder, status)).addCallback(
             lambda _: None)
 
@@ -233,7 +138,7 @@ class BuilderGroup:
         reason = self.lostReason(builder, status)
         if reason is None:
             return None
-        return rescue_slave(self._call, builder.name, builder.slave, status, reason,
+        return rescue_slave(self._call, builder.name, slave_of(builder), status, reason,
                             self.logger)
 
     def updateBuilderStatus(self, builder, archseries):
@@ -243,10 +148,10 @@ class BuilderGroup:
         (and the error passed on); an unreachable one is left to the
         scan's failure counting.
         """
-        d = self._call(builder.slave, "echo", "ping")
-        d.addCallback(lambda _: self._call(builder.slave, "info"))
+        d = self._call(slave_of(builder), "echo", "ping")
+        d.addCallback(lambda _: self._call(slave_of(builder), "info"))
         d.addCallback(self._checkArchitecture, builder, archseries)
-        d.addCallback(lambda _: self._call(builder.slave, "status"))
+        d.addCallback(lambda _: self._call(slave_of(builder), "status"))
         d.addCallback(lambda status: self._rescue(builder, status))
         d.addErrback(self._markBroken, builder)
         return d
@@ -270,7 +175,7 @@ class BuilderGroup:
 
     def updateBuild(self, queueItem):
         """Ask the slave of ``queueItem``'s builder and act on its state."""
-        d = self._call(queueItem.builder.slave, "status")
+        d = self._call(slave_of(queueItem.builder), "status")
         return d.addCallback(lambda status: self.handleStatus(queueItem, status))
 
     def handleStatus(self, queueItem, status):
@@ -292,93 +197,42 @@ class BuilderGroup:
             self._setLogtail(queueItem, logtail_text(status))
         elif state == BuilderStatus.ABORTING:
             self._setLogtail(queueItem, ABORTING_TAIL)
-        elif state == BuilderStatus.ABORTED or (
-                state == BuilderStatus.WAITING
-                and status["build_status"] == SlaveBuildStatus.ABORTED):
+        elif is_aborted(status):
             return self._handleAborted(queueItem)
         elif state == BuilderStatus.WAITING:
-            return self._waitingHandlers()[status["build_status"]](queueItem, status)
+            return self._handleWaiting(queueItem, status)
         else:
             raise JobVanished(
                 f"{queueItem.builder.url}: slave is {state} but should be running "
                 f"job {queueItem.build_id}-{queueItem.id}")
         return None
 
-    def _waitingHandlers(self):
-        return {
-            SlaveBuildStatus.OK: self._handleOK,
-            SlaveBuildStatus.PACKAGEFAIL: self._handlePackageFail,
-            SlaveBuildStatus.DEPFAIL: self._handleDepFail,
-            SlaveBuildStatus.CHROOTFAIL: self._handleChrootFail,
-            SlaveBuildStatus.BUILDERFAIL: self._handleBuilderFail,
-            SlaveBuildStatus.GIVENBACK: self._handleGivenBack,
-        }
+    def _handleWaiting(self, queueItem, status):
+        """A WAITING slave's job, as the WAITING table says (jobstates.py)."""
+        end = WAITING[status["build_status"]]
+        if end == GIVEN_BACK:
+            return self._handleGivenBack(queueItem, status)
+        if end == BUILDER_FAILED:
+            return self.fail_builder(queueItem, status)
+        shout(self.logger, queueItem.builder.name, end)
+        if end is None:
+            return self._handleOK(queueItem, status)
+        return FinishedJob(queueItem, end, dependencies=dependencies_of(end, status))
 
     def _setLogtail(self, queueItem, text):
         queueItem.logtail = text
         self.transaction.commit()
 
-    def _logChange(self, build, builder_name, old, why=""):
-        log_change(self.logger, build, builder_name, old, why)
-
-    def _requeue(self, queueItem, why):
-        """Back to the queue: the build needs building again; unless an
-        operator cancelled it, when its job goes and it stays CANCELLED."""
-        build, name = queueItem.build, queueItem.builder.name
-        old = build.buildstate
-        if old == BuildStatus.CANCELLED:
-            queueItem.builder = None
-            self.session.delete(queueItem)
-            self.transaction.commit()
-            self.logger.info(f"{describe(build, name)}: CANCELLED, its job dropped{why}")
-            return
-        build.buildstate = BuildStatus.NEEDSBUILD
-        queueItem.reset()
-        self.transaction.commit()
-        self._logChange(build, name, old, why)
-
     @defer.inlineCallbacks
     def _handleAborted(self, queueItem):
-        yield self._call(queueItem.builder.slave, "clean")
+        yield self._call(slave_of(queueItem.builder), "clean")
         self.requeueAborted(queueItem)
-
-    def requeueAborted(self, queueItem):
-        self._requeue(queueItem, " (aborted)")
 
     @defer.inlineCallbacks
     def _handleGivenBack(self, queueItem, status):
-        slave = queueItem.builder.slave
+        slave = slave_of(queueItem.builder)
         self.requeueGivenBack(queueItem, status["build_id"])
         yield self._call(slave, "clean")
-
-    def requeueGivenBack(self, queueItem, ident):
-        """A build given back starts again from score 0, as in the seed."""
-        self.logger.warning(f"***** {ident} is GIVENBACK by {queueItem.builder.name} *****")
-        queueItem.lastscore = 0
-        self._requeue(queueItem, " (given back)")
-
-    def _handleBuilderFail(self, queueItem, status):
-        builder = queueItem.builder
-        self.logger.warning(f"***** {builder.name} has failed *****")
-        builder.failBuilder(BUILDERFAIL_NOTES)
-        self._requeue(queueItem, f" ({builder.name} failed)")
-
-    def failBuilderOf(self, queueItem, status=None):
-        """The slave said BUILDERFAIL: the builder leaves the farm, its job
-        goes back to the queue."""
-        self._handleBuilderFail(queueItem, status)
-
-    def _handlePackageFail(self, queueItem, status):
-        return FinishedJob(queueItem, BuildStatus.FAILEDTOBUILD)
-
-    def _handleDepFail(self, queueItem, status):
-        self.logger.critical(f"***** {queueItem.builder.name} is MANUALDEPWAIT *****")
-        return FinishedJob(queueItem, BuildStatus.MANUALDEPWAIT,
-                           dependencies=status.get("dependencies"))
-
-    def _handleChrootFail(self, queueItem, status):
-        self.logger.critical(f"***** {queueItem.builder.name} is CHROOTWAIT *****")
-        return FinishedJob(queueItem, BuildStatus.CHROOTWAIT)
 
     def _handleOK(self, queueItem, status):
         """Built: the log and the files are to be collected, the upload
@@ -392,11 +246,6 @@ class BuilderGroup:
         return FinishedJob(queueItem, None, filemap=status["filemap"] or {})
 
     # -- Collecting finished jobs ------------------------------------------
-
-    @property
-    def collector(self):
-        return Collector(self.transaction, self.config, self.librarian, self.mailer,
-                         self.logger)
 
     def collect(self, jobs):
         """Collect finished jobs together (see buildmaster.scan.collection);
@@ -416,7 +265,7 @@ class BuilderGroup:
     def getLogFromSlave(self, queueItem):
         """Fetch the build log, gzipped, into the librarian; a Deferred alias."""
         return self.semaphore.run(
-            fetch_build_log, queueItem.builder.slave, queueItem.build,
+            fetch_build_log, slave_of(queueItem.builder), queueItem.build,
             self.session, self.config, self.librarian)
 
     # -- The whole farm ------------------------------------------------------
@@ -450,11 +299,11 @@ class BuilderGroup:
                 self.failures.succeeded(builder.name)
 
         results = yield defer.DeferredList([
-            self._call(builder.slave, "status").addCallbacks(
+            self._call(slave_of(builder), "status").addCallbacks(
                 answered, self._followupFailed, callbackArgs=(builder,),
                 errbackArgs=(builder,))
             for builder in builders])
-        self._storeLogtails(logtails)
+        self.store_logtails(logtails)
         collecting = self.collect(finished).addCallback(self._collected, finished)
         outcomes = yield defer.DeferredList(followups)
         failed_collections = yield collecting
@@ -469,7 +318,7 @@ class BuilderGroup:
             if outcome is None:
                 self.failures.succeeded(job.builder.name)
             elif outcome.check(UploadLocked):
-                self.logger.info(f"{describe(job.build, job.builder.name)}: upload "
+                self.logger.info(f"{job.build.describe(job.builder.name)}: upload "
                                  f"waits ({failure_text(outcome)}); retrying at "
                                  "the next scan")
             else:
@@ -500,15 +349,6 @@ class BuilderGroup:
             return self._actOnJob(job, status)
         return None
 
-    def _storeLogtails(self, logtails):
-        """All running builds' log tails in one batched UPDATE."""
-        if not logtails:
-            return
-        self.session.execute(
-            sa.update(BuildQueue),
-            [{"id": queue_id, "logtail": text} for queue_id, text in logtails.items()])
-        self.transaction.commit()
-
     def _scanSucceeded(self, result, builder):
         self.failures.succeeded(builder.name)
         return result
@@ -530,90 +370,4 @@ class BuilderGroup:
         self.logger.warning(f"Scan of {builder.name} failed ({streak} of "
                             f"{self.failures.threshold} in a row): {error}")
         if self.failures.failed(builder.name):
-            self._judge(builder, error)
-
-    def _judge(self, builder, error):
-        """A streak of failed scans: count it and blame builder or job."""
-        limits = self.config.builddmaster
-        job = builder.currentjob
-        build = job.build if job is not None else None
-        builder.failure_count += 1
-        if build is not None:
-            build.failure_count += 1
-        verdict = judge(builder.failure_count,
-                        build.failure_count if build is not None else None,
-                        limits.builder_failure_threshold, limits.job_failure_threshold)
-        if verdict.fail_builder:
-            builder.failBuilder(
-                f"Failed {self.failures.threshold} scans in a row "
-                f"{builder.failure_count} times; last error: {error}")
-            self.logger.warning(f"Builder {builder.name} marked as failed: "
-                                f"{builder.failnotes}")
-        if build is None:
-            self.transaction.commit()
-        elif verdict.fail_job:
-            self._failJob(job, error)
-        else:
-            self._requeue(job, f" (scans of {builder.name} failing: {error})")
-
-    def _failJob(self, queueItem, error):
-        """The job broke builder after builder: it fails for good."""
-        build = queueItem.build
-        note = (f"The build master failed this build: it failed on "
-                f"{build.failure_count} builders; last on "
-                f"{queueItem.builder.name}: {error}\n")
-        alias = store_text_log(self.session, self.librarian, build, note, "buildlog",
-                               BuildStatus.FAILEDTOBUILD)
-        old = build.buildstate
-        close_job(self.session, queueItem, alias, BuildStatus.FAILEDTOBUILD)
-        outcomes = health.record(self.session, self.config,
-                                 [health.Finished(queueItem, log_text=note)])
-        # Held before the commit, so a master killed after it loses no mail.
-        held = self.mailer.holdBuildFailure(build, job=queueItem.id)
-        try:
-            self.transaction.commit()
-        except Exception:
-            if held is not None:
-                self.mailer.drop(held)
-            raise
-        self._logChange(build, build.builder.name, old)
-        self.logger.warning(f"{describe(build, build.builder.name)}: {note.strip()}")
-        if held is not None:
-            self.mailer.release(held)
-        health.tell(self.session, self.config, self.mailer, outcomes)
-
-
-def sortAndSplitByProcessor(session):
-    """{processor: pending queue entries, highest score first}."""
-    entries = session.scalars(
-        sa.select(BuildQueue).where(BuildQueue.builder_id.is_(None))
-        .options(selectinload(BuildQueue.build).selectinload(Build.processor))
-        .order_by(BuildQueue.lastscore.desc(), BuildQueue.id))
-    split = {}
-    for entry in entries:
-        split.setdefault(entry.build.processor, []).append(entry)
-    return split
-
-
-def load_builders(session):
-    """Every active builder with its job and what the log lines name,
-    in a fixed handful of queries whatever the size of the farm."""
-    build_details = (
-        selectinload(Build.sourcepackagerelease)
-        .selectinload(SourcePackageRelease.sourcepackagename),
-        selectinload(Build.distroarchseries).selectinload(DistroArchSeries.distroseries)
-        .selectinload(DistroSeries.distribution),
-        selectinload(Build.archive),
-    )
-    return list(session.scalars(
-        sa.select(Builder).where(Builder.active).order_by(Builder.id).options(
-            selectinload(Builder.currentjob).selectinload(BuildQueue.build)
-            .options(*build_details))))
-
-
-def scan(context, logger=None):
-    """One scan pass (buildmaster.scan.scanpass): every builder when a full
-    scan is due, else only the builders whose poll is; fires with the
-    number of builders whose scan failed."""
-    from buildmaster.scan import scanpass
-    return scanpass.scan(context, logger)
+            self.judge_streak(builder, error)

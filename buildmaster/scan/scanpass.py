@@ -19,7 +19,7 @@
 The reactor only ever holds plain data: a Target per builder (ids,
 names, its slave).  Each database step is one transaction in a thread
 of the context's pool, on its own session, doing the same work as the
-seeds' BuilderGroup (made on that session), with a fixed number of
+seeds' BuilderGroup (JobActions made on that session), with a fixed number of
 queries whatever the number of builders.  Failure mail is composed and
 spooled in the thread and handed to the mailer in the reactor's.
 
@@ -29,9 +29,7 @@ otherwise only those whose poll is (polling.py), then asks to run again
 when the next one is.
 """
 
-import dataclasses
 import logging
-from typing import Optional
 
 import sqlalchemy as sa
 from twisted.internet import defer
@@ -43,116 +41,19 @@ from buildmaster.errortext import failure_text
 from buildmaster.slaves.patience import patiently
 from buildmaster.mail.mailer import ThreadMailer
 from buildmaster.db.outage import is_outage
-from buildmaster.model import (
-    Archive, Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
-    Distribution, SourcePackageName, SourcePackageRelease)
-from buildmaster.archive.pockets import can_build_for_pocket
-from buildmaster.scan.scanner import (
-    ABORTING_TAIL, JOB_STATES, SCAN_FAILURES, BuilderGroup, JobVanished, logtail_text,
-    lost_reason, parse_job_id, refusal_text, rescue_slave)
+from buildmaster.model import Build, Builder, BuildQueue, BuildStatus
+from buildmaster.scan.jobactions import JobActions
+from buildmaster.scan.targets import load_targets
+from buildmaster.scan.jobstates import (
+    ABORTING_TAIL, BUILDER_FAILED, GIVEN_BACK, JOB_STATES, SCAN_FAILURES, WAITING,
+    JobVanished, dependencies_of, is_aborted, logtail_text, lost_reason, parse_job_id,
+    refusal_text, rescue_slave, shout)
 from buildmaster.slaves.stragglers import stragglers_of
 from buildmaster.uploads.processor import UploadLocked
 from buildmaster.runtime.wakeups import DISPATCH, SCAN
-from slave.states import BuilderStatus
-from slave.states import BuildStatus as SlaveBuildStatus
+from common.states import BuilderStatus
 
 LOG = logging.getLogger("buildmaster.scanner")
-
-# What a WAITING slave's build status makes of the build: (state it
-# ends in, or None for a good build whose upload decides; the line
-# logged at CRITICAL, if any).
-FINISHED = {
-    SlaveBuildStatus.OK: (None, None),
-    SlaveBuildStatus.PACKAGEFAIL: (BuildStatus.FAILEDTOBUILD, None),
-    SlaveBuildStatus.DEPFAIL: (BuildStatus.MANUALDEPWAIT, "MANUALDEPWAIT"),
-    SlaveBuildStatus.CHROOTFAIL: (BuildStatus.CHROOTWAIT, "CHROOTWAIT"),
-}
-
-
-@dataclasses.dataclass
-class Target:
-    """What a scan pass knows of one builder: read in one query."""
-
-    id: int
-    name: str
-    url: str
-    builderok: bool
-    manual: bool
-    queue_id: Optional[int] = None
-    build_id: Optional[int] = None
-    label: str = ""
-    title: str = ""
-    log_name: str = ""
-    pocket: str = ""
-    pocket_ok: bool = True
-    cancelled: bool = False
-    slave: object = None
-
-    @property
-    def ident(self):
-        """The job's name on the wire, or None when it has no job."""
-        return f"{self.build_id}-{self.queue_id}" if self.queue_id is not None else None
-
-    @property
-    def worth_scanning(self):
-        """A failed builder is left alone until an operator enables it."""
-        return self.builderok or self.manual or self.queue_id is not None
-
-
-_builder = Builder.__table__
-_queue = BuildQueue.__table__
-_build = Build.__table__
-_das = DistroArchSeries.__table__
-_series = DistroSeries.__table__
-_distribution = Distribution.__table__
-_archive = Archive.__table__
-_release = SourcePackageRelease.__table__
-_name = SourcePackageName.__table__
-
-_TARGETS = (
-    sa.select(_builder.c.id, _builder.c.name, _builder.c.url, _builder.c.builderok,
-              _builder.c.manual, _queue.c.id.label("queue_id"), _queue.c.build_id,
-              _build.c.buildstate, _build.c.pocket, _series.c.status.label("series_status"),
-              _series.c.name.label("series"), _distribution.c.name.label("distribution"),
-              _archive.c.purpose, _das.c.architecturetag, _name.c.name.label("source"),
-              _release.c.version)
-    .select_from(
-        _builder.outerjoin(_queue, _queue.c.builder_id == _builder.c.id)
-        .outerjoin(_build, _build.c.id == _queue.c.build_id)
-        .outerjoin(_das, _das.c.id == _build.c.distroarchseries_id)
-        .outerjoin(_series, _series.c.id == _das.c.distroseries_id)
-        .outerjoin(_distribution, _distribution.c.id == _series.c.distribution_id)
-        .outerjoin(_archive, _archive.c.id == _build.c.archive_id)
-        .outerjoin(_release, _release.c.id == _build.c.sourcepackagerelease_id)
-        .outerjoin(_name, _name.c.id == _release.c.sourcepackagename_id))
-    .where(_builder.c.active)
-    .order_by(_builder.c.id, _queue.c.id))
-
-
-def load_targets(session, only=None):
-    """A Target for every active builder (of ``only``, ids, if given)."""
-    query = _TARGETS if only is None else _TARGETS.where(_builder.c.id.in_(sorted(only)))
-    targets = {}
-    for row in session.execute(query):
-        if row.id in targets:
-            continue
-        target = Target(row.id, row.name, row.url, row.builderok, row.manual)
-        if row.queue_id is not None:
-            target.queue_id, target.build_id = row.queue_id, row.build_id
-            target.label = (f"build {row.build_id} ({row.source} {row.version} "
-                            f"{row.architecturetag})")
-            target.title = (f"{row.architecturetag} build of {row.source} {row.version} "
-                            f"in {row.distribution} {row.series} {row.pocket.name}")
-            target.log_name = (f"buildlog_{row.distribution}-{row.series}-"
-                               f"{row.architecturetag}.{row.source}_{row.version}_"
-                               f"{row.buildstate.name}.txt.gz")
-            target.pocket = row.pocket.name
-            target.cancelled = row.buildstate == BuildStatus.CANCELLED
-            target.pocket_ok = can_build_for_pocket(row.series_status, row.pocket,
-                                                    row.purpose)
-        targets[row.id] = target
-    return list(targets.values())
-
 
 # -- The database steps, each one transaction in a thread ----------------------------
 
@@ -167,9 +68,9 @@ class _Work:
         self.logger = logger
 
     def group(self, session):
-        return BuilderGroup(self.logger, Transaction(session), config=self.config,
-                            librarian=self.librarian, mailer=self.mailer,
-                            failures=self.failures)
+        return JobActions(self.logger, Transaction(session), config=self.config,
+                          librarian=self.librarian, mailer=self.mailer,
+                          failures=self.failures)
 
 
 def _entries(session, queue_ids):
@@ -186,7 +87,7 @@ def settle(session, work, logtails, suspects, given_back, builder_failed):
     builders that failed taken out with their jobs requeued.  Returns
     {builder id: why its slave's job is not the farm's} for the lost."""
     group = work.group(session)
-    group._storeLogtails(logtails)
+    group.store_logtails(logtails)
     reasons = _lost_reasons(session, suspects)
     entries = _entries(session, [target.queue_id for target, _ in given_back + builder_failed])
     for target, ident in given_back:
@@ -254,7 +155,7 @@ def judge_streaks(session, work, streaks):
         if builder is None:
             continue
         had_job = builder.currentjob is not None
-        group._judge(builder, error)
+        group.judge_streak(builder, error)
         requeued |= had_job
     return requeued
 
@@ -290,10 +191,10 @@ class ScanPass:
     def _call(self, slave, method, *args):
         return self.semaphore.run(getattr(slave, method), *args)
 
-    async def run(self):
+    async def scan_builders(self):
         """The number of builders whose scan failed."""
         self.context.slaves.configure(self.config)
-        targets = await self.context.db.run(load_targets, self.only)
+        targets = await self.context.db.run_in_thread(load_targets, self.only)
         stragglers = stragglers_of(self.context)
         targets = [target for target in targets
                    if target.worth_scanning and target.id not in stragglers.calls]
@@ -309,7 +210,7 @@ class ScanPass:
                 stragglers.wait_for(target, call, self.logger, self.context)
         reasons = {}
         if self.logtails or self.suspects or self.given_back or self.builder_failed:
-            reasons = await self.context.db.run(
+            reasons = await self.context.db.run_in_thread(
                 settle, self.work, self.logtails,
                 [(target, status["build_id"]) for target, status in self.suspects],
                 self.given_back, self.builder_failed)
@@ -320,12 +221,12 @@ class ScanPass:
             + [self._clean_aborted(target) for target in list(self.aborted)]
             + [self._abort_cancelled(target) for target in self.cancelling])
         if self.aborted:
-            await self.context.db.run(requeue_aborted, self.work, self.aborted)
+            await self.context.db.run_in_thread(requeue_aborted, self.work, self.aborted)
         if self.aborted or self.given_back:
             self.context.wakeups.wake(DISPATCH)
         await self._collect()
         if self.streaks:
-            if await self.context.db.run(judge_streaks, self.work, self.streaks):
+            if await self.context.db.run_in_thread(judge_streaks, self.work, self.streaks):
                 self.context.wakeups.wake(DISPATCH)
         await self._refill()
         return self.failed
@@ -362,7 +263,7 @@ class ScanPass:
         if target.cancelled and state != BuilderStatus.ABORTING:
             # An operator cancelled it (commands/operating.py): aborted if
             # it still builds, else cleaned and its job dropped, the build
-            # kept CANCELLED (BuilderGroup._requeue), its results unused.
+            # kept CANCELLED (JobActions.requeue), its results unused.
             (self.cancelling if state == BuilderStatus.BUILDING else self.aborted).append(
                 target)
             self.failures.succeeded(target.name)
@@ -374,34 +275,30 @@ class ScanPass:
             self.failures.succeeded(target.name)
             return
         self.polls.forget(target.id)
-        build_status = status["build_status"]
-        if state == BuilderStatus.ABORTED or (
-                state == BuilderStatus.WAITING and build_status == SlaveBuildStatus.ABORTED):
+        if is_aborted(status):
             self.aborted.append(target)
             return
         if state != BuilderStatus.WAITING:
             raise JobVanished(f"{target.url}: slave is {state} but should be running "
                               f"job {target.ident}")
-        if build_status == SlaveBuildStatus.GIVENBACK:
+        end = WAITING[status["build_status"]]
+        if end == GIVEN_BACK:
             self.given_back.append((target, status["build_id"]))
-        elif build_status == SlaveBuildStatus.BUILDERFAIL:
+        elif end == BUILDER_FAILED:
             self.builder_failed.append((target, status["build_id"]))
             self.failures.succeeded(target.name)
         else:
-            self._finished(target, status)
+            self._finished(target, end, status)
 
-    def _finished(self, target, status):
-        state, shout = FINISHED[status["build_status"]]
-        if shout:
-            self.logger.critical(f"***** {target.name} is {shout} *****")
+    def _finished(self, target, state, status):
+        shout(self.logger, target.name, state)
         if state is None and not target.pocket_ok:
             job = FinishedJob.of_target(
                 target, BuildStatus.FAILEDTOUPLOAD,
                 refusal=refusal_text(target.title, target.build_id, target.pocket))
         else:
             job = FinishedJob.of_target(
-                target, state, dependencies=status.get("dependencies")
-                if state == BuildStatus.MANUALDEPWAIT else None,
+                target, state, dependencies=dependencies_of(state, status),
                 filemap=(status["filemap"] or {}) if state is None else None)
         job.target = target
         # Fetching starts at once, while other slaves are still asked.
@@ -468,7 +365,7 @@ class ScanPass:
         if not jobs:
             return
         outcomes = await collect(
-            jobs, lambda arrived: self.context.db.run(record, self.work, arrived),
+            jobs, lambda arrived: self.context.db.run_in_thread(record, self.work, arrived),
             lambda job: self._call(job.slave, "clean"))
         cut_off = next((outcome for outcome in outcomes
                         if outcome is not None and is_outage(outcome.value)), None)
@@ -493,14 +390,14 @@ class ScanPass:
         """Give the builders this pass freed their next job now."""
         if not self.freed:
             return
-        from buildmaster.dispatch import dispatcher
-        await dispatcher.dispatch(self.context, builder_ids=self.freed)
+        from buildmaster.dispatch.dispatchpass import dispatch_idle_builders
+        await dispatch_idle_builders(self.context, builder_ids=self.freed)
 
 
 def scan(context, logger=None, only=None):
     """One pass over every builder (of ``only``, ids, if given); a
     Deferred firing with the number of builders whose scan failed."""
-    return defer.ensureDeferred(ScanPass(context, logger, only).run())
+    return defer.ensureDeferred(ScanPass(context, logger, only).scan_builders())
 
 
 def scan_due(context, logger=None):

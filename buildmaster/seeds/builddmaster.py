@@ -4,18 +4,23 @@ It keeps the seed's protocol over today's parts: the architectures that
 can build (those with a chroot) and the builders for each, the pending
 queue split by processor in score order, dispatch of each processor's
 queue to its idle builders, and a scan of every builder (the slave
-scanner's BuilderGroup).  The daemon itself uses dispatch.dispatch and
-scanner.scan; this class is for scripts and the seed's story.
+scanner's BuilderGroup).  The daemon itself uses the dispatch and scan passes
+(dispatchpass.dispatch_idle_builders, scanpass.scan); this class is for
+scripts and the seed's story.
 """
 
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+from twisted.internet import defer
 
 from buildmaster.queue import candidates
 from buildmaster.dispatch import dispatcher
 from buildmaster.scan import scanner
-from buildmaster.model import Builder
+from buildmaster.errortext import failure_text
+from buildmaster.model import (
+    Build, Builder, BuildQueue, DistroArchSeries, DistroSeries, SourcePackageRelease)
 
 
 class BuilddMaster:
@@ -61,14 +66,15 @@ class BuilddMaster:
         return info["builders"]
 
     def scanActiveBuilders(self):
-        """Scan every active builder once; a Deferred (see scanner.scan)."""
+        """Scan every active builder once; a Deferred firing with the number
+        of builders whose scan failed."""
         group = self._group()
-        group.builders = scanner.load_builders(self.session)
+        group.builders = load_builders(self.session)
         return group.scanActiveBuilders()
 
     def sortAndSplitByProcessor(self):
         """{processor: pending queue entries, best first}."""
-        return scanner.sortAndSplitByProcessor(self.session)
+        return sortAndSplitByProcessor(self.session)
 
     def dispatchByProcessor(self, processor, queueItems):
         """Give ``queueItems`` (one processor's, best first) to that
@@ -84,5 +90,54 @@ class BuilddMaster:
                     items.remove(item)
                     pairs.append((builder, item))
                     break
-        return dispatcher.dispatch_pairs(pairs, self.config, self._logger,
+        return dispatch_pairs(pairs, self.config, self._logger,
                                       self.librarian, self.mailer)
+
+
+def sortAndSplitByProcessor(session):
+    """{processor: pending queue entries, highest score first}."""
+    entries = session.scalars(
+        sa.select(BuildQueue).where(BuildQueue.builder_id.is_(None))
+        .options(selectinload(BuildQueue.build).selectinload(Build.processor))
+        .order_by(BuildQueue.lastscore.desc(), BuildQueue.id))
+    split = {}
+    for entry in entries:
+        split.setdefault(entry.build.processor, []).append(entry)
+    return split
+
+
+def load_builders(session):
+    """Every active builder with its job and what the log lines name,
+    in a fixed handful of queries whatever the size of the farm."""
+    build_details = (
+        selectinload(Build.sourcepackagerelease)
+        .selectinload(SourcePackageRelease.sourcepackagename),
+        selectinload(Build.distroarchseries).selectinload(DistroArchSeries.distroseries)
+        .selectinload(DistroSeries.distribution),
+        selectinload(Build.archive),
+    )
+    return list(session.scalars(
+        sa.select(Builder).where(Builder.active).order_by(Builder.id).options(
+            selectinload(Builder.currentjob).selectinload(BuildQueue.build)
+            .options(*build_details))))
+
+
+@defer.inlineCallbacks
+def dispatch_pairs(pairs, config, logger, librarian=None, mailer=None):
+    """Dispatch every (builder, candidate) pair, at most
+    ``max_concurrent_calls`` talking at once; fires with how many started."""
+    semaphore = defer.DeferredSemaphore(max(1, config.builddmaster.max_concurrent_calls))
+    results = yield defer.DeferredList(
+        [semaphore.run(dispatcher.dispatch_candidate, builder, entry, config, logger,
+                       librarian, mailer)
+         for builder, entry in pairs], consumeErrors=True)
+    started = 0
+    for (builder, entry), (ok, result) in zip(pairs, results):
+        if ok:
+            started += 1
+        elif result.check(dispatcher.JobTaken):
+            logger.info(failure_text(result))
+        elif not result.check(dispatcher.DispatchFailed):
+            logger.error(f"Dispatching to {builder.name} failed: {failure_text(result)}",
+                         exc_info=(result.type, result.value, result.getTracebackObject()))
+    return started

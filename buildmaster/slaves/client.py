@@ -1,9 +1,10 @@
 """The master's client for build slaves speaking launchpad-buildd's protocol.
 
 Every call has a timeout and every failure names the slave's URL, so one
-hung or broken builder is a failed Deferred, never a stuck scan. status()
-accepts the protocol '1.0' dict and the older tuple forms (the seeds' mock
-slaves answer those) and always returns the same dict shape.
+hung or broken builder is a failed Deferred, never a stuck scan.  What
+the slave answers is checked by buildmaster.slaves.answers (status()
+always returns the same dict shape); what a call fails with is one of
+buildmaster.slaves.errors' SlaveErrors.
 
 Calls and downloads share one persistent HTTP connection pool and one
 Agent per reactor (its endpoints kept per slave), so a scan cycle reuses
@@ -22,22 +23,15 @@ from twisted.internet import defer, error, protocol
 from twisted.python.failure import Failure
 from twisted.web.client import (
     Agent, BrowserLikePolicyForHTTPS, FileBodyProducer, HTTPConnectionPool, RequestNotSent,
-    RequestTransmissionFailed, ResponseDone, ResponseFailed, ResponseNeverReceived,
+    RequestTransmissionFailed, ResponseDone, ResponseNeverReceived,
     _HTTP11ClientFactory, _StandardEndpointFactory)
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
-from buildmaster.errortext import failure_text, shown
-from slave.states import BuilderStatus, BuildStatus
+from buildmaster.slaves.answers import check_pair, normalize_status
+from buildmaster.slaves.errors import SlaveProtocolError, SlaveTimeout, translate
 
-STATUS_KEYS = ("builder_status", "build_id", "build_status", "logtail",
-               "filemap", "dependencies")
-BUILDER_STATES = frozenset({
-    BuilderStatus.IDLE, BuilderStatus.BUILDING, BuilderStatus.WAITING,
-    BuilderStatus.ABORTING, BuilderStatus.ABORTED})
-BUILD_STATES = frozenset(
-    value for name, value in vars(BuildStatus).items() if name.isupper())
 CHUNK_SIZE = 64 * 1024
 MAX_RESPONSE_SIZE = 16 * 1024 * 1024
 IDLE_CONNECTION_TIMEOUT = 60
@@ -46,110 +40,6 @@ CONNECTIONS_PER_SLAVE = 2
 # connection died under a request the slave may have received.
 IDEMPOTENT_CALLS = frozenset({"echo", "info", "status", "ensurepresent"})
 XMLRPC_HEADERS = Headers({b"Content-Type": [b"text/xml"]})
-
-
-class SlaveError(Exception):
-    """Base of the client's errors; the message names the slave's URL."""
-
-
-class SlaveTimeout(SlaveError):
-    """The slave did not answer within the timeout."""
-
-
-class SlaveConnectionError(SlaveError):
-    """The slave could not be reached or dropped the connection."""
-
-
-class SlaveProtocolError(SlaveError):
-    """The slave answered something this protocol does not allow."""
-
-
-def normalize_status(raw, url="<slave>"):
-    """Return the status dict of STATUS_KEYS for a dict or tuple answer.
-
-    Raise SlaveProtocolError for anything else: an unknown state, a job
-    name that is not text, a filemap that is not {name: sha1} text, a
-    log tail that is not text or bytes.  Its message quotes the answer
-    cut to a readable size (errortext.shown), however big it was.
-    """
-    if isinstance(raw, dict):
-        status = {key: raw.get(key) for key in STATUS_KEYS}
-    elif isinstance(raw, (tuple, list)) and raw:
-        status = _status_from_tuple(tuple(raw), url)
-    else:
-        raise SlaveProtocolError(f"{url}: status() answered {shown(raw)}")
-    state = status["builder_status"]
-    if not isinstance(state, str) or state not in BUILDER_STATES:
-        raise SlaveProtocolError(
-            f"{url}: status() gave unknown builder_status {shown(state)}"
-            f" in {shown(raw)}")
-    if state == BuilderStatus.WAITING:
-        _check_waiting(status, raw, url)
-    if state == BuilderStatus.IDLE and status["build_id"] is None:
-        status["build_id"] = ""
-    if not isinstance(status["build_id"], str):
-        raise SlaveProtocolError(
-            f"{url}: status() gave a build_id that is not text in {shown(raw)}")
-    status["logtail"] = _as_binary(status["logtail"], raw, url)
-    return status
-
-
-def _status_from_tuple(raw, url):
-    """Map the pre-1.0 tuple forms onto the status dict."""
-    state = raw[0]
-    if not isinstance(state, str):
-        raise SlaveProtocolError(
-            f"{url}: status() gave unknown builder_status {shown(state)} in {shown(raw)}")
-    fields = {
-        BuilderStatus.IDLE: ((), ("build_id",)),
-        BuilderStatus.BUILDING: (("build_id", "logtail"), ()),
-        BuilderStatus.WAITING: (("build_status", "build_id"),
-                                ("filemap", "dependencies")),
-        BuilderStatus.ABORTING: (("build_id",), ()),
-        BuilderStatus.ABORTED: (("build_id",), ()),
-    }.get(state)
-    if fields is None:
-        raise SlaveProtocolError(
-            f"{url}: status() gave unknown builder_status {shown(state)}"
-            f" in {shown(raw)}")
-    required, optional = fields
-    values = raw[1:]
-    if not len(required) <= len(values) <= len(required) + len(optional):
-        raise SlaveProtocolError(
-            f"{url}: status() gave a malformed {state} tuple {shown(raw)}")
-    status = dict.fromkeys(STATUS_KEYS)
-    status["builder_status"] = state
-    status.update(zip(required + optional, values))
-    return status
-
-
-def _check_waiting(status, raw, url):
-    build_status = status["build_status"]
-    if not isinstance(build_status, str) or build_status not in BUILD_STATES:
-        raise SlaveProtocolError(
-            f"{url}: status() gave WAITING with unknown build_status"
-            f" {shown(build_status)} in {shown(raw)}")
-    if status["filemap"] is None and build_status == BuildStatus.OK:
-        status["filemap"] = {}
-    filemap = status["filemap"]
-    if not (filemap is None or isinstance(filemap, dict) and all(
-            isinstance(name, str) and isinstance(sha1, str)
-            for name, sha1 in filemap.items())):
-        raise SlaveProtocolError(
-            f"{url}: status() gave a filemap that is not {{name: sha1}}: {shown(raw)}")
-    if not isinstance(status["dependencies"], (str, type(None))):
-        raise SlaveProtocolError(
-            f"{url}: status() gave dependencies that are not text: {shown(raw)}")
-
-
-def _as_binary(logtail, raw, url):
-    if logtail is None or isinstance(logtail, xmlrpc.client.Binary):
-        return logtail
-    if isinstance(logtail, str):
-        return xmlrpc.client.Binary(logtail.encode("utf-8"))
-    if isinstance(logtail, bytes):
-        return xmlrpc.client.Binary(logtail)
-    raise SlaveProtocolError(f"{url}: status() gave a bad logtail in {shown(raw)}")
 
 
 class _QuietHTTP11ClientFactory(_HTTP11ClientFactory):
@@ -288,11 +178,11 @@ class SlaveClient:
         """
         timeout = timeout or self.download_timeout or self.timeout
         d = self._call("ensurepresent", sha1, url, user, password, timeout=timeout)
-        return d.addCallback(self._pair, "ensurepresent", bool)
+        return d.addCallback(check_pair, "ensurepresent", bool, self.url)
 
     def build(self, build_id, manager, chroot_sha1, filemap, args):
         d = self._call("build", build_id, manager, chroot_sha1, filemap, args)
-        return d.addCallback(self._pair, "build", str)
+        return d.addCallback(check_pair, "build", str, self.url)
 
     def abort(self):
         return self._call("abort")
@@ -327,7 +217,7 @@ class SlaveClient:
             d = self._call("getFile", name)
             return d.addCallback(_copy_file, target)
         d = defer.ensureDeferred(self._download(self.fileURL(name), target))
-        return d.addErrback(self._translate, f"getFile({name!r})")
+        return d.addErrback(translate, self.url, f"getFile({name!r})")
 
     async def _download(self, url, target):
         d = shared_agent(self.reactor, self.timeout).request(b"GET", url.encode("ascii"))
@@ -352,7 +242,7 @@ class SlaveClient:
             d = defer.ensureDeferred(self._post(method, args))
         d.addTimeout(timeout, self.reactor,
                      onTimeoutCancel=self._timed_out(f"{method}()"))
-        return d.addErrback(self._translate, f"{method}()")
+        return d.addErrback(translate, self.url, f"{method}()")
 
     async def _post(self, method, args):
         """XML-RPC ``method(*args)`` over the shared pool.
@@ -405,26 +295,6 @@ class SlaveClient:
             raise SlaveTimeout(f"{self.url}: {what} timed out after"
                                f" {timeout:g}s")
         return raise_timeout
-
-    def _translate(self, failure, what):
-        """Turn transport failures into SlaveErrors naming URL and call."""
-        if failure.check(xmlrpc.client.Fault, SlaveError):
-            return failure
-        if failure.check(error.ConnectError, error.ConnectionLost,
-                         error.ConnectionDone, ResponseFailed, RequestNotSent,
-                         RequestTransmissionFailed, OSError):
-            raise SlaveConnectionError(
-                f"{self.url}: {what} failed: {failure_text(failure)}")
-        raise SlaveProtocolError(
-            f"{self.url}: {what} failed: {failure.type.__name__}:"
-            f" {failure_text(failure)}")
-
-    def _pair(self, result, method, first_type):
-        """Check a two-item answer and return it as a typed tuple."""
-        if not isinstance(result, (list, tuple)) or len(result) != 2:
-            raise SlaveProtocolError(
-                f"{self.url}: {method}() answered {shown(result)}")
-        return first_type(result[0]), str(result[1])
 
 
 def _copy_file(source, target):

@@ -2,8 +2,9 @@
 
 A SlaveRegistry keeps one client per builder URL, made with the
 configured timeouts on its reactor.  The running farm's registry is
-``FarmContext.slaves``; the seeds' API (``Builder.slave``) uses the
-registry of this module, configured with ``configure``.
+``FarmContext.slaves``; the seeds' API (``Builder.slave``, see
+buildmaster.seeds.builder) and the seeds' scanner use the registry of
+this module through ``slave_of``, configured with ``configure``.
 
 Tests swap a builder's slave for a mock with ``Builder.setSlaveForTesting``
 (or ``override``); that seam is kept here, by builder id, so it survives
@@ -11,6 +12,7 @@ the builder row being loaded again in another session, and every
 registry answers with the mock first.
 """
 
+from buildmaster.model import Builder
 from buildmaster.slaves.client import SlaveClient
 
 DEFAULT_TIMEOUTS = {"timeout": 30.0, "download_timeout": 600.0}
@@ -54,14 +56,18 @@ class SlaveRegistry:
 _registry = SlaveRegistry()
 
 
+def slave_of(builder):
+    """The SlaveClient of ``builder``: a Builder row's from this module's
+    registry (its test override first); the seeds' MockBuilder, which is
+    no row, carries its own."""
+    if isinstance(builder, Builder):
+        return _registry.slave_for(builder)
+    return builder.slave
+
+
 def configure(config):
     """Configure the seeds' registry (``Builder.slave``)."""
     _registry.configure(config)
-
-
-def slave_for(builder):
-    """The seeds' SlaveClient for ``builder``."""
-    return _registry.slave_for(builder)
 
 
 def override(builder, proxy):

@@ -22,7 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from buildmaster.seeds import sampledata
-from buildmaster.demo.farm import host_architecture, native_series, point_builder
+from buildmaster.archive.chroots import host_architecture
+from buildmaster.demo.farm import native_series, point_builder
 from buildmaster.model import Build, BuildStatus, SourcePackageName, SourcePackageRelease
 from buildmaster.testing.masterprocess import MasterProcess
 from buildmaster.testing.slaveprocess import SlaveProcess, free_port, processes_in

@@ -16,6 +16,7 @@ import logging
 
 import sqlalchemy as sa
 
+import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
 from buildmaster.model import rows
 from buildmaster.db.engine import Transaction
 from buildmaster.model import (

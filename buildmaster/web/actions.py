@@ -26,7 +26,6 @@ import sqlalchemy as sa
 
 from buildmaster.operators import lookup
 from buildmaster.runtime import wakeups
-from buildmaster.queue.candidates import label
 from buildmaster.model import BuildQueue, BuildStatus
 from buildmaster.archive.pockets import build_allowed_in_pocket
 from buildmaster.web.views import RETRYABLE
@@ -80,7 +79,7 @@ def retry(session, build_id, by, see_private=True, origin=""):
     entry.lastscore = score(entry)
     wakeups.notify(session, wakeups.DISPATCH, origin)
     session.commit()
-    logger.info(f"{label(build)}: {was.name} -> NEEDSBUILD as job {entry.id}, score "
+    logger.info(f"{build.label}: {was.name} -> NEEDSBUILD as job {entry.id}, score "
                 f"{entry.lastscore} (retried by {by})")
     return was, entry
 
@@ -101,7 +100,7 @@ def rescore(session, build_id, new_score, by, see_private=True):
                            "not waiting in the queue")
     old, entry.lastscore, entry.manual = entry.lastscore, new_score, True
     session.commit()
-    logger.info(f"{label(build)}: score {old} -> {new_score} (rescored by {by})")
+    logger.info(f"{build.label}: score {old} -> {new_score} (rescored by {by})")
     return entry
 
 
@@ -128,7 +127,7 @@ def cancel(session, build_id, by, see_private=True):
     if entry is not None:
         session.expunge(entry)
     session.expire(build, ["buildqueue_record"])
-    logger.info(f"{label(build)}: {was.name} -> CANCELLED (cancelled by {by})")
+    logger.info(f"{build.label}: {was.name} -> CANCELLED (cancelled by {by})")
     return was
 
 

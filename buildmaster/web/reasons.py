@@ -31,7 +31,7 @@ is listed after the pending jobs with ``dependency``, naming the
 relation its slave could not satisfy.
 
 The first five are exactly the dispatcher's own vetting
-(buildmaster.queue.candidates._verdict), read from the same columns; the
+(buildmaster.queue.candidates.verdict), read from the same columns; the
 builder ones follow its grouping: a job goes to an active, ok,
 non-manual builder of its processor whose ``virtualized`` equals the
 job's.
@@ -53,7 +53,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 
-from buildmaster.queue.candidates import _verdict as dispatch_verdict
+from buildmaster.queue.candidates import verdict as dispatch_verdict
 from buildmaster.model import (
     Archive, Build, Builder, BuilderHealth, BuildQueue, BuildStatus, DistroArchSeries,
     DistroSeries, Person, Processor, SourcePackageName, SourcePackagePublishingHistory,
