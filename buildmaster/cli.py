@@ -61,7 +61,10 @@ def main(argv=None):
         _run(args)
         sys.stdout.flush()
     except (configmodule.ConfigError, CommandError) as error:
-        print(f"buildmaster: error: {error}", file=sys.stderr)
+        # A command refusing several things (a farm file's problems) says
+        # each on a line of its own.
+        for line in str(error).splitlines() or [""]:
+            print(f"buildmaster: error: {line}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader stopped early; Python would fail again flushing

@@ -115,6 +115,13 @@ class ContextService(service.Service):
         log.info("buildmaster starting with configuration {path} on {url}",
                  path=self.context.config.path or "<defaults>",
                  url=display_url(self.context.config.database.url))
+        deprecated = [f"[external_dependencies.{kind}]" for kind, lines in sorted(
+            (self.context.config.external_dependencies or {}).items()) if lines]
+        if deprecated:
+            log.warn("{path}: {sections} still work but are deprecated: give the lines "
+                     "to the series or archive in the farm file (external_dependencies "
+                     "= [...]) and buildmaster apply it",
+                     path=self.context.config.path, sections=" and ".join(deprecated))
         self.context.reactor.callWhenRunning(freeze_start_up)
 
     def stopService(self):

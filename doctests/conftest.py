@@ -9,7 +9,9 @@ what BUILDMASTER_CONFIG names, so code that reads the configuration
 itself (the seeds' ``dispatchBuildCandidate(candidate)``) sees the same
 signed farm: its sources.list lines are the seeds' plain ones.
 
-A doctest that needs none of this (one that starts its own slave, say)
+A story that starts from an empty farm (EMPTY_FARM) gets the same
+without the sample world.  A doctest that needs none of this (one that
+starts its own slave, say)
 says so by naming itself ``*-standalone.txt`` or simply ignoring them.
 """
 
@@ -18,11 +20,17 @@ import pytest
 from buildmaster.testing.deferreds import wait
 
 
+# Stories that start from an empty farm: their database is migrated and
+# holds nothing, not even the sample world.
+EMPTY_FARM = {"farm-definition.txt"}
+
+
 @pytest.fixture(autouse=True)
 def doctest_world(request, doctest_namespace, monkeypatch):
     if request.node.name.endswith("standalone.txt"):
         return
-    for name in ("session", "transaction", "sample", "librarian", "farm_config",
+    world = () if request.node.name in EMPTY_FARM else ("sample",)
+    for name in ("session", "transaction", *world, "librarian", "farm_config",
                  "printed_log"):
         doctest_namespace[name] = request.getfixturevalue(name)
     doctest_namespace["config"] = doctest_namespace.pop("farm_config")

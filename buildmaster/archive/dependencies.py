@@ -241,15 +241,18 @@ def archive_entries(build, component_name):
 
 
 def external_lines(config, build):
-    """The sources.list lines configured for the build's series and then
-    its archive (``[external_dependencies.series]``, ``.archive``), with
+    """The sources.list lines the farm file gives the build's series and
+    then its archive (``external_dependencies``), then those a configuration
+    still has in its deprecated ``[external_dependencies.*]`` sections, with
     '%(series)s' replaced by the series name."""
     configured = getattr(config, "external_dependencies", None) or {}
     distribution, series = build.distribution.name, build.distroseries.name
-    lines = list(configured.get("series", {}).get(f"{distribution}/{series}", ()))
+    lines = list(build.distroseries.external_dependencies or ())
+    lines += build.archive.external_dependencies or ()
+    lines += configured.get("series", {}).get(f"{distribution}/{series}", ())
     lines += configured.get("archive", {}).get(
         f"{distribution}/{build.archive.reference}", ())
-    return [line.replace("%(series)s", series) for line in lines]
+    return [line.replace("%(series)s", series) for line in dict.fromkeys(lines)]
 
 
 def sources_list(config, build, component_name=None):

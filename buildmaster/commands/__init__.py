@@ -11,6 +11,8 @@ from buildmaster.commands import bugs  # noqa: F401
 from buildmaster.commands import builders  # noqa: F401
 from buildmaster.commands import builds  # noqa: F401
 from buildmaster.commands import chroots  # noqa: F401
+from buildmaster.commands import distributions  # noqa: F401
+from buildmaster.commands import farmfile  # noqa: F401
 from buildmaster.commands import farmjobs  # noqa: F401
 from buildmaster.commands import operating  # noqa: F401
 from buildmaster.commands import queue  # noqa: F401

@@ -43,9 +43,11 @@ def set_chroot(context, args):
     "make", "make a buildd chroot tarball with mmdebstrap and set it as an "
     "architecture's chroot",
     TARGET,
-    arg("--suite", required=True, help="the Debian suite it holds, e.g. bookworm"),
+    arg("--suite", help="the Debian suite it holds, e.g. bookworm (default: the "
+        "series' chroot_suite in the farm file)"),
     arg("--mirror", metavar="URL",
-        help="the Debian mirror to take it from (default: this host's apt sources)"),
+        help="the Debian mirror to take it from (default: the series' chroot_mirror in "
+             "the farm file, else this host's apt sources)"),
     arg("--include", metavar="PKG,...", type=package_list, default=(),
         help="more packages to install (build-essential and "
              f"{', '.join(chroots.DEFAULT_INCLUDE)} always are)"),
@@ -61,6 +63,11 @@ def make_chroot(context, args):
         arch = lookup.distroarchseries(session, args.target)
         series = arch.distroseries
         names = (series.distribution.name, series.name, arch.architecturetag)
+        suite = args.suite or series.chroot_suite
+        mirror = args.mirror or series.chroot_mirror
+    if not suite:
+        raise CommandError(f"give --suite: the farm file gives {names[0]}/{names[1]} no "
+                           "chroot_suite")
     output = args.output or os.path.join(
         context.config.builddmaster.root, "chroots", "chroot-{}-{}-{}.tar.gz".format(*names))
     if os.path.exists(output) and not (args.fresh or chroots.made_by_mmdebstrap(output)):
@@ -70,14 +77,14 @@ def make_chroot(context, args):
         name for name in args.include if name not in chroots.DEFAULT_INCLUDE)
     try:
         tarball, made = chroots.ensure_buildd_chroot(
-            args.suite, names[2], args.mirror, include, target=output, fresh=args.fresh)
+            suite, names[2], mirror, include, target=output, fresh=args.fresh)
     except chroots.ChrootError as error:
         raise CommandError(str(error)) from None
     with open(chroots.record_path(tarball), encoding="utf-8") as handle:
         command = json.load(handle)["command"]
     registered = register_chroot(context, args.target, tarball)
-    registered.update(tarball=os.path.abspath(tarball), made=made, suite=args.suite,
-                      mirror=args.mirror, include=list(include), mmdebstrap=command)
+    registered.update(tarball=os.path.abspath(tarball), made=made, suite=suite,
+                      mirror=mirror, include=list(include), mmdebstrap=command)
     if not args.json:
         how = "Made" if made else "Reused (made earlier the same way)"
         print(f"{how} {tarball}: {command}")

@@ -1,7 +1,7 @@
 """The data model: one module per aggregate, all re-exported here."""
 
 from buildmaster.model.apitoken import ApiToken
-from buildmaster.model.archive import Archive, ArchiveDependency
+from buildmaster.model.archive import Archive, ArchiveDependency, ArchiveUploader
 from buildmaster.model.base import UTC, Base, utcnow
 from buildmaster.model.bug import Bug, BugSet
 from buildmaster.model.bugtracker import (
@@ -21,17 +21,18 @@ from buildmaster.model.package import (
     BinaryPackageFile, BinaryPackageName, BinaryPackageRelease, SourcePackageName,
     SourcePackageRelease, SourcePackageReleaseFile)
 from buildmaster.model.operatoraction import OperatorAction
-from buildmaster.model.person import Person
+from buildmaster.model.person import OpenPGPKey, Person, SSHKey
 from buildmaster.model.publishing import (
     BinaryPackagePublishingHistory, SourcePackagePublishingHistory)
 
 __all__ = [
-    "ApiToken", "Archive", "ArchiveDependency", "ArchivePurpose", "Base", "BinaryPackageFile",
+    "ApiToken", "Archive", "ArchiveDependency", "ArchiveUploader", "ArchivePurpose", "Base", "BinaryPackageFile",
     "BinaryPackageFileType", "BinaryPackageName", "BinaryPackagePublishingHistory",
     "BinaryPackageRelease", "Bug", "BugSet", "BugStatus", "BugTracker",
     "BugTrackerSet", "BugTrackerType", "BugWatch", "BugWatchErrorType", "Build", "BuildOutcome", "BuildQueue", "BuildStatus", "Builder", "BuilderHealth",
     "Component", "Distribution", "DistroArchSeries", "DistroSeries",
-    "DistroSeriesStatus", "LibraryFileAlias", "LibraryFileContent", "OperatorAction",
+    "DistroSeriesStatus", "LibraryFileAlias", "LibraryFileContent", "OpenPGPKey",
+    "OperatorAction", "SSHKey",
     "PackagePublishingPocket", "PackagePublishingStatus", "Person", "Processor",
     "SourcePackageFileType", "SourcePackageName", "SourcePackagePublishingHistory",
     "SourcePackageRelease", "SourcePackageReleaseFile", "SourcePackageUrgency",

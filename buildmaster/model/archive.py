@@ -27,12 +27,17 @@ class Archive(Base):
     buildd_secret: Mapped[Optional[str]] = mapped_column(sa.String(255))
     require_virtualized: Mapped[bool] = mapped_column(default=False)
     relative_build_score: Mapped[int] = mapped_column(default=0)
+    # sources.list lines every build in this archive also gets.
+    external_dependencies: Mapped[list] = mapped_column(sa.JSON, default=list)
 
     owner: Mapped[Optional[Person]] = relationship()
     distribution: Mapped[Distribution] = relationship()
     dependencies: Mapped[list["ArchiveDependency"]] = relationship(
         foreign_keys="ArchiveDependency.archive_id", order_by="ArchiveDependency.id",
         back_populates="archive", cascade="all, delete-orphan")
+    uploaders: Mapped[list["ArchiveUploader"]] = relationship(
+        order_by="ArchiveUploader.id", back_populates="archive",
+        cascade="all, delete-orphan")
 
     @property
     def is_ppa(self):
@@ -76,4 +81,21 @@ class ArchiveDependency(Base):
     archive: Mapped[Archive] = relationship(
         foreign_keys=[archive_id], back_populates="dependencies")
     dependency: Mapped[Archive] = relationship(foreign_keys=[dependency_id])
+    component: Mapped[Optional[Component]] = relationship()
+
+
+class ArchiveUploader(Base):
+    """A person who may upload to an archive: to all of it, or (a primary
+    archive) to one component.  A PPA's owner always may, without a row."""
+
+    __tablename__ = "archiveuploader"
+    __table_args__ = (sa.UniqueConstraint("archive_id", "person_id", "component_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    archive_id: Mapped[int] = mapped_column(sa.ForeignKey("archive.id"))
+    person_id: Mapped[int] = mapped_column(sa.ForeignKey("person.id"))
+    component_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("component.id"))
+
+    archive: Mapped[Archive] = relationship(back_populates="uploaders")
+    person: Mapped[Person] = relationship()
     component: Mapped[Optional[Component]] = relationship()

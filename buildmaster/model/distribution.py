@@ -32,6 +32,10 @@ class Distribution(Base):
     name: Mapped[str] = mapped_column(sa.String(64), unique=True)
     displayname: Mapped[str] = mapped_column(sa.String(255))
     title: Mapped[str] = mapped_column(sa.String(255))
+    # The farm file's lists (buildmaster.farm): component names in order,
+    # and the pockets (names) that take uploads.
+    components: Mapped[list] = mapped_column(sa.JSON, default=lambda: ["main"])
+    upload_pockets: Mapped[list] = mapped_column(sa.JSON, default=lambda: ["RELEASE"])
 
     series: Mapped[list["DistroSeries"]] = relationship(
         back_populates="distribution", order_by="DistroSeries.id")
@@ -72,6 +76,12 @@ class DistroSeries(Base):
     nominatedarchindep_id: Mapped[Optional[int]] = mapped_column(
         sa.ForeignKey("distroarchseries.id", use_alter=True,
                       name="distroseries_nominatedarchindep_fkey"))
+    parent_series_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("distroseries.id"))
+    # sources.list lines every build of the series also gets (a Debian
+    # mirror, say), and the Debian suite and mirror its chroots are made from.
+    external_dependencies: Mapped[list] = mapped_column(sa.JSON, default=list)
+    chroot_suite: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    chroot_mirror: Mapped[Optional[str]] = mapped_column(sa.String(255))
 
     distribution: Mapped[Distribution] = relationship(back_populates="series")
     architectures: Mapped[list["DistroArchSeries"]] = relationship(
@@ -79,6 +89,8 @@ class DistroSeries(Base):
         foreign_keys="DistroArchSeries.distroseries_id")
     nominatedarchindep: Mapped[Optional["DistroArchSeries"]] = relationship(
         foreign_keys=[nominatedarchindep_id], post_update=True)
+    parent_series: Mapped[Optional["DistroSeries"]] = relationship(
+        remote_side=[id], foreign_keys=[parent_series_id])
 
     def __getitem__(self, architecturetag):
         for arch in self.architectures:

@@ -115,3 +115,32 @@ def file_url(config, alias):
         return None
     from buildmaster.librarian.urls import http_url
     return http_url(config, alias)
+
+
+def series_object(series):
+    """A series as the CLI and the API show it."""
+    parent = series.parent_series
+    architectures = [{"tag": arch.architecturetag, "processor": arch.processor.name,
+                      "chroot": arch.chroot is not None, "official": arch.official}
+                     for arch in series.architectures]
+    return {
+        "series": f"{series.distribution.name}/{series.name}",
+        "version": series.version, "status": series.status.name,
+        "parent": parent.name if parent is not None else None,
+        "nominated_arch_indep": series.nominatedarchindep.architecturetag
+        if series.nominatedarchindep is not None else None,
+        "architectures": architectures,
+        "architectures_text": " ".join(
+            f"{arch['tag']}({arch['processor']}{'' if arch['chroot'] else ', no chroot'})"
+            for arch in architectures if arch["official"]) or "-",
+        "external_dependencies": list(series.external_dependencies),
+        "chroot_suite": series.chroot_suite, "chroot_mirror": series.chroot_mirror,
+    }
+
+
+def archive_object(config, archive):
+    """An archive as the CLI and the API show it, never with its secret."""
+    from buildmaster.archive.dependencies import archive_url
+    return {"reference": archive.reference, "distribution": archive.distribution.name,
+            "enabled": archive.enabled, "private": archive.private,
+            "url": archive_url(config, archive, with_credentials=False)}
