@@ -3,27 +3,42 @@
 Under ``var/demo/`` it writes a configuration (SQLite, the librarian and
 the farm's archives on loopback ports, kept from run to run while they
 are free) and prints the ``export BUILDMASTER_CONFIG=...`` line that
-points other shells' ``buildmaster`` commands at it, creates the database with
-the sample data, starts two real slaves (``slave/``) on free loopback
-ports and points the sample builders bob and frog at them, then runs
-``twistd -n -y buildmaster.tac`` and tells the story of
-buildmaster/demo/story.py while it runs: an application uploaded before
-the library it build-depends on waits (MANUALDEPWAIT), the library
-builds, is published, and the application is retried by the publisher
-and built against it, each build in a fresh chroot; apt on this host
-then finds both in the farm's primary archive.  The master's log shows
-every step, and the dashboard (its address is printed once the master
-starts: http://127.0.0.1:58010/ unless that port is taken) shows them
-live.  Ctrl-C (SIGINT) or SIGTERM stops the master and the
-slaves.  A second run reuses the database and uploads nothing new.
+points other shells' ``buildmaster`` commands at it, creates the database
+with the sample data and starts two real slaves (``slave/``) on free
+loopback ports.  Then it defines its farm as an operator does: the farm
+file the repository ships, ``farm.toml.example`` (the distribution
+``acme`` with its series ``rocket``, people, a private PPA and the
+builders bob and frog), filled in with this machine's architecture and
+the slaves' URLs as ``var/demo/farm.toml`` (buildmaster/demo/farmfile.py
+says how, and why a copy), is applied with ``buildmaster apply``, and
+``buildmaster chroot make acme/rocket/ARCH`` gives the series a real
+Debian bookworm buildd chroot (the series' ``chroot_suite``; made with
+mmdebstrap on the first run, about a minute, and kept in the cache
+buildmaster.archive.chroots.cached_buildd_chroot shares with the tests).
 
-The sample series warty and hoary are for i386 and hold sample sources
-whose files are stand-ins no slave can build, so the demo adds a series,
-breezy, building for this machine's architecture in a real Debian
-bookworm buildd chroot (made with mmdebstrap on the first run, about a
-minute, and cached: buildmaster.archive.chroots.cached_buildd_chroot), moves bob
-and frog to that architecture, and uploads to breezy.  The demo's
+It then runs ``twistd -n -y buildmaster.tac`` and tells the story of
+buildmaster/demo/story.py while it runs: an application uploaded to
+acme/rocket before the library it build-depends on waits
+(MANUALDEPWAIT), the library builds, is published, and the application
+is retried by the publisher and built against it, each build in a fresh
+chroot; apt on this host then finds both in acme's primary archive.  The
+master's log shows every step, and the dashboard (its address is printed
+once the master starts: http://127.0.0.1:58010/ unless that port is
+taken) shows them live.  Ctrl-C (SIGINT) or SIGTERM stops the master and
+the slaves.  A second run reuses the database: the farm file applies
+with nothing to change but the slaves' new ports, and nothing new is
+uploaded.
+
+The sample world (warty and hoary, i386, stand-in sources no slave can
+build) stays beside acme, untouched but for what the file names too:
+bob and frog, moved to this machine's processor (their sample jobs back
+in the queue first, free_builders), and the amd64 processor's title.
+``buildmaster apply`` lists the rest and leaves it alone.  The demo's
 archives are not signed: its sources.list lines say ``[trusted=yes]``.
+
+native_series, point_builder and their helpers build a native series in
+the sample world in Python, for the tests that want one without a farm
+file.
 """
 
 import os
@@ -33,12 +48,14 @@ import sys
 
 import sqlalchemy as sa
 
-from buildmaster.archive.chroots import cached_buildd_chroot, host_architecture
-from buildmaster.commands.chroots import CHROOT_MIMETYPE
+from buildmaster.archive.chroots import cache_dir, host_architecture
+from buildmaster.demo.farmfile import BUILDERS, upload_target, write_farm_file
 from buildmaster.demo.story import Story
 from buildmaster.model import (
-    BuildStatus, Builder, Distribution, DistroArchSeries, DistroSeries, DistroSeriesStatus,
-    Processor, SourcePackageName)
+    BuildStatus, Builder, DistroArchSeries, DistroSeries, DistroSeriesStatus, Processor,
+    SourcePackageName)
+
+# -- A native series in Python, for the tests ---------------------------------
 
 # dpkg's name for an architecture -> the farm's processor name, where they differ.
 PROCESSOR_NAMES = {"i386": "386"}
@@ -94,23 +111,29 @@ def point_builder(session, builder, url, processor):
     builder.processor = processor
     builder.builderok = True
     builder.active = True
+    release_job(builder)
+    return builder
+
+
+def release_job(builder):
+    """The job ``builder`` holds, if any, goes back to the queue."""
     entry = builder.currentjob
     if entry is not None:
         entry.build.buildstate = BuildStatus.NEEDSBUILD
         entry.build.builder = None
         entry.reset()
-    return builder
 
 
 def builder_named(session, name):
     return session.scalars(sa.select(Builder).where(Builder.name == name)).one()
 
 
+# -- The demo ------------------------------------------------------------------
+
 DEMO_DIR = os.path.join("var", "demo")
-SERIES = "breezy"
 
 CONFIG_TEMPLATE = """\
-# Written by 'make run' (buildmaster/demo.py) at every start.
+# Written by 'make run' (buildmaster/demo/farm.py) at every start.
 [database]
 url = sqlite:///buildmaster.db
 [builddmaster]
@@ -218,41 +241,78 @@ def cli(config_path, *args):
     subprocess.run(command, check=True)
 
 
-def stored_chroot(session, librarian, tarball):
-    """The librarian file of ``tarball``, stored when new (hard-linked
-    from the cache, not copied)."""
-    (alias,) = librarian.add_paths(
-        session, [(os.path.basename(tarball), tarball, CHROOT_MIMETYPE, False)])
-    return alias
-
-
-def prepare_farm(config_path, slaves, tarball):
-    """A series building natively in the chroot ``tarball``; bob and frog
-    sent to the slaves."""
+def demo_context(config_path):
+    """A FarmContext on the demo's configuration; close it when done."""
     from buildmaster import config as configmodule
     from buildmaster.context import FarmContext
-    context = FarmContext(configmodule.load(config_path))
+    return FarmContext(configmodule.load(config_path))
+
+
+def free_builders(config_path, names):
+    """Jobs the builders ``names`` hold go back to the queue: the sample
+    world's build 8 on bob, or a build a stopped run left on a slave that
+    is gone.  (apply refuses to move a builder that builds to another
+    processor, and the slaves of this run know no earlier job.)"""
+    context = demo_context(config_path)
     try:
         with context.sessions() as session:
-            ubuntu = session.scalars(sa.select(Distribution).where(
-                Distribution.name == "ubuntu")).one()
-            chroot = stored_chroot(session, context.librarian, tarball)
-            series, arch = native_series(session, ubuntu, SERIES, "5.10", chroot)
-            say(f"ubuntu {series.name} builds for {arch.architecturetag}")
-            for name, slave in zip(("bob", "frog"), slaves):
-                point_builder(session, builder_named(session, name), slave.url,
-                              arch.processor)
-                say(f"builder {name} -> slave at {slave.url} ({arch.architecturetag})")
+            for builder in session.scalars(sa.select(Builder).where(Builder.name.in_(names))):
+                if builder.currentjob is not None:
+                    say(f"build {builder.currentjob.build_id} on {builder.name} goes back "
+                        "to the queue")
+                release_job(builder)
             session.commit()
-            return {name for (name,) in session.execute(sa.select(SourcePackageName.name))}
     finally:
         context.close()
+
+
+def look(config_path, target):
+    """(whether ``target``, DISTRIBUTION/SERIES/ARCH, has a chroot, the
+    names of the source packages uploaded so far)."""
+    from buildmaster.operators import lookup
+    context = demo_context(config_path)
+    try:
+        with context.sessions() as session:
+            has_chroot = lookup.distroarchseries(session, target).chroot is not None
+            known = {name for (name,) in session.execute(sa.select(SourcePackageName.name))}
+            return has_chroot, known
+    finally:
+        context.close()
+
+
+def cached_tarball(suite, arch):
+    """Where buildmaster.archive.chroots.cached_buildd_chroot keeps the
+    buildd chroot of ``suite`` for ``arch``: ``chroot make --output`` there
+    reuses it while it was made the same way (same suite, this host's apt
+    sources, the default packages), and makes it there otherwise."""
+    return os.path.join(cache_dir(), f"{suite}-{arch}-buildd.tar.gz")
+
+
+def define_farm(config_path, directory, slaves):
+    """Apply farm.toml.example, filled in for this run, and give the
+    series uploads go to a chroot; (distribution, series, the names of
+    the source packages uploaded so far)."""
+    arch = host_architecture()
+    path, farm = write_farm_file(directory, arch, {
+        name: slave.url for name, slave in zip(BUILDERS, slaves)})
+    distribution, series, suite = upload_target(farm)
+    free_builders(config_path, BUILDERS)
+    say(f"the farm: {path} (farm.toml.example for {arch}, "
+        f"{' and '.join(BUILDERS)} on the slaves above)")
+    cli(config_path, "apply", path)
+    target = f"{distribution}/{series}/{arch}"
+    has_chroot, known = look(config_path, target)
+    if not has_chroot:
+        say(f"the {suite} buildd chroot for {target} (made with mmdebstrap the first "
+            "time, about a minute)")
+        cli(config_path, "chroot", "make", target, "--output", cached_tarball(suite, arch))
+    return distribution, series, known
 
 
 def start_slaves(directory):
     from buildmaster.testing.slaveprocess import SlaveProcess
     slaves = []
-    for name in ("bob", "frog"):
+    for name in BUILDERS:
         slave = SlaveProcess(os.path.join(directory, f"slave-{name}"),
                              arch=host_architecture())
         slaves.append(slave.start())
@@ -299,25 +359,26 @@ def main():
     say("  .venv/bin/buildmaster builds")
     cli(config_path, "upgrade")
     cli(config_path, "sampledata")
-    say("the bookworm buildd chroot (made with mmdebstrap the first time, "
-        "about a minute)")
-    tarball = cached_buildd_chroot()
-    say(f"chroot {tarball}")
     slaves, master = [], None
     try:
         slaves = start_slaves(directory)
-        known = prepare_farm(config_path, slaves, tarball)
+        distribution, series, known = define_farm(config_path, directory, slaves)
         say("starting the master; Ctrl-C stops it and the slaves")
         master = start_master(config_path)
         from buildmaster import config as configmodule
         from buildmaster.web.service import dashboard_url
         say(f"the dashboard: {dashboard_url(configmodule.load(config_path))} "
             "(its JSON under /api/1.0/)")
-        Story(config_path, directory, SERIES, say, lambda *args: cli(config_path, *args),
+        Story(config_path, directory, distribution, series, say,
+              lambda *args: cli(config_path, *args),
               running=lambda: master.poll() is None).tell(known)
         master.wait()
     except KeyboardInterrupt:
         pass
+    except subprocess.CalledProcessError as failed:
+        say(f"'buildmaster {' '.join(failed.cmd[3:])}' failed (exit status "
+            f"{failed.returncode}); stopping")
+        raise SystemExit(1) from None
     finally:
         stop_master(master)
         stop_slaves(slaves)

@@ -5,8 +5,8 @@ build finds no library in the farm's archive and waits (MANUALDEPWAIT).
 The library is uploaded, built and published; the publisher then sees
 the application's relation satisfied and queues it again, and it builds
 against the library from the farm's own archive, nobody running
-``retry``.  Finally apt on this host, pointed at the demo's primary
-archive, lists both packages.
+``retry``.  Finally apt on this host, pointed at the primary archive of
+the demo's distribution, lists both packages.
 
 The story runs in the demo's process beside the master's, reading the
 database to know when to go on and saying each step on one line; the
@@ -36,16 +36,17 @@ class StoryStopped(Exception):
 
 class Story:
     """The uploads and the waits; ``say`` prints a line, ``cli`` runs a
-    ``buildmaster`` command, ``series`` is the series uploads go to, and
+    ``buildmaster`` command, ``distribution`` and ``series`` name the
+    series uploads go to (in the distribution's primary archive), and
     ``running()`` is false once the master has gone."""
 
-    def __init__(self, config_path, directory, series, say, cli, running=lambda: True,
-                 poll=1.0, timeout=1800.0):
+    def __init__(self, config_path, directory, distribution, series, say, cli,
+                 running=lambda: True, poll=1.0, timeout=1800.0):
         from buildmaster import config as configmodule
         from buildmaster.context import FarmContext
         self.config_path = config_path
         self.directory = directory
-        self.series = series
+        self.distribution, self.series = distribution, series
         self.say, self.cli, self.running = say, cli, running
         self.poll, self.timeout = poll, timeout
         self.context = FarmContext(configmodule.load(config_path))
@@ -84,7 +85,7 @@ class Story:
         os.makedirs(sources)
         dsc = make_source_package(sources, name=name, version="1.0", kind="good",
                                   build_depends=build_depends)
-        self.cli("upload", dsc, "--distribution", "ubuntu", "--series", self.series)
+        self.cli("upload", dsc, "--distribution", self.distribution, "--series", self.series)
 
     def latest_build(self, name):
         with self.context.sessions() as session:
@@ -141,7 +142,7 @@ class Story:
         from buildmaster.operators import lookup
         with self.context.sessions() as session:
             url = archive_url(config, lookup.archive(
-                session, lookup.distribution(session, "ubuntu"), "primary"))
+                session, lookup.distribution(session, self.distribution), "primary"))
         signing_key = config.archives.signing_key
         options = "" if signing_key else "[trusted=yes] "
         apt = HostApt(os.path.join(self.directory, "host-apt"),
