@@ -9,6 +9,11 @@ Reads (GET), with the CLI's ``--json`` names (buildmaster.web.views)::
     /api/1.0/builds/ID             one build: history, log tail, reason
     /api/1.0/builders              every builder with its state
     /api/1.0/builders/NAME         one builder: recent builds, outcomes
+    /api/1.0/distributions         each with its components, upload pockets, series
+    /api/1.0/distributions/NAME    one: its series in full and its archives
+    /api/1.0/series/DIST/SERIES    a series: architectures, processors, chroots,
+                                   parent, external lines, archives, newest builds
+    /api/1.0/archives              ?distribution= every archive and its apt URL
 
 Lists take ``?limit=`` (1 to MAX_LIMIT, default DEFAULT_LIMIT) and
 ``?offset=`` and answer ``{"total", "offset", "limit", "next",
@@ -27,7 +32,9 @@ an unknown one, 403 without the right)::
 
 A private archive's builds are visible, and writable, only with a token
 that also has the ``private`` right; without it they are 404, as if
-they did not exist.  Errors are ``{"error": "one sentence"}``.
+they did not exist, and the archive itself is left out of every list.
+No answer ever carries an archive's buildd secret.  Errors are
+``{"error": "one sentence"}``.
 """
 
 import json
@@ -36,7 +43,7 @@ from urllib.parse import urlencode
 
 from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
-from buildmaster.web import actions, auth, views
+from buildmaster.web import actions, auth, farmviews, views
 from buildmaster.web.http import Answer
 
 PREFIX = "/api/1.0"
@@ -101,6 +108,10 @@ INDEX = {
     "farm": PREFIX + "/farm", "queue": PREFIX + "/queue", "builds": PREFIX + "/builds",
     "build": PREFIX + "/builds/{id}", "builders": PREFIX + "/builders",
     "builder": PREFIX + "/builders/{name}",
+    "distributions": PREFIX + "/distributions",
+    "distribution": PREFIX + "/distributions/{name}",
+    "series": PREFIX + "/series/{distribution}/{series}",
+    "archives": PREFIX + "/archives",
     "actions": {"retry": "POST " + PREFIX + "/builds/{id}/retry",
                 "rescore": "POST " + PREFIX + "/builds/{id}/rescore (score)",
                 "cancel": "POST " + PREFIX + "/builds/{id}/cancel",
@@ -122,6 +133,15 @@ READS = [
     (r"/builders", lambda session, viewer, asked: views.builders(session, viewer)),
     (r"/builders/([^/]+)", lambda session, viewer, asked, name: views.builder(
         session, viewer, name)),
+    (r"/distributions", lambda session, viewer, asked: _listed(
+        asked, *farmviews.distributions(session, viewer, page_of(asked.query)))),
+    (r"/distributions/([^/]+)", lambda session, viewer, asked, name:
+        farmviews.distribution(session, viewer, name)),
+    (r"/series/([^/]+)/([^/]+)", lambda session, viewer, asked, dist, name:
+        farmviews.series(session, viewer, dist, name)),
+    (r"/archives", lambda session, viewer, asked: _listed(
+        asked, *farmviews.archives(session, viewer, page_of(asked.query),
+                                   asked.query.get("distribution") or None))),
 ]
 WRITES = [
     (r"/builds/(\d+)/(retry|rescore|cancel)", "build"),

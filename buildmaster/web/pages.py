@@ -8,6 +8,9 @@
     /builds/ID         one build; its log tail updates while it builds
     /builders          every builder
     /builders/NAME     one builder
+    /distributions     the farm's distributions and their series
+    /distributions/NAME  one: its series, architectures and chroots, archives
+    /series/DIST/SERIES  one series: architectures, chroots, archives, builds
     /login             a token for this browser (an HttpOnly cookie)
 
 Actions are plain HTML forms POSTed to ``/builds/ID/retry`` (and
@@ -29,7 +32,7 @@ import jinja2
 
 from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
-from buildmaster.web import actions, auth, views
+from buildmaster.web import actions, auth, farmviews, views
 from buildmaster.web.api import BadRequest, filter_of, listing, page_of
 from buildmaster.web.http import Answer
 
@@ -84,6 +87,21 @@ def builder_page(session, viewer, asked, name):
                             "done": asked.query.get("done")}
 
 
+def distributions_page(session, viewer, asked):
+    page = page_of(asked.query)
+    return "distributions.html", {"distributions": listing(
+        asked.path, asked.query, page, *farmviews.distributions(session, viewer, page))}
+
+
+def distribution_page(session, viewer, asked, name):
+    return "distribution.html", {
+        "distribution": farmviews.distribution(session, viewer, name)}
+
+
+def series_page(session, viewer, asked, distribution, name):
+    return "series.html", {"series": farmviews.series(session, viewer, distribution, name)}
+
+
 def login_page(session, viewer, asked):
     return "login.html", {}
 
@@ -91,7 +109,9 @@ def login_page(session, viewer, asked):
 READS = [
     ("/", farm_page), ("/queue", queue_page), ("/builds", builds_page),
     (r"/builds/(\d+)", build_page), ("/builders", builders_page),
-    (r"/builders/([^/]+)", builder_page), ("/login", login_page),
+    (r"/builders/([^/]+)", builder_page), ("/distributions", distributions_page),
+    (r"/distributions/([^/]+)", distribution_page),
+    (r"/series/([^/]+)/([^/]+)", series_page), ("/login", login_page),
 ]
 WRITES = [
     (r"/builds/(\d+)/(retry|rescore|cancel)", "/builds/{}"),

@@ -133,6 +133,15 @@ def builds(session, viewer, page, where=BuildFilter()):
     return total, objects
 
 
+def recent_builds(session, viewer, condition, limit):
+    """[build object] of the ``limit`` newest builds meeting ``condition``
+    (an SQL expression on Build) that the viewer may see."""
+    query = _visible(sa.select(Build).where(condition), viewer)
+    rows = session.scalars(query.order_by(Build.id.desc()).limit(limit)
+                           .options(*BUILD_LOADS)).all()
+    return [build_object(each, viewer) for each in rows]
+
+
 def _archive_ids(reference):
     query = sa.select(Archive.id).outerjoin(Person, Person.id == Archive.owner_id)
     if reference.startswith("~"):
@@ -254,10 +263,8 @@ def builder(session, viewer, name):
     if row is None:
         raise NotFound(f"no builder named {name!r}")
     (shown,) = [each for each in builders(session, viewer) if each["name"] == name]
-    query = _visible(sa.select(Build).where(Build.builder_id == row.id), viewer)
-    recent = session.scalars(query.order_by(Build.id.desc()).limit(BUILDER_HISTORY)
-                             .options(*BUILD_LOADS)).all()
-    shown["recent_builds"] = [build_object(each, viewer) for each in recent]
+    shown["recent_builds"] = recent_builds(session, viewer, Build.builder_id == row.id,
+                                           BUILDER_HISTORY)
     counts = session.execute(
         sa.select(BuildOutcome.state, sa.func.count())
         .where(BuildOutcome.builder_id == row.id).group_by(BuildOutcome.state)).all()
