@@ -13,10 +13,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # slave enters each build's chroot with bwrap); mmdebstrap (``buildmaster
 # chroot make``); apt-utils and gnupg (apt-ftparchive and gpg publish and
 # sign the farm's archives); gpgv (checks signed uploads against [upload]
-# keyring); tar with gzip, xz and zstd (chroot tarballs).
+# keyring); tar with gzip, xz and zstd (chroot tarballs); dput and
+# OpenSSH's client (the upload tests send with them, as developers do).
 DEBIAN_TOOLS := dpkg-buildpackage:dpkg-dev fakeroot:fakeroot cc:build-essential \
 	bwrap:bubblewrap mmdebstrap:mmdebstrap apt-ftparchive:apt-utils gpg:gnupg \
-	gpgv:gpgv tar:tar gzip:gzip xz:xz-utils zstd:zstd
+	gpgv:gpgv tar:tar gzip:gzip xz:xz-utils zstd:zstd dput:dput scp:openssh-client
 
 # launchpad-buildd 206, the reference slave, needs Debian's python3-apt (not
 # on PyPI), so it gets its own venv on the system Python; the suite drives

@@ -17,7 +17,8 @@ setup(
                   "buildmaster.web": ["templates/*.html", "static/*"],
                   "buildmaster.testing": ["*.asc"]},
     install_requires=[
-        "Twisted>=23.10,<27",
+        # conch: the SFTP upload server (cryptography, bcrypt).
+        "Twisted[conch]>=23.10,<27",
         "SQLAlchemy>=2.0,<2.1",
         "alembic>=1.12,<2",
         "psycopg2-binary>=2.9,<3",

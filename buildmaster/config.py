@@ -20,6 +20,7 @@ DEFAULT_JOBS = {
     "publisher": {"callable": "buildmaster.jobs:publish", "mindelay": "5"},
     "build_health": {"callable": "buildmaster.jobs:build_health", "mindelay": "30"},
     "farm_report": {"callable": "buildmaster.jobs:farm_report", "mindelay": "3600"},
+    "upload_processor": {"callable": "buildmaster.jobs:process_uploads", "mindelay": "60"},
 }
 
 # Sections of sources.list lines keyed by what they apply to.
@@ -185,6 +186,14 @@ SCHEMA = {
     },
     "upload": {
         "keyring": (_text, ""),
+        # The upload server (buildmaster/uploads/): dput's HTTP PUT and SFTP.
+        "http_host": (_text, "127.0.0.1"),
+        "http_port": (_int, "0"),
+        "sftp_host": (_text, "127.0.0.1"),
+        "sftp_port": (_int, "0"),
+        "max_file_size": (_positive_int, str(1024 ** 3)),
+        "max_upload_size": (_positive_int, str(2 * 1024 ** 3)),
+        "incomplete_timeout": (_positive_int, "3600"),
     },
     "web": {
         "host": (_text, "127.0.0.1"),

@@ -207,6 +207,23 @@ def archive_server(context):
                        make_site(context), settings.http_host)
 
 
+def upload_servers(context):
+    """The TCPServers taking dput's uploads over HTTP PUT and SFTP, each
+    unless its ``[upload]`` port is 0."""
+    settings = context.config.upload
+    servers = []
+    if settings.http_port:
+        from buildmaster.uploads.httpserver import make_site
+        servers.append(NamedServer("uploads: dput's HTTP PUT", settings.http_port,
+                                   make_site(context), settings.http_host))
+    if settings.sftp_port:
+        from buildmaster.uploads.sftpserver import make_factory
+        servers.append(NamedServer("uploads: SFTP (dput's scp, dput-ng's sftp)",
+                                   settings.sftp_port, make_factory(context),
+                                   settings.sftp_host))
+    return servers
+
+
 def open_context(config):
     try:
         return FarmContext(config)
@@ -230,9 +247,9 @@ def make_application(config, reactor=None, context=None):
     PythonLoggingService().setServiceParent(top)
     for server in librarian_servers(context):
         server.setServiceParent(top)
-    archives = archive_server(context)
-    if archives is not None:
-        archives.setServiceParent(top)
+    for server in [archive_server(context), *upload_servers(context)]:
+        if server is not None:
+            server.setServiceParent(top)
     web = web_service(context, reactor)
     if web is not None:
         web.setServiceParent(top)

@@ -25,7 +25,7 @@ WORK_MODULES = (
     "buildmaster.runtime.activity", "buildmaster.db.outage", "buildmaster.scan.scanpass",
     "buildmaster.dispatch.dispatcher", "buildmaster.dispatch.dispatchpass",
     "buildmaster.queue.queuebuilder", "buildmaster.publisher.run",
-    "buildmaster.bugs.checkwatches", "buildmaster.health",
+    "buildmaster.bugs.checkwatches", "buildmaster.health", "buildmaster.uploads.intake",
     "buildmaster.health.reporting")
 
 
@@ -109,6 +109,14 @@ def checkwatches(context):
     thread; retries the failed builds whose upstream bug got fixed."""
     from buildmaster.bugs import checkwatches as watches
     return watches.run_in_thread(context)
+
+
+@_outages_told_once
+def process_uploads(context):
+    """Take the uploads that arrived whole: accepted ones registered with
+    their builds (waking the dispatcher), every uploader told by mail."""
+    from buildmaster.uploads import intake
+    return defer.ensureDeferred(intake.process_uploads(context))
 
 
 @_outages_told_once

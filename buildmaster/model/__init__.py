@@ -22,6 +22,7 @@ from buildmaster.model.package import (
     SourcePackageRelease, SourcePackageReleaseFile)
 from buildmaster.model.operatoraction import OperatorAction
 from buildmaster.model.person import OpenPGPKey, Person, SSHKey
+from buildmaster.model.upload import Upload
 from buildmaster.model.publishing import (
     BinaryPackagePublishingHistory, SourcePackagePublishingHistory)
 
@@ -36,6 +37,6 @@ __all__ = [
     "PackagePublishingPocket", "PackagePublishingStatus", "Person", "Processor",
     "SourcePackageFileType", "SourcePackageName", "SourcePackagePublishingHistory",
     "SourcePackageRelease", "SourcePackageReleaseFile", "SourcePackageUrgency",
-    "StatusReport",
+    "StatusReport", "Upload",
     "UTC", "utcnow",
 ]

@@ -41,7 +41,9 @@ def configured_ports(config):
     """{port: '[section] key'} of the ports the configuration names."""
     keys = {config.librarian.public_port: "[librarian] public_port",
             config.librarian.restricted_port: "[librarian] restricted_port",
-            config.archives.http_port: "[archives] http_port"}
+            config.archives.http_port: "[archives] http_port",
+            config.upload.http_port: "[upload] http_port",
+            config.upload.sftp_port: "[upload] sftp_port"}
     web = getattr(config, "web", None)
     if web is not None:
         keys[web.port] = "[web] port"

@@ -36,6 +36,7 @@ CHANNEL = "buildmaster_wake"
 # The jobs events wake, named by the callable they run.
 DISPATCH = "buildmaster.jobs:dispatch"
 SCAN = "buildmaster.jobs:scan"
+UPLOADS = "buildmaster.jobs:process_uploads"
 # Seconds between attempts to listen again after the connection broke.
 RECONNECT_DELAY = 5.0
 

@@ -1,0 +1,184 @@
+"""The upload queue on disk: files received, uploads made whole, their ends.
+
+::
+
+    <root>/uploads/incoming/<target>/   files as they arrive (HTTP PUT, SFTP),
+        .part-<name> while they are written, renamed to <name> when whole
+      ──► a .changes whose listed files are all there with the right sizes:
+    <root>/uploads/queue/<id>/          claimed: the .changes and its files
+        moved in by rename, with TARGET naming the archive they are for
+      ──► processed (intake.py), the database committed, then renamed to
+    <root>/uploads/{accepted,rejected,failed}/<id>/
+
+Every step is a rename within one filesystem, so a master killed at any
+instant leaves each file in exactly one place: a part file (dropped and
+sent again), a whole file in incoming (claimed later or timed out), or an
+upload in queue/ (processed at the next run; the database row keyed by
+``<id>`` says whether it already was).  An upload whose .changes or
+listed files do not all arrive within ``incomplete_timeout`` is moved to
+rejected/ by ``expire``.
+"""
+
+import os
+import re
+import shutil
+import time
+import uuid
+
+from debian.deb822 import Changes
+
+STATES = ("accepted", "rejected", "failed")
+PART_PREFIX = ".part-"
+TARGET_FILE = "TARGET"
+# A plain file name: no path, no dot file, nothing a shell or a URL mangles.
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+_.~:-]*\Z")
+MAX_NAME = 255
+
+
+class InboxError(Exception):
+    """A file the queue will not take; the text says why, for the uploader."""
+
+
+def plain_name(name):
+    """Whether ``name`` is a file name an upload may carry."""
+    return (isinstance(name, str) and len(name) <= MAX_NAME and bool(PLAIN_NAME.match(name))
+            and ".." not in name)
+
+
+def target_slug(target):
+    """The incoming directory's name for an archive reference: '~alice/tools/acme'
+    becomes '~alice+tools+acme' (one path component)."""
+    return target.replace("/", "+")
+
+
+class Inbox:
+    """The queue under ``root`` (``<builddmaster root>/uploads``)."""
+
+    def __init__(self, root):
+        self.root = root
+        for name in ("incoming", "queue", *STATES):
+            os.makedirs(os.path.join(root, name), exist_ok=True)
+
+    # -- Receiving -------------------------------------------------------------
+
+    def incoming(self, target):
+        path = os.path.join(self.root, "incoming", target_slug(target))
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def part_path(self, target, name):
+        """Where a file being received is written; InboxError for a bad name."""
+        if not plain_name(name):
+            raise InboxError(f"{name!r} is no plain file name (letters, digits and "
+                             "'+_.~:-', no path, no dot file)")
+        return os.path.join(self.incoming(target), f"{PART_PREFIX}{uuid.uuid4().hex}-{name}")
+
+    def complete(self, target, part, name):
+        """The part file is whole: it becomes ``name`` in the target's directory."""
+        os.replace(part, os.path.join(self.incoming(target), name))
+
+    def size_of(self, target):
+        """Bytes the target's incoming directory holds (whole files and parts)."""
+        directory = self.incoming(target)
+        return sum(entry.stat().st_size for entry in os.scandir(directory)
+                   if entry.is_file(follow_symlinks=False))
+
+    # -- Whole uploads ---------------------------------------------------------
+
+    def claim_complete(self):
+        """Move every .changes whose listed files have all arrived into
+        queue/ with those files; the new upload ids."""
+        claimed = []
+        incoming = os.path.join(self.root, "incoming")
+        for slug in sorted(os.listdir(incoming)):
+            directory = os.path.join(incoming, slug)
+            for name in sorted(os.listdir(directory)):
+                if name.endswith(".changes") and not name.startswith(PART_PREFIX):
+                    upload_id = self._claim(directory, slug, name)
+                    if upload_id is not None:
+                        claimed.append(upload_id)
+        return claimed
+
+    def _claim(self, directory, slug, changes_name):
+        listed = listed_names(os.path.join(directory, changes_name))
+        if listed is None:
+            listed = []  # not readable as a .changes: processing rejects it
+        wanted = {name: size for name, size in listed}
+        for name, size in wanted.items():
+            path = os.path.join(directory, name)
+            if not (plain_name(name) and os.path.isfile(path)):
+                return None
+            if size is not None and os.path.getsize(path) != size:
+                return None
+        upload_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        staging = os.path.join(self.root, "queue", f".{upload_id}")
+        os.makedirs(staging)
+        with open(os.path.join(staging, TARGET_FILE), "w", encoding="utf-8") as handle:
+            handle.write(slug.replace("+", "/") + "\n")
+        for name in [*wanted, changes_name]:
+            os.replace(os.path.join(directory, name), os.path.join(staging, name))
+        os.replace(staging, os.path.join(self.root, "queue", upload_id))
+        return upload_id
+
+    def queued(self):
+        """The ids of the uploads waiting in queue/, oldest first."""
+        return sorted(name for name in os.listdir(os.path.join(self.root, "queue"))
+                      if not name.startswith("."))
+
+    def path(self, upload_id, state="queue"):
+        return os.path.join(self.root, state, upload_id)
+
+    def target_of(self, upload_id):
+        with open(os.path.join(self.path(upload_id), TARGET_FILE), encoding="utf-8") as handle:
+            return handle.read().strip()
+
+    def finish(self, upload_id, state):
+        """Move a processed upload out of queue/ to ``state``'s directory."""
+        if state not in STATES:
+            raise ValueError(state)
+        os.replace(self.path(upload_id), self.path(upload_id, state))
+
+    # -- Timing out --------------------------------------------------------------
+
+    def expire(self, timeout, now=None):
+        """Move files that waited in incoming over ``timeout`` seconds to
+        rejected/; [(target, [file names])] of what was moved."""
+        now = time.time() if now is None else now
+        expired = []
+        incoming = os.path.join(self.root, "incoming")
+        for slug in sorted(os.listdir(incoming)):
+            directory = os.path.join(incoming, slug)
+            old = [entry for entry in os.scandir(directory)
+                   if entry.is_file(follow_symlinks=False)
+                   and now - entry.stat().st_mtime > timeout]
+            if not old:
+                continue
+            destination = os.path.join(self.root, "rejected",
+                                       f"incomplete-{time.strftime('%Y%m%d-%H%M%S')}-"
+                                       f"{uuid.uuid4().hex[:8]}")
+            os.makedirs(destination)
+            names = []
+            for entry in old:
+                if entry.name.startswith(PART_PREFIX):
+                    os.unlink(entry.path)
+                    continue
+                shutil.move(entry.path, os.path.join(destination, entry.name))
+                names.append(entry.name)
+            expired.append((slug.replace("+", "/"), sorted(names)))
+        return expired
+
+
+def listed_names(changes_path):
+    """[(name, size or None)] of the files a .changes lists, or None when it
+    cannot be read as one.  Unsigned text is read as it is: the signature
+    is checked when the upload is processed."""
+    try:
+        with open(changes_path, "rb") as handle:
+            changes = Changes(handle.read(1024 * 1024).decode("utf-8", "replace"))
+    except OSError:
+        return None
+    listed = []
+    for entry in changes.get("Files") or []:
+        size = entry.get("size", "")
+        listed.append((entry.get("name", ""), int(size) if size.isdigit() else None))
+    return listed

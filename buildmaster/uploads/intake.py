@@ -1,0 +1,153 @@
+"""Processing the upload queue: the ``process_uploads`` job.
+
+Each run times out what never arrived whole, claims every upload whose
+.changes and files are all in (inbox.py), and processes the claimed ones
+one after another, each in one database transaction in a thread:
+
+* judged (changes.py): signature, files, target, rights, version;
+* accepted: its source registered as ``buildmaster upload`` registers
+  one (sources.py, the .dsc's own signature checked too) and its builds
+  created at once, which wakes the dispatcher; an "Accepted" mail to the
+  signer lists the files, the archive and the builds;
+* rejected: one mail to the signer with every reason; an upload no known
+  key signed gets no mail (nobody to trust with it), only a log line.
+
+Every outcome is an Upload row keyed by the queue directory's name,
+committed with what the upload changed and its mail held in the spool;
+only then is the directory moved out of the queue.  A master killed in
+between finds the row at its next run and only moves the directory, so
+nothing is processed twice and nothing is lost.
+"""
+
+import dataclasses
+import logging
+import os
+import tempfile
+
+import sqlalchemy as sa
+from twisted.internet import threads
+
+from buildmaster.mail.mailer import ThreadMailer
+from buildmaster.model import Upload
+from buildmaster.model.upload import ACCEPTED, FAILED, REJECTED
+from buildmaster.queue import queuebuilder
+from buildmaster.runtime.wakeups import DISPATCH
+from buildmaster.uploads import changes, inbox, uploadmail
+from buildmaster.uploads.sources import SourceUploadError, register_source
+
+LOG = logging.getLogger("buildmaster.uploads")
+FINAL = {ACCEPTED: "accepted", REJECTED: "rejected", FAILED: "failed"}
+
+
+@dataclasses.dataclass
+class Receiver:
+    """What the HTTP and SFTP sides need to take files: the ``[upload]``
+    limits, the queue, and the wake-up of the ``process_uploads`` job."""
+
+    settings: object
+    queue: inbox.Inbox
+    wake: object
+
+
+def receiver(context):
+    return Receiver(context.config.upload, inbox.Inbox(upload_root(context.config)),
+                    context.wakeups.wake)
+
+
+def upload_root(config):
+    return os.path.join(config.builddmaster.root, "uploads")
+
+
+async def process_uploads(context):
+    """One run over the queue; the number of uploads processed."""
+    queue = inbox.Inbox(upload_root(context.config))
+    mailer = ThreadMailer(context.mailer, context.reactor)
+    timeout = context.config.upload.incomplete_timeout
+    expired = await threads.deferToThread(queue.expire, timeout)
+    for target, names in expired:
+        LOG.warning(f"upload to {target} rejected: incomplete after {timeout} s "
+                    f"({', '.join(names) or 'parts only'})")
+    await threads.deferToThread(queue.claim_complete)
+    done = 0
+    for queue_id in queue.queued():
+        state, builds = await context.db.run_in_thread(
+            process_one, context.config, context.librarian, mailer, queue, queue_id)
+        queue.finish(queue_id, FINAL[state])
+        if builds:
+            context.wakeups.wake(DISPATCH)
+        done += 1
+    return done
+
+
+def process_one(session, config, librarian, mailer, queue, queue_id):
+    """(state, build ids) of the upload ``queue_id``, processed and committed."""
+    recorded = session.scalars(sa.select(Upload).filter_by(queue_id=queue_id)).first()
+    if recorded is not None:
+        return recorded.state, []   # processed before a restart: only its move is left
+    target = queue.target_of(queue_id)
+    directory = queue.path(queue_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="buildmaster-keyring-") as home:
+            keyring = changes.farm_keyring(session, os.path.join(home, "farm.asc"))
+            verdict = changes.judge(session, directory, target, keyring)
+            builds = _register(session, librarian, directory, verdict, keyring)
+    except Exception:
+        session.rollback()
+        LOG.exception(f"upload {queue_id} to {target} failed")
+        session.add(Upload(queue_id=queue_id, target=target, state=FAILED,
+                           reasons=["the master failed processing it; its log says why"]))
+        session.commit()
+        return FAILED, []
+    state = ACCEPTED if verdict.accepted else REJECTED
+    upload = Upload(queue_id=queue_id, target=target, changes_name=verdict.changes_name,
+                    signer=verdict.signer, fingerprint=verdict.fingerprint,
+                    source=verdict.source, version=verdict.version, archive=verdict.archive,
+                    state=state, reasons=verdict.reasons, builds=builds)
+    session.add(upload)
+    session.flush()
+    held = None
+    if verdict.signer is not None and verdict.signer.preferred_email:
+        held = mailer.hold(*uploadmail.compose(config, upload, directory, session))
+    try:
+        session.commit()
+    except Exception:
+        if held is not None:
+            mailer.drop(held)
+        raise
+    _log(queue_id, upload, verdict)
+    if held is not None:
+        mailer.release(held)
+    return state, builds
+
+
+def _register(session, librarian, directory, verdict, keyring):
+    """Register an accepted upload's source and create its builds; their ids.
+    A refusal of the .dsc itself becomes a reason and nothing is kept."""
+    if not verdict.accepted:
+        return []
+    series = verdict.series
+    try:
+        publication = register_source(
+            session, librarian, os.path.join(directory, verdict.dsc_name),
+            series.distribution.name, series.name, pocket=verdict.pocket.name,
+            archive_ref=verdict.archive.reference, component=verdict.component,
+            changes_path=os.path.join(directory, verdict.changes_name), keyring=keyring)
+    except SourceUploadError as error:
+        session.rollback()
+        verdict.reasons.append(str(error))
+        return []
+    return sorted(queuebuilder.queue_publication(session, publication))
+
+
+def _log(queue_id, upload, verdict):
+    who = upload.signer.name if upload.signer else f"key {verdict.fingerprint or 'none'}"
+    what = f"{upload.source or '?'} {upload.version or '?'}"
+    if upload.state == ACCEPTED:
+        LOG.info(f"upload {queue_id} ({what}) by {who} to {upload.target}: ACCEPTED, "
+                 f"builds {', '.join(map(str, upload.builds)) or 'none'}")
+    elif upload.signer is None:
+        LOG.warning(f"upload {queue_id} ({what}) to {upload.target}: REJECTED, no mail: "
+                    f"signed by no known key ({'; '.join(upload.reasons) or 'unknown key'})")
+    else:
+        LOG.info(f"upload {queue_id} ({what}) by {who} to {upload.target}: REJECTED: "
+                 f"{'; '.join(upload.reasons)}")

@@ -1,0 +1,311 @@
+"""Uploads from anywhere: Debian's real dput over HTTP PUT and SFTP (with
+OpenSSH's scp), the upload queue, its processing and the mails.
+
+The upload servers run in this process on loopback, as the daemon runs
+them; dput and scp are real processes.  Each upload is processed by the
+``process_uploads`` job's own function, and mail goes to a real SMTP
+server on loopback.
+"""
+
+import os
+import subprocess
+import time
+
+import pytest
+import pytest_twisted
+import sqlalchemy as sa
+import treq
+from twisted.internet import reactor, utils
+from twisted.internet.task import deferLater
+
+from buildmaster.context import FarmContext
+from buildmaster.farm import changes as farm_changes, reader, state
+from buildmaster.farm.plan import make_plan
+from buildmaster.model import Build, DistroArchSeries, Upload
+from buildmaster.testing.debpackages import make_chroot_tarball
+from buildmaster.testing.dput import dput_cf, dput_command, signed_source
+from buildmaster.testing.gpgkeys import throwaway_keys  # noqa: F401
+from buildmaster.uploads import httpserver, inbox, intake, sftpserver
+
+FARM = '''\
+[[processor]]
+name = "{arch}"
+
+[[distribution]]
+name = "acme"
+components = ["main", "contrib"]
+
+[[distribution.series]]
+name = "rocket"
+version = "1.0"
+status = "DEVELOPMENT"
+architectures = {{ {arch} = "{arch}" }}
+
+[[person]]
+name = "alice"
+email = "alice@example.org"
+openpgp_keys = ["alice.asc"]
+ssh_keys = ["{ssh_key}"]
+
+[[person]]
+name = "mallory"
+email = "mallory@example.org"
+openpgp_keys = ["mallory.asc"]
+
+[[archive]]
+reference = "~alice/tools"
+distribution = "acme"
+'''
+
+
+@pytest.fixture
+def people(tmp_path, throwaway_keys):  # noqa: F811
+    """Alice and Mallory's OpenPGP keys, Alice's SSH key, and an outsider's key."""
+    alice = throwaway_keys.make("Alice <alice@example.org>")
+    mallory = throwaway_keys.make("Mallory <mallory@example.org>")
+    outsider = throwaway_keys.make("Eve <eve@example.org>")
+    throwaway_keys.export(tmp_path / "alice.asc", alice, armor=True)
+    throwaway_keys.export(tmp_path / "mallory.asc", mallory, armor=True)
+    identity = tmp_path / "alice_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(identity)],
+                   check=True)
+    return {"keys": throwaway_keys, "alice": alice, "mallory": mallory,
+            "outsider": outsider, "identity": identity,
+            "ssh_key": (tmp_path / "alice_ed25519.pub").read_text().strip()}
+
+
+@pytest.fixture
+def farm(tmp_path, people, farm_config, session, librarian, db):
+    """acme/rocket for this host's architecture, with a chroot so uploads
+    get builds; Alice's PPA; and a context whose mail goes to the test's
+    SMTP server."""
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    text = FARM.format(arch=arch, ssh_key=people["ssh_key"])
+    desired = reader.read(text, "farm.toml", str(tmp_path))
+    plan = make_plan(state.current(session), desired)
+    farm_changes.apply_plan(session, plan, desired, str(tmp_path))
+    das = session.scalars(sa.select(DistroArchSeries)).one()
+    tarball = make_chroot_tarball(str(tmp_path / "chroot.tar.gz"))
+    das.addOrUpdateChroot(librarian.add_path(session, "chroot.tar.gz", tarball))
+    session.commit()
+    farm_config.upload.incomplete_timeout = 3600
+    context = FarmContext(farm_config, engine=db.engine)
+    yield context
+    context.db.stop()
+
+
+@pytest.fixture
+def http_port(farm):
+    port = reactor.listenTCP(0, httpserver.make_site(farm), interface="127.0.0.1")
+    yield port.getHost().port
+    port.stopListening()
+
+
+@pytest.fixture
+def sftp_port(farm):
+    port = reactor.listenTCP(0, sftpserver.make_factory(farm), interface="127.0.0.1")
+    yield port.getHost().port
+    port.stopListening()
+
+
+async def dput(tmp_path, people, changes, method, port, incoming, login=None):
+    config = dput_cf(tmp_path / f"dput-{method}.cf", method, "127.0.0.1", port, incoming,
+                     login=login, identity=people["identity"])
+    for name in os.listdir(os.path.dirname(changes)):
+        path = os.path.join(os.path.dirname(changes), name)
+        if os.path.isfile(path):
+            os.chmod(path, 0o644)
+    argv = dput_command(config, changes)
+    out, err, status = await utils.getProcessOutputAndValue(
+        argv[0], argv[1:], env=dict(os.environ, GNUPGHOME=people["keys"].home))
+    return status, (out + err).decode("utf-8", "replace")
+
+
+async def process(context, smtp_server):
+    done = await intake.process_uploads(context)
+    await context.mailer.flush()
+    return done
+
+
+def uploads(session):
+    session.rollback()
+    return session.scalars(sa.select(Upload).order_by(Upload.id)).all()
+
+
+def source(tmp_path, people, signer="alice", **kwargs):
+    directory = tmp_path / f"src-{len(os.listdir(tmp_path))}"
+    directory.mkdir()
+    return signed_source(directory, people["keys"], people[signer], **kwargs)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_signed_source_put_with_dput_is_accepted_built_and_mailed(
+        farm, http_port, people, tmp_path, session, smtp_server):
+    changes = source(tmp_path, people)
+    status, output = await dput(tmp_path, people, changes, "http", http_port,
+                                "/upload/~alice/tools/acme")
+    assert status == 0, output
+    assert await process(farm, smtp_server) == 1
+    [upload] = uploads(session)
+    assert (upload.state, upload.source, upload.version, upload.signer.name) == \
+        ("ACCEPTED", "hello-bm", "1.0", "alice")
+    [build] = session.scalars(sa.select(Build)).all()
+    assert upload.builds == [build.id] and build.archive.reference == "~alice/tools"
+    [(_, recipients, text)] = smtp_server.messages
+    assert recipients == ["alice@example.org"]
+    assert "Subject: Accepted: hello-bm 1.0 into ~alice/tools/acme" in text
+    assert "hello-bm_1.0.dsc" in text and f"build {build.id}:" in text
+    root = intake.upload_root(farm.config)
+    assert os.listdir(os.path.join(root, "accepted")) == [upload.queue_id]
+    assert os.listdir(os.path.join(root, "queue")) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_scp_over_sftp_with_a_farm_ssh_key_is_accepted(
+        farm, sftp_port, people, tmp_path, session, smtp_server):
+    changes = source(tmp_path, people, version="2.0")
+    status, output = await dput(tmp_path, people, changes, "scp", sftp_port,
+                                "/~alice/tools/acme/", login="alice")
+    assert status == 0, output
+    assert await process(farm, smtp_server) == 1
+    assert [(u.state, u.version) for u in uploads(session)] == [("ACCEPTED", "2.0")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_ssh_key_nobody_in_the_farm_has_cannot_log_in(
+        farm, sftp_port, people, tmp_path, session):
+    changes = source(tmp_path, people)
+    status, output = await dput(tmp_path, people, changes, "scp", sftp_port,
+                                "/~alice/tools/acme/", login="mallory")
+    assert status != 0
+    assert "Permission denied" in output
+    assert uploads(session) == []
+
+
+REFUSALS = {
+    "no right": (dict(signer="mallory"), "mallory may not upload to ~alice/tools in acme"),
+    "unknown series": (dict(distribution="jetpack"), "acme has no open series 'jetpack'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+@pytest_twisted.ensureDeferred
+async def test_a_refused_upload_mails_its_signer_every_reason(
+        farm, http_port, people, tmp_path, session, smtp_server, case):
+    options, reason = REFUSALS[case]
+    changes = source(tmp_path, people, **options)
+    status, output = await dput(tmp_path, people, changes, "http", http_port,
+                                "/upload/~alice/tools/acme")
+    assert status == 0, output
+    await process(farm, smtp_server)
+    [upload] = uploads(session)
+    assert upload.state == "REJECTED" and reason in upload.reasons
+    assert session.scalars(sa.select(Build)).all() == []
+    [(_, recipients, text)] = smtp_server.messages
+    assert recipients == [f"{options.get('signer', 'alice')}@example.org"]
+    assert "Subject: Rejected: hello-bm 1.0 for ~alice/tools/acme" in text
+    assert reason in text
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_older_or_equal_version_is_refused(
+        farm, http_port, people, tmp_path, session, smtp_server):
+    for _ in range(2):
+        changes = source(tmp_path, people, version="3.0")
+        await dput(tmp_path, people, changes, "http", http_port, "/upload/~alice/tools/acme")
+        await process(farm, smtp_server)
+    first, second = uploads(session)
+    assert first.state == "ACCEPTED"
+    assert second.state == "REJECTED"
+    assert "hello-bm 3.0 is not newer than 3.0, which ~alice/tools has in rocket" \
+        in second.reasons
+
+
+@pytest.mark.parametrize("signing", ["unsigned", "outsider", "tampered"])
+@pytest_twisted.ensureDeferred
+async def test_an_upload_no_known_key_signed_gets_a_log_line_and_no_mail(
+        farm, http_port, people, tmp_path, session, smtp_server, caplog, signing):
+    if signing == "unsigned":
+        changes = source(tmp_path, people, sign=False)
+    else:
+        changes = source(tmp_path, people, signer="outsider" if signing == "outsider"
+                         else "alice")
+    if signing == "tampered":
+        text = open(changes).read().replace("Test upload.", "Test upload!")
+        open(changes, "w").write(text)
+    await dput(tmp_path, people, changes, "http", http_port, "/upload/~alice/tools/acme")
+    await process(farm, smtp_server)
+    [upload] = uploads(session)
+    assert upload.state == "REJECTED" and upload.signer is None
+    assert smtp_server.messages == []
+    assert "REJECTED, no mail: signed by no known key" in caplog.text
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_file_over_the_limit_is_refused_while_it_is_sent(
+        farm, http_port, people, tmp_path, session):
+    farm.config.upload.max_file_size = 100
+    changes = source(tmp_path, people)
+    status, output = await dput(tmp_path, people, changes, "http", http_port,
+                                "/upload/~alice/tools/acme")
+    assert status != 0
+    assert "413" in output
+    incoming = inbox.Inbox(intake.upload_root(farm.config)).incoming("~alice/tools/acme")
+    assert os.listdir(incoming) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_declared_length_over_the_limit_is_refused_before_the_body(farm, http_port):
+    """Nothing of a body the headers say is too long is read: the answer
+    comes with the connection still sending."""
+    from twisted.internet import protocol
+    farm.config.upload.max_file_size = 1000
+    answered = []
+
+    class Client(protocol.Protocol):
+        def connectionMade(self):
+            self.transport.write(b"PUT /upload/acme/big.tar.xz HTTP/1.1\r\nHost: x\r\n"
+                                 b"Content-Length: 50000000\r\n\r\n" + b"x" * 4096)
+
+        def dataReceived(self, data):
+            answered.append(data)
+
+    endpoint = protocol.ClientCreator(reactor, Client)
+    client = await endpoint.connectTCP("127.0.0.1", http_port)
+    for _ in range(50):
+        if answered:
+            break
+        await deferLater(reactor, 0.05)
+    client.transport.loseConnection()
+    assert answered and answered[0].startswith(b"HTTP/1.1 413 ")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_path_in_a_file_name_is_refused(farm, http_port):
+    answer = await treq.put(f"http://127.0.0.1:{http_port}/upload/acme/.hidden", b"x")
+    assert answer.code == 400
+    assert "no plain file name" in (await answer.text())
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_half_upload_is_rejected_once_it_timed_out(
+        farm, http_port, people, tmp_path, session, smtp_server):
+    changes = source(tmp_path, people)
+    dsc = changes.replace("_source.changes", ".dsc")
+    os.unlink(dsc)   # dput refuses to send what is missing: send the rest by hand
+    for name in sorted(os.listdir(os.path.dirname(changes))):
+        path = os.path.join(os.path.dirname(changes), name)
+        if os.path.isfile(path) and not name.endswith((".buildinfo", ".build")):
+            with open(path, "rb") as handle:
+                await treq.put(f"http://127.0.0.1:{http_port}/upload/~alice/tools/acme/"
+                               f"{name}", handle.read())
+    assert await process(farm, smtp_server) == 0
+    farm.config.upload.incomplete_timeout = 0
+    time.sleep(1.1)
+    assert await process(farm, smtp_server) == 0
+    root = intake.upload_root(farm.config)
+    [rejected] = os.listdir(os.path.join(root, "rejected"))
+    assert rejected.startswith("incomplete-")
+    assert any(name.endswith("_source.changes")
+               for name in os.listdir(os.path.join(root, "rejected", rejected)))
