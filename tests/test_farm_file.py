@@ -357,3 +357,20 @@ def test_a_builder_an_operator_disabled_stays_disabled(empty_cli, farm_dir, sess
     assert empty_cli("builder", "disable", "bob", "--reason", "new disk").status == 0
     assert "Nothing to do" in empty_cli("apply", path).out
     assert session.scalars(sa.select(Builder.builderok)).one() is False
+
+
+def test_the_queue_says_when_a_series_has_sources_but_no_chroot(empty_cli, farm_dir, session):
+    from buildmaster.model import Distribution, DistroSeries as Series, Person
+    from buildmaster.model import rows
+    empty_cli("apply", str(farm_dir / "farm.toml"))
+    assert "has no chroot" not in empty_cli("queue").out
+    alice = session.scalars(sa.select(Person)).one()
+    rocket = session.scalars(sa.select(Series)).one()
+    acme = session.scalars(sa.select(Distribution)).one()
+    release = rows.source_release(session, "hello", "1.0", alice, architecturehintlist="any")
+    rows.publish_source(session, release, acme.main_archive, rocket)
+    session.commit()
+    assert empty_cli("queue").out.splitlines() == [
+        "No pending jobs.",
+        "note: acme/rocket/amd64 has no chroot: its sources get no build there until "
+        "'buildmaster chroot make acme/rocket/amd64'"]

@@ -27,7 +27,10 @@ def queue(context, args):
                                  context.config.builddmaster.builder_failure_threshold)
         _, objects = reasons.jobs(session, now, farm, see_private=True,
                                   waits=args.waiting)
+        notes = [] if args.json else reasons.missing_chroots(session)
     output.emit(objects, COLUMNS, args.json, empty="No pending jobs.")
+    for note in notes:
+        print(f"note: {note}")
 
 
 @operator_command(

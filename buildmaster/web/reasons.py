@@ -55,10 +55,11 @@ import sqlalchemy as sa
 
 from buildmaster.queue.candidates import verdict as dispatch_verdict
 from buildmaster.model import (
-    Archive, Build, Builder, BuilderHealth, BuildQueue, BuildStatus, DistroArchSeries,
-    DistroSeries, Person, Processor, SourcePackageName, SourcePackagePublishingHistory,
-    SourcePackageRelease)
-from buildmaster.model.enums import ArchivePurpose, PackagePublishingStatus
+    Archive, Build, Builder, BuilderHealth, BuildQueue, BuildStatus, Distribution,
+    DistroArchSeries, DistroSeries, Person, Processor, SourcePackageName,
+    SourcePackagePublishingHistory, SourcePackageRelease)
+from buildmaster.model.enums import (
+    ArchivePurpose, DistroSeriesStatus, PackagePublishingStatus)
 from buildmaster.model.publishing import ACTIVE_STATUSES
 from buildmaster.operators.output import age_text
 
@@ -375,3 +376,21 @@ def _wait_object(row, farm):
     return {"id": None, **_base(row), "score": None, "age": None, "age_text": None,
             "processor": None, "virtualized": None, "dependencies": row.dependencies,
             "reason_code": reason.code, "reason": reason.text, "estimate": None}
+
+
+def missing_chroots(session):
+    """Why some uploads wait without a job: lines naming each architecture of
+    an open series that has live sources but no chroot, so no build."""
+    live = (sa.select(SourcePackagePublishingHistory.distroseries_id)
+            .where(SourcePackagePublishingHistory.status.in_(ACTIVE_STATUSES)).distinct())
+    rows = session.execute(
+        sa.select(Distribution.name, DistroSeries.name, DistroArchSeries.architecturetag)
+        .join(DistroSeries, DistroArchSeries.distroseries_id == DistroSeries.id)
+        .join(Distribution, DistroSeries.distribution_id == Distribution.id)
+        .where(DistroArchSeries.chroot_id.is_(None), DistroArchSeries.official,
+               DistroSeries.status != DistroSeriesStatus.OBSOLETE,
+               DistroSeries.id.in_(live))
+        .order_by(Distribution.name, DistroSeries.name, DistroArchSeries.architecturetag))
+    return [f"{path} has no chroot: its sources get no build there until "
+            f"'buildmaster chroot make {path}'"
+            for path in ("/".join(row) for row in rows)]
