@@ -158,3 +158,44 @@ def all_finished(session, names):
             return found
         return None
     return check
+
+
+def buildmaster(config_path, *args, timeout=300):
+    """``buildmaster --config CONFIG_PATH ARGS...`` as a process; the
+    CompletedProcess (text)."""
+    return subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "buildmaster"),
+         "--config", str(config_path), *map(str, args)],
+        capture_output=True, text=True, timeout=timeout)
+
+
+def published(session, builds):
+    """A check for ``until``: every binary of ``builds`` is PUBLISHED."""
+    from buildmaster.model import BinaryPackagePublishingHistory as BPPH
+    from buildmaster.model import PackagePublishingStatus
+
+    def check():
+        session.rollback()
+        ids = [binary.id for build in builds for binary in build.binarypackages]
+        states = session.scalars(sa.select(BPPH.status).where(
+            BPPH.binarypackagerelease_id.in_(ids))).all()
+        session.rollback()
+        return bool(ids) and len(states) == len(ids) and all(
+            state == PackagePublishingStatus.PUBLISHED for state in states)
+    return check
+
+
+async def http_get(url, auth=None):
+    """(status code, body) of a GET of ``url``; ``auth`` is (user, password)."""
+    import treq
+    response = await treq.get(url, auth=auth, persistent=False)
+    return response.code, await treq.content(response)
+
+
+def build_log(config, build):
+    """``build``'s log, from the farm's librarian, as text."""
+    import gzip
+
+    from buildmaster.librarian.storage import LibrarianStorage
+    with LibrarianStorage(config.librarian.storage).open(build.buildlog) as handle:
+        return gzip.decompress(handle.read()).decode("utf-8", "replace")
