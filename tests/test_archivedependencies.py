@@ -40,6 +40,16 @@ def test_component_dependencies(component, expected):
 def test_unknown_component_is_named():
     with pytest.raises(ValueError, match="unknown component 'contrib'"):
         component_dependencies("contrib")
+    with pytest.raises(ValueError, match="unknown component 'universe'"):
+        component_dependencies("universe", ["main", "contrib"])
+
+
+@pytest.mark.parametrize("component, expected", [
+    ("main", "main"), ("contrib", "main contrib"), ("non-free", "main contrib non-free")])
+def test_a_farm_file_distribution_sees_the_components_listed_up_to_its_own(
+        component, expected):
+    assert " ".join(component_dependencies(component, ["main", "contrib", "non-free"])) \
+        == expected
 
 
 @pytest.mark.parametrize("name, expected", [

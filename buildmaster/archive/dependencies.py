@@ -3,8 +3,11 @@
 A build may install its build-dependencies from these archives only:
 
 * the primary archive, in the pockets its own pocket depends on
-  (POCKET_DEPENDENCIES) and the components its component depends on
-  (COMPONENT_DEPENDENCIES); a BACKPORTS build sees every component;
+  (POCKET_DEPENDENCIES) and the components its component depends on: in
+  Ubuntu's four, COMPONENT_DEPENDENCIES; in any other distribution's
+  components (the farm file's ``components``, in order), those listed up
+  to its own, as Debian's contrib sees main and non-free sees both; a
+  BACKPORTS build sees every component;
 * for a partner or PPA build, instead, the primary archive's RELEASE,
   SECURITY and UPDATES pockets with every component, plus the build's
   own archive;
@@ -65,9 +68,9 @@ COMPONENT_DEPENDENCIES = {
     "partner": ("partner",),
 }
 
-# What partner and PPA builds see of the primary archive.
+# What partner and PPA builds see of the primary archive (with all of
+# its distribution's components).
 NON_PRIMARY_POCKET = Pocket.UPDATES
-NON_PRIMARY_COMPONENTS = ALL_COMPONENTS
 # The ogre component of a non-virtualized PPA build without ancestry.
 DEFAULT_OGRE_COMPONENT = "universe"
 BUILDD_USER = "buildd"
@@ -87,12 +90,25 @@ def pocket_dependencies(pocket):
     return POCKET_DEPENDENCIES[pocket]
 
 
-def component_dependencies(component_name):
-    """The components a package in ``component_name`` may depend on."""
-    try:
-        return COMPONENT_DEPENDENCIES[component_name]
-    except KeyError:
-        raise ValueError(f"unknown component {component_name!r}") from None
+def component_dependencies(component_name, components=ALL_COMPONENTS):
+    """The components a package in ``component_name`` may depend on, in a
+    distribution of ``components`` (its ordered list)."""
+    components = tuple(components)
+    if components == ALL_COMPONENTS or component_name == "partner":
+        try:
+            return COMPONENT_DEPENDENCIES[component_name]
+        except KeyError:
+            pass
+    elif component_name in components:
+        return components[:components.index(component_name) + 1]
+    raise ValueError(f"unknown component {component_name!r}") from None
+
+
+def default_ogre_component(distribution):
+    """The ogre component of a PPA build with no ancestry: Ubuntu's universe,
+    else the distribution's last (most permissive) component."""
+    components = tuple(distribution.components)
+    return DEFAULT_OGRE_COMPONENT if DEFAULT_OGRE_COMPONENT in components else components[-1]
 
 
 def suite_name(series_name, pocket):
@@ -179,7 +195,7 @@ def ogre_component(build, component_name):
     ``component_name``."""
     archive = build.archive
     if archive.is_ppa and not archive.require_virtualized:
-        return primary_ancestry_component(build) or DEFAULT_OGRE_COMPONENT
+        return primary_ancestry_component(build) or default_ogre_component(build.distribution)
     return component_name
 
 
@@ -197,8 +213,8 @@ def own_components(build, component_name):
     current component is ``component_name``."""
     if build.archive.purpose == ArchivePurpose.PRIMARY:
         if build.pocket == Pocket.BACKPORTS:
-            return ALL_COMPONENTS
-        return component_dependencies(component_name)
+            return tuple(build.distribution.components)
+        return component_dependencies(component_name, build.distribution.components)
     if build.archive.purpose == ArchivePurpose.PARTNER:
         return ("partner",)
     # A PPA publishes everything in main.
@@ -231,11 +247,12 @@ def archive_entries(build, component_name):
         component = dependency.component.name if dependency.component else "main"
         if target.purpose == ArchivePurpose.PRIMARY:
             primary_rules = (pocket_dependencies(dependency.pocket),
-                             component_dependencies(component))
+                             component_dependencies(component, target.distribution.components))
         elif has_published_binaries(target, das):
             entries.append((target, (dependency.pocket,), (component,)))
     if primary_rules is None:
-        primary_rules = (pocket_dependencies(NON_PRIMARY_POCKET), NON_PRIMARY_COMPONENTS)
+        primary_rules = (pocket_dependencies(NON_PRIMARY_POCKET),
+                         tuple(build.distribution.components))
     entries.append((primary_archive(build),) + primary_rules)
     return entries
 

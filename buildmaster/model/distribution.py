@@ -32,9 +32,11 @@ class Distribution(Base):
     name: Mapped[str] = mapped_column(sa.String(64), unique=True)
     displayname: Mapped[str] = mapped_column(sa.String(255))
     title: Mapped[str] = mapped_column(sa.String(255))
-    # The farm file's lists (buildmaster.farm): component names in order,
-    # and the pockets (names) that take uploads.
-    components: Mapped[list] = mapped_column(sa.JSON, default=lambda: ["main"])
+    # The farm file's lists (buildmaster.farm): component names in order
+    # (Ubuntu's four for a distribution made before the farm file, as the
+    # farm always assumed), and the pockets (names) that take uploads.
+    components: Mapped[list] = mapped_column(
+        sa.JSON, default=lambda: ["main", "restricted", "universe", "multiverse"])
     upload_pockets: Mapped[list] = mapped_column(sa.JSON, default=lambda: ["RELEASE"])
 
     series: Mapped[list["DistroSeries"]] = relationship(

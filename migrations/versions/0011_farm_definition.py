@@ -24,8 +24,10 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table('distribution') as batch:
+        # Ubuntu's four: what every build's sources.list assumed until now.
         batch.add_column(sa.Column('components', sa.JSON(), nullable=False,
-                                   server_default='["main"]'))
+                                   server_default='["main", "restricted", "universe", '
+                                                  '"multiverse"]'))
         batch.add_column(sa.Column('upload_pockets', sa.JSON(), nullable=False,
                                    server_default='["RELEASE"]'))
     with op.batch_alter_table('distroseries') as batch:
