@@ -1,23 +1,36 @@
-"""``buildmaster upload DSC...``: register source packages for building.
+"""``buildmaster upload DSC...``: register source packages for building;
+``buildmaster uploads``: every upload, the developers' and the operator's.
 
 Each .dsc is registered in a transaction of its own, with its builds
 created at once (queuebuilder.queue_publication) and, on PostgreSQL, a
 NOTIFY waking the daemons' dispatchers when it commits (wakeups.py): a
 job starts within moments of its upload, not at the queue builder's next
 run.  The first refused .dsc stops the command; those before it stay.
+Each registered source is also an ACCEPTED Upload row (no queue id),
+committed with it, so ``buildmaster uploads``, ``/api/1.0/uploads`` and
+the ``/uploads`` page list it beside the uploads developers dput
+(buildmaster/uploads/intake.py).
 """
+
+import os
 
 import sqlalchemy as sa
 
 from buildmaster.operators import output
 from buildmaster.queue import queuebuilder
-from buildmaster.uploads import sources
+from buildmaster.uploads import listing, sources
 from buildmaster.runtime import wakeups
-from buildmaster.commands.common import arg, farm_session, operator_command
-from buildmaster.model import Build, BuildQueue, DistroArchSeries
+from buildmaster.commands.builds import positive
+from buildmaster.commands.common import JSON, arg, farm_session, operator_command
+from buildmaster.commands.registry import CommandError
+from buildmaster.model import Build, BuildQueue, DistroArchSeries, OpenPGPKey, Upload
+from buildmaster.model.upload import ACCEPTED
 
 FILE_COLUMNS = [("FILE", "name"), ("TYPE", "type"), ("SIZE", "size"),
                 ("SHA256", "sha256"), ("LIBRARIAN", "alias")]
+UPLOAD_COLUMNS = [("TIME", "time"), ("SIGNER", "signer"), ("SOURCE", "source"),
+                  ("VERSION", "version"), ("TARGET", "target"), ("STATE", "state"),
+                  ("REASONS", "reasons_text"), ("BUILDS", "builds_text")]
 
 
 @operator_command(
@@ -66,5 +79,48 @@ def upload_one(context, args, dsc):
                 .join(BuildQueue, BuildQueue.build_id == Build.id)
                 .where(Build.id.in_(queued)).order_by(Build.id)):
             print(f"Build {build_id} ({arch}) queued as job {job}, score {score}.")
+        record_upload(session, publication, queued, args.changes)
         if queued:
             wakeups.notify(session, wakeups.DISPATCH)
+
+
+def record_upload(session, publication, builds, changes_path=None):
+    """The operator's upload as an ACCEPTED Upload row, beside the
+    developers' (no queue id: it never was in the upload queue).  Its
+    signer is the release's: the farm's person holding the key that
+    signed the .dsc, else the release's creator when it was signed."""
+    release = publication.sourcepackagerelease
+    signer = None
+    if release.signing_key_fingerprint:
+        key = session.scalars(sa.select(OpenPGPKey).filter_by(
+            fingerprint=release.signing_key_fingerprint)).first()
+        signer = key.owner if key is not None else release.creator
+    session.add(Upload(
+        target=listing.upload_target(publication.archive),
+        changes_name=os.path.basename(changes_path) if changes_path else None,
+        signer=signer, fingerprint=release.signing_key_fingerprint,
+        source=release.name, version=release.version, archive=publication.archive,
+        state=ACCEPTED, reasons=[], builds=sorted(builds)))
+    session.flush()
+
+
+def upload_state(name):
+    if name.upper() not in listing.STATES:
+        raise CommandError(f"no upload state named {name!r} "
+                           f"(known: {', '.join(listing.STATES)})")
+    return name.upper()
+
+
+@operator_command(
+    "uploads", "list uploads, newest first: dput's, accepted or not, and "
+               "'buildmaster upload's",
+    arg("--state", help="only uploads in this state: ACCEPTED, REJECTED or FAILED"),
+    arg("--limit", type=positive, default=50,
+        help="at most this many (default 50)"),
+    JSON)
+def uploads(context, args):
+    state = upload_state(args.state) if args.state else None
+    with farm_session(context) as session:
+        _, objects = listing.uploads(session, see_private=True, state=state,
+                                     limit=args.limit)
+    output.emit(objects, UPLOAD_COLUMNS, args.json, empty="No uploads.")

@@ -14,6 +14,8 @@ Reads (GET), with the CLI's ``--json`` names (buildmaster.web.views)::
     /api/1.0/series/DIST/SERIES    a series: architectures, processors, chroots,
                                    parent, external lines, archives, newest builds
     /api/1.0/archives              ?distribution= every archive and its apt URL
+    /api/1.0/uploads               ?state= uploads (dput's and the operator's),
+                                   newest first
 
 Lists take ``?limit=`` (1 to MAX_LIMIT, default DEFAULT_LIMIT) and
 ``?offset=`` and answer ``{"total", "offset", "limit", "next",
@@ -32,7 +34,8 @@ an unknown one, 403 without the right)::
 
 A private archive's builds are visible, and writable, only with a token
 that also has the ``private`` right; without it they are 404, as if
-they did not exist, and the archive itself is left out of every list.
+they did not exist, and the archive itself is left out of every list,
+with the uploads to it (buildmaster.uploads.listing).
 No answer ever carries an archive's buildd secret.  Errors are
 ``{"error": "one sentence"}``.
 """
@@ -43,6 +46,7 @@ from urllib.parse import urlencode
 
 from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
+from buildmaster.uploads import listing as upload_listing
 from buildmaster.web import actions, auth, farmviews, views
 from buildmaster.web.http import Answer
 
@@ -93,6 +97,22 @@ def filter_of(query):
                              arch=query.get("arch") or None)
 
 
+def upload_state_of(query):
+    """The upload state ``?state=`` asks for, or None; BadRequest."""
+    state = query.get("state") or None
+    if state is not None and state.upper() not in upload_listing.STATES:
+        raise BadRequest(f"no upload state named {state!r} "
+                         f"(known: {', '.join(upload_listing.STATES)})")
+    return state.upper() if state else None
+
+
+def uploads(session, viewer, page, state):
+    """(total, [upload object]) newest first, private ones only for a
+    viewer with the private right."""
+    return upload_listing.uploads(session, viewer.see_private, state=state,
+                                  limit=page.limit, offset=page.offset)
+
+
 def listing(path, query, page, total, entries):
     """The paged envelope of a list."""
     def link(offset):
@@ -112,6 +132,7 @@ INDEX = {
     "distribution": PREFIX + "/distributions/{name}",
     "series": PREFIX + "/series/{distribution}/{series}",
     "archives": PREFIX + "/archives",
+    "uploads": PREFIX + "/uploads",
     "actions": {"retry": "POST " + PREFIX + "/builds/{id}/retry",
                 "rescore": "POST " + PREFIX + "/builds/{id}/rescore (score)",
                 "cancel": "POST " + PREFIX + "/builds/{id}/cancel",
@@ -142,6 +163,9 @@ READS = [
     (r"/archives", lambda session, viewer, asked: _listed(
         asked, *farmviews.archives(session, viewer, page_of(asked.query),
                                    asked.query.get("distribution") or None))),
+    (r"/uploads", lambda session, viewer, asked: _listed(
+        asked, *uploads(session, viewer, page_of(asked.query),
+                        upload_state_of(asked.query)))),
 ]
 WRITES = [
     (r"/builds/(\d+)/(retry|rescore|cancel)", "build"),

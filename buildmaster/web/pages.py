@@ -11,6 +11,7 @@
     /distributions     the farm's distributions and their series
     /distributions/NAME  one: its series, architectures and chroots, archives
     /series/DIST/SERIES  one series: architectures, chroots, archives, builds
+    /uploads           ?state=, paged: uploads, dput's and the operator's
     /login             a token for this browser (an HttpOnly cookie)
 
 Actions are plain HTML forms POSTed to ``/builds/ID/retry`` (and
@@ -32,8 +33,10 @@ import jinja2
 
 from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
+from buildmaster.uploads.listing import STATES as UPLOAD_STATES
 from buildmaster.web import actions, auth, farmviews, views
-from buildmaster.web.api import BadRequest, filter_of, listing, page_of
+from buildmaster.web.api import (
+    BadRequest, filter_of, listing, page_of, upload_state_of, uploads)
 from buildmaster.web.http import Answer
 
 REFRESH_SECONDS = 2
@@ -102,6 +105,14 @@ def series_page(session, viewer, asked, distribution, name):
     return "series.html", {"series": farmviews.series(session, viewer, distribution, name)}
 
 
+def uploads_page(session, viewer, asked):
+    page, state = page_of(asked.query), upload_state_of(asked.query)
+    return "uploads.html", {
+        "uploads": listing(asked.path, asked.query, page,
+                           *uploads(session, viewer, page, state)),
+        "state": state, "upload_states": UPLOAD_STATES}
+
+
 def login_page(session, viewer, asked):
     return "login.html", {}
 
@@ -111,7 +122,8 @@ READS = [
     (r"/builds/(\d+)", build_page), ("/builders", builders_page),
     (r"/builders/([^/]+)", builder_page), ("/distributions", distributions_page),
     (r"/distributions/([^/]+)", distribution_page),
-    (r"/series/([^/]+)/([^/]+)", series_page), ("/login", login_page),
+    (r"/series/([^/]+)/([^/]+)", series_page), ("/uploads", uploads_page),
+    ("/login", login_page),
 ]
 WRITES = [
     (r"/builds/(\d+)/(retry|rescore|cancel)", "/builds/{}"),
