@@ -1,5 +1,6 @@
 """The running farm's shared parts, built once from the configuration."""
 
+from buildmaster.model.base import utcnow
 from buildmaster.runtime.activity import Activity
 from buildmaster.slaves.registry import SlaveRegistry
 from buildmaster.slaves.callbacks import make_callbacks
@@ -32,6 +33,9 @@ class FarmContext:
             from twisted.internet import reactor
         self.config = config
         self.reactor = reactor
+        # When this master started: a job claimed before, whose slave is
+        # idle, was claimed by a master that is gone (scanpass.py).
+        self.started = utcnow()
         self.engine = engine or make_engine(config.database.url)
         self.sessions = make_session_factory(self.engine)
         self.db = db or DatabaseThreads(self.sessions, pool_size(self.engine), reactor)

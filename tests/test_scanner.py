@@ -5,6 +5,7 @@ rescues, collection of finished builds, and the failure counting that
 decides whether a builder or a job is to blame.
 """
 
+import datetime
 import gzip
 import logging
 import os
@@ -19,6 +20,7 @@ import buildmaster.seeds.builder  # noqa: F401  (the seeds' Builder API)
 from buildmaster.scan import scanpass
 from buildmaster.slaves import registry
 from buildmaster import health
+from buildmaster.model import utcnow
 from buildmaster.model import (
     BinaryPackageRelease, Build, Builder, BuildQueue, BuildStatus, Processor)
 from buildmaster.testing.mockslaves import (
@@ -64,6 +66,38 @@ async def until(condition, polls=500):
 
 def run_scan(context):
     return scanpass.scan(context)
+
+
+def claimed_now(session, entry_id=1):
+    """Job ``entry_id`` (8-1 on bob) claimed by this master just now."""
+    session.get(BuildQueue, entry_id).date_started = utcnow()
+    session.commit()
+
+
+@pytest.mark.parametrize("claimed", ["before-start", "past-dispatch-timeout"])
+@pytest_twisted.ensureDeferred
+async def test_an_idle_slave_whose_job_a_gone_master_claimed_gets_it_requeued_at_once(
+        context, farm, session, caplog, claimed):
+    """A master killed between committing a claim and the slave's build()
+    leaves an idle slave and a BUILDING build; restarted (or long after),
+    the first scan puts the job back in the queue: no streak, which lives
+    in memory and dies with every restart, needs to prove it."""
+    bob, _ = farm
+    entry = session.get(BuildQueue, 1)
+    entry.date_started = (context.started - datetime.timedelta(seconds=1)
+                          if claimed == "before-start" else
+                          utcnow() - datetime.timedelta(
+                              seconds=context.config.builddmaster.download_timeout + 1))
+    session.commit()
+    bob.setSlaveForTesting(OkSlave())
+    with caplog.at_level(logging.INFO, logger="buildmaster.scanner"):
+        assert await run_scan(context) == 0
+    entry = fresh(session, BuildQueue, 1)
+    assert (entry.builder_id, entry.build.buildstate) == (None, BuildStatus.NEEDSBUILD)
+    assert context.scan_failures.streak("bob") == 0
+    assert ("build 8 (mozilla-firefox 0.9 i386) on bob: BUILDING -> NEEDSBUILD (its slave "
+            "is idle: the master that claimed the job stopped before the slave took it)"
+            in caplog.messages)
 
 
 def fresh(session, model, ident):
@@ -170,6 +204,9 @@ async def test_calls_in_flight_are_bounded(context, farm, session):
     context.config.builddmaster.max_concurrent_calls = 2
     HeldSlave.in_flight = HeldSlave.most_in_flight = 0
     add_building_builders(session, 4)
+    for entry in session.scalars(sa.select(BuildQueue).where(BuildQueue.builder_id.is_not(None))):
+        entry.date_started = utcnow()   # claimed by this master: idle answers are failures
+    session.commit()
     pending = []
     for builder in session.scalars(sa.select(Builder)):
         builder.setSlaveForTesting(HeldSlave(pending))
@@ -326,7 +363,10 @@ async def test_the_job_is_failed_when_it_failed_on_too_many_builders(
 
 @pytest_twisted.ensureDeferred
 async def test_an_idle_slave_with_a_job_is_a_scan_failure(context, farm, session, caplog):
+    """A job this master claimed a moment ago may still be on its way to
+    the slave: an idle answer only counts against the builder."""
     bob, _ = farm
+    claimed_now(session)
     bob.setSlaveForTesting(OkSlave())
     with caplog.at_level(logging.WARNING):
         assert await run_scan(context) == 1
@@ -340,6 +380,7 @@ async def test_an_idle_slave_with_a_job_has_its_job_requeued_after_a_streak(
     that answers, idle, while the database says it builds: the job must
     come back to the queue once the streak is complete."""
     bob, _ = farm
+    claimed_now(session)
     bob.setSlaveForTesting(OkSlave())
     await scan_times(context, 4)
     assert context.scan_failures.streak("bob") == 4
@@ -361,7 +402,7 @@ async def test_a_requeued_job_keeps_its_score_unless_given_back(
         context, farm, session, slave, scans, score):
     bob, _ = farm
     session.get(BuildQueue, 1).lastscore = 1234
-    session.commit()
+    claimed_now(session)
     bob.setSlaveForTesting(slave)
     await scan_times(context, scans)
     entry = fresh(session, BuildQueue, 1)

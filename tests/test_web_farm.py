@@ -77,7 +77,8 @@ async def test_distributions_are_listed_with_components_pockets_and_series(
          "components": ["main", "contrib"], "upload_pockets": ["RELEASE", "UPDATES"],
          "series": []},
         {"name": "ubuntu", "title": "Ubuntu Linux", "displayname": "Ubuntu",
-         "components": ["main"], "upload_pockets": ["RELEASE"],
+         "components": ["main", "restricted", "universe", "multiverse"],
+         "upload_pockets": ["RELEASE"],
          "series": ["warty", "hoary"]}]
     first = await web.json("/api/1.0/distributions?limit=1")
     assert [each["name"] for each in first["entries"]] == ["acme"]

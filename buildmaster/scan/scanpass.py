@@ -41,7 +41,7 @@ from buildmaster.errortext import failure_text
 from buildmaster.slaves.patience import patiently
 from buildmaster.mail.mailer import ThreadMailer
 from buildmaster.db.outage import is_outage
-from buildmaster.model import Build, Builder, BuildQueue, BuildStatus
+from buildmaster.model import Build, Builder, BuildQueue, BuildStatus, utcnow
 from buildmaster.scan.jobactions import JobActions
 from buildmaster.scan.targets import load_targets
 from buildmaster.scan.jobstates import (
@@ -54,6 +54,8 @@ from buildmaster.runtime.wakeups import DISPATCH, SCAN
 from common.states import BuilderStatus
 
 LOG = logging.getLogger("buildmaster.scanner")
+VANISHED_WHY = (" (its slave is idle: the master that claimed the job stopped before "
+                "the slave took it)")
 
 # -- The database steps, each one transaction in a thread ----------------------------
 
@@ -132,6 +134,16 @@ def requeue_aborted(session, work, targets):
             group.requeueAborted(entries[target.queue_id])
 
 
+def requeue_vanished(session, work, targets):
+    """Back to the queue, the jobs whose slaves are idle though a master that
+    is gone (or this one, before its restart) claimed them."""
+    group = work.group(session)
+    entries = _entries(session, [target.queue_id for target in targets])
+    for target in targets:
+        if target.queue_id in entries:
+            group.requeue(entries[target.queue_id], VANISHED_WHY)
+
+
 def record(session, work, jobs):
     """Record the finished ``jobs`` (collection.py), then remove their
     fetched files from the master's disk; [Failure or None]."""
@@ -182,6 +194,7 @@ class ScanPass:
         self.suspects = []      # (target, status)
         self.given_back = []    # (target, ident)
         self.builder_failed = []
+        self.vanished = []      # targets whose job a gone master claimed
         self.aborted = []
         self.cancelling = []    # targets building a build an operator cancelled
         self.finished = []      # FinishedJob
@@ -222,7 +235,9 @@ class ScanPass:
             + [self._abort_cancelled(target) for target in self.cancelling])
         if self.aborted:
             await self.context.db.run_in_thread(requeue_aborted, self.work, self.aborted)
-        if self.aborted or self.given_back:
+        if self.vanished:
+            await self.context.db.run_in_thread(requeue_vanished, self.work, self.vanished)
+        if self.aborted or self.given_back or self.vanished:
             self.context.wakeups.wake(DISPATCH)
         await self._collect()
         if self.streaks:
@@ -279,6 +294,10 @@ class ScanPass:
             self.aborted.append(target)
             return
         if state != BuilderStatus.WAITING:
+            if self._claimed_by_a_gone_master(target):
+                self.vanished.append(target)
+                self.failures.succeeded(target.name)
+                return
             raise JobVanished(f"{target.url}: slave is {state} but should be running "
                               f"job {target.ident}")
         end = WAITING[status["build_status"]]
@@ -289,6 +308,16 @@ class ScanPass:
             self.failures.succeeded(target.name)
         else:
             self._finished(target, end, status)
+
+    def _claimed_by_a_gone_master(self, target):
+        """An idle slave's job was claimed before this master started, or
+        longer ago than a dispatch may take: the claim's master stopped
+        between its commit and the slave's build(), and no scan streak
+        (kept in memory, lost at every restart) needs to prove it."""
+        claimed = target.claimed
+        if claimed is None or claimed < self.context.started:
+            return True
+        return (utcnow() - claimed).total_seconds() > self.config.builddmaster.download_timeout
 
     def _finished(self, target, state, status):
         shout(self.logger, target.name, state)

@@ -6,6 +6,7 @@ never a database row, so the database work can run in threads.
 """
 
 import dataclasses
+import datetime
 from typing import Optional
 
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ class Target:
     pocket: str = ""
     pocket_ok: bool = True
     cancelled: bool = False
+    claimed: Optional[datetime.datetime] = None   # when its job was claimed
     slave: object = None
 
     @property
@@ -59,6 +61,7 @@ _name = SourcePackageName.__table__
 _TARGETS = (
     sa.select(_builder.c.id, _builder.c.name, _builder.c.url, _builder.c.builderok,
               _builder.c.manual, _queue.c.id.label("queue_id"), _queue.c.build_id,
+              _queue.c.date_started,
               _build.c.buildstate, _build.c.pocket, _series.c.status.label("series_status"),
               _series.c.name.label("series"), _distribution.c.name.label("distribution"),
               _archive.c.purpose, _das.c.architecturetag, _name.c.name.label("source"),
@@ -86,6 +89,7 @@ def load_targets(session, only=None):
         target = Target(row.id, row.name, row.url, row.builderok, row.manual)
         if row.queue_id is not None:
             target.queue_id, target.build_id = row.queue_id, row.build_id
+            target.claimed = row.date_started
             target.label = (f"build {row.build_id} ({row.source} {row.version} "
                             f"{row.architecturetag})")
             target.title = (f"{row.architecturetag} build of {row.source} {row.version} "
