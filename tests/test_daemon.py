@@ -106,6 +106,23 @@ def test_the_services_start_serve_and_stop(daemon_config, db, session, librarian
     assert [text for text in logged if "factory <" in text and "Site" in text] == []
 
 
+@pytest_twisted.inlineCallbacks
+def test_external_dependency_sections_still_work_with_one_deprecation_line(
+        daemon_config, db, log_events):
+    daemon_config.external_dependencies = {
+        "series": {"ubuntu/hoary": ["deb http://mirror.example/debian bookworm main"]},
+        "archive": {}}
+    top = make_application(daemon_config, context=FarmContext(daemon_config,
+                                                              engine=db.engine))
+    top.startService()
+    yield top.stopService()
+    deprecated = [text for text in texts(log_events) if "deprecated" in text]
+    assert deprecated == [
+        f"{daemon_config.path}: [external_dependencies.series] still work but are "
+        "deprecated: give the lines to the series or archive in the farm file "
+        "(external_dependencies = [...]) and buildmaster apply it"]
+
+
 def test_a_loopback_librarian_is_refused_for_builders_on_other_hosts(
         daemon_config, db, session, sample):
     from buildmaster.model import Builder
