@@ -26,10 +26,20 @@ from twisted.web import resource, server, static
 from buildmaster.librarian.aliases import find_stored_file
 from buildmaster.librarian.tokens import TokenError, check_token, load_secret
 from buildmaster.model import utcnow
+from buildmaster.web.http import parse_number
 
 logger = logging.getLogger("buildmaster.librarian")
 
 GZIPPED_TEXT_SUFFIX = ".txt.gz"
+
+# On every answer: a stored file is shown as its type says and nothing
+# more (no sniffing it into HTML, no scripts, styles or frames of its
+# own, never inside another site's frame).
+SECURITY_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"content-security-policy": b"default-src 'none'; frame-ancestors 'none'; sandbox",
+}
 
 
 class Refusal(Exception):
@@ -69,6 +79,11 @@ class LibrarianResource(resource.Resource):
             from twisted.internet import reactor as clock
         self.clock = clock
 
+    def render(self, request):
+        for name, value in SECURITY_HEADERS.items():
+            request.setHeader(name, value)
+        return super().render(request)
+
     def render_GET(self, request):
         finished = []
         request.notifyFinish().addBoth(finished.append)
@@ -88,9 +103,9 @@ class LibrarianResource(resource.Resource):
         """The alias id the path names (token checked first on the
         restricted server, so forged requests never reach the database)."""
         segments = request.postpath
-        if len(segments) != 2 or not segments[0].isdigit() or not segments[1]:
+        alias_id = parse_number(segments[0]) if len(segments) == 2 else None
+        if alias_id is None or not segments[1]:
             raise Refusal(404, "No such file: librarian URLs are /<file id>/<filename>.")
-        alias_id = int(segments[0])
         if self.restricted:
             self._check_token(request, alias_id)
         return alias_id

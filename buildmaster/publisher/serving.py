@@ -16,7 +16,9 @@ equally, is refused with 404.
   PPA made private is off its public URL at once, before the publisher
   has moved its tree.
 * The private area answers only with HTTP basic auth ``buildd:<the
-  archive's buildd_secret>`` for a private archive; anything else gets 401.
+  archive's buildd_secret>`` for a private archive; anything else gets 401,
+  the same answer for an archive that does not exist (or is public), so
+  the private area tells no one which private archives exist.
   Each of those checks is one query, run in a thread; credentials are
   never logged.
 
@@ -38,6 +40,17 @@ from buildmaster.model import Archive, ArchivePurpose, Distribution, Person
 from buildmaster.publisher import layout
 
 logger = logging.getLogger("buildmaster.publisher")
+
+# On every answer: files are what their type says (never sniffed into
+# HTML), run nothing, and are never framed; directory listings keep
+# their inline style.
+SECURITY_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"content-security-policy": (b"default-src 'none'; style-src 'unsafe-inline'; "
+                                 b"frame-ancestors 'none'; base-uri 'none'; "
+                                 b"form-action 'none'"),
+}
 
 
 class Mount:
@@ -101,6 +114,11 @@ class ArchiveResource(resource.Resource):
         self.mounts = mounts(config)
         self.sessions = sessions
 
+    def render(self, request):
+        for name, value in SECURITY_HEADERS.items():
+            request.setHeader(name, value)
+        return super().render(request)
+
     def render_GET(self, request):
         try:
             segments = [s.decode("utf-8") for s in request.postpath]
@@ -141,13 +159,13 @@ class ArchiveResource(resource.Resource):
         if mount.area == layout.PPA_AREA:
             body = (self._serve(request, path, listing) if private is False
                     else _refuse(request, 404, "No such file."))
-        elif not private or not secret:
-            body = _refuse(request, 404, "No such archive.")
-        elif user == BUILDD_USER and hmac.compare_digest(secret.encode(),
-                                                          password.encode()):
+        elif private and secret and user == BUILDD_USER and hmac.compare_digest(
+                secret.encode(), password.encode()):
             request.setHeader(b"cache-control", b"private")
             body = self._serve(request, path, listing)
         else:
+            # A missing (or public) archive gets the very answer a private
+            # one does without its credentials, so nothing tells them apart.
             request.setHeader(b"www-authenticate", b'Basic realm="private archive"')
             body = _refuse(request, 401, "This archive needs its buildd credentials.")
         if body is not server.NOT_DONE_YET:

@@ -28,6 +28,7 @@ from buildmaster.operators import lookup
 from buildmaster.runtime import wakeups
 from buildmaster.model import BuildQueue, BuildStatus
 from buildmaster.archive.pockets import build_allowed_in_pocket
+from buildmaster.web.http import MAX_NUMBER, parse_number
 from buildmaster.web.views import RETRYABLE
 
 logger = logging.getLogger("buildmaster.web")
@@ -43,7 +44,18 @@ class Refused(Exception):
         self.code = code
 
 
+def build_id_of(target):
+    """The build id ``target`` names in ASCII digits; Refused (404) for
+    anything else, or for a number beyond the database's integers."""
+    number = parse_number(target) if isinstance(target, (str, bytes)) else (
+        target if isinstance(target, int) and 0 <= target <= MAX_NUMBER else None)
+    if number is None:
+        raise Refused(404, f"no build with id {target}")
+    return number
+
+
 def _build(session, build_id, see_private=True):
+    build_id = build_id_of(build_id)
     try:
         found = lookup.build(session, build_id)
     except lookup.NotFound as error:
@@ -160,14 +172,14 @@ def perform(session, action, target, params, by, see_private, origin=""):
     the form's ``params``; returns one sentence saying what was done.
     ``origin``: the master whose web asks (its NOTIFY is its own)."""
     if action == "retry":
-        was, entry = retry(session, int(target), by, see_private, origin)
+        was, entry = retry(session, build_id_of(target), by, see_private, origin)
         return (f"build {target} was {was.name}; now NEEDSBUILD as job {entry.id} "
                 f"with score {entry.lastscore}")
     if action == "rescore":
-        entry = rescore(session, int(target), params.get("score"), by, see_private)
+        entry = rescore(session, build_id_of(target), params.get("score"), by, see_private)
         return f"build {target} now has score {entry.lastscore}"
     if action == "cancel":
-        was = cancel(session, int(target), by, see_private)
+        was = cancel(session, build_id_of(target), by, see_private)
         return f"build {target} was {was.name}; now CANCELLED"
     if action == "enable":
         enable_builder(session, target, by, origin)

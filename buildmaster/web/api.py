@@ -48,7 +48,7 @@ from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
 from buildmaster.uploads import listing as upload_listing
 from buildmaster.web import actions, auth, farmviews, views
-from buildmaster.web.http import Answer
+from buildmaster.web.http import MAX_NUMBER, Answer, parse_number
 
 PREFIX = "/api/1.0"
 DEFAULT_LIMIT = 50
@@ -71,16 +71,29 @@ def error(code, text, headers=None):
 
 def page_of(query):
     """The Page a request's ``limit`` and ``offset`` ask for; BadRequest."""
-    try:
-        limit = int(query.get("limit", DEFAULT_LIMIT))
-        offset = int(query.get("offset", 0))
-    except ValueError:
-        raise BadRequest("limit and offset must be whole numbers") from None
+    limit_text = query.get("limit", str(DEFAULT_LIMIT)).strip()
+    offset_text = query.get("offset", "0").strip()
+    if offset_text.startswith("-") and parse_number(offset_text[1:]) is not None:
+        raise BadRequest("offset must not be negative")
+    limit, offset = parse_number(limit_text), parse_number(offset_text)
+    if limit is None and limit_text.startswith("-") and parse_number(limit_text[1:]) \
+            is not None:
+        limit = 0
+    if limit is None or offset is None:
+        raise BadRequest("limit and offset must be whole numbers "
+                         f"(0 to {MAX_NUMBER}, in ASCII digits)")
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be from 1 to {MAX_LIMIT}")
-    if offset < 0:
-        raise BadRequest("offset must not be negative")
     return views.Page(limit, offset)
+
+
+def build_id_of(text):
+    """The build id a path names; NotFound for one no build can have
+    (beyond the database's integers)."""
+    number = parse_number(text)
+    if number is None:
+        raise NotFound(f"no build with id {text}")
+    return number
 
 
 def filter_of(query):
@@ -149,8 +162,8 @@ READS = [
     (r"/builds", lambda session, viewer, asked: _listed(
         asked, *views.builds(session, viewer, page_of(asked.query),
                              filter_of(asked.query)))),
-    (r"/builds/(\d+)", lambda session, viewer, asked, build_id: views.build(
-        session, viewer, int(build_id))),
+    (r"/builds/([0-9]+)", lambda session, viewer, asked, build_id: views.build(
+        session, viewer, build_id_of(build_id))),
     (r"/builders", lambda session, viewer, asked: views.builders(session, viewer)),
     (r"/builders/([^/]+)", lambda session, viewer, asked, name: views.builder(
         session, viewer, name)),
@@ -168,7 +181,7 @@ READS = [
                         upload_state_of(asked.query)))),
 ]
 WRITES = [
-    (r"/builds/(\d+)/(retry|rescore|cancel)", "build"),
+    (r"/builds/([0-9]+)/(retry|rescore|cancel)", "build"),
     (r"/builders/([^/]+)/(enable|disable)", "builder"),
 ]
 
@@ -231,7 +244,7 @@ def _write(context, viewer, asked, rest, token):
             text = actions.perform(session, action, target, params, f"token {token.name}",
                                    viewer.see_private, context.wakeups.origin)
             actions.wake(context, action)
-            shown = (views.build(session, viewer, int(target)) if kind == "build"
+            shown = (views.build(session, viewer, build_id_of(target)) if kind == "build"
                      else views.builder(session, viewer, target))
     except actions.Refused as refused:
         return error(refused.code, str(refused))

@@ -4,10 +4,34 @@ Answer a handler returns from its thread for the reactor to write.
 """
 
 import dataclasses
+import re
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import unquote
 
 from buildmaster.web import auth
+
+
+# The largest id or offset a request may name: the database's INTEGER
+# (32 bits on PostgreSQL, which every id column is), so nothing parsed
+# here can overflow a query on either database.
+MAX_NUMBER = 2 ** 31 - 1
+_ASCII_DIGITS = re.compile(r"[0-9]{1,10}")
+
+
+def parse_number(text, maximum=MAX_NUMBER):
+    """The whole number ``text`` (str or bytes) spells in ASCII digits,
+    from 0 to ``maximum``; None for anything else (signs, spaces,
+    other scripts' digits, which str.isdigit() and int() accept, and
+    numbers beyond the database's integers)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    if not isinstance(text, str) or not _ASCII_DIGITS.fullmatch(text):
+        return None
+    number = int(text)
+    return number if number <= maximum else None
 
 
 @dataclasses.dataclass

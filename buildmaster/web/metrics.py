@@ -12,7 +12,8 @@ Kept in the master (prometheus_client's own registry per FarmMetrics):
 Read from the database and the disk at each scrape (in a thread, as
 every web request):
 
-* ``buildmaster_queue_depth{processor}``: pending jobs;
+* ``buildmaster_queue_depth{processor}``: pending jobs of public
+  archives (anyone may read /metrics: a private archive's are left out);
 * ``buildmaster_builds_finished_total{state}``: finished attempts
   (one BuildOutcome each, so the count never goes down);
 * ``buildmaster_builders{state}``: builders idle, building, failed,
@@ -39,7 +40,8 @@ from twisted.application import service
 
 from buildmaster.runtime.activity import DISPATCH, SCAN
 from buildmaster.mail.spool import FAILED_DIRECTORY, SPOOL_DIRECTORY, SUFFIX
-from buildmaster.model import BuildOutcome, BuildQueue, Processor, utcnow
+from buildmaster.model import (
+    Archive, Build, BuildOutcome, BuildQueue, Processor, utcnow)
 from buildmaster.runtime.wakeups import SCAN as SCANNER_CALLABLE
 from buildmaster.web import reasons
 from buildmaster.web.http import Answer
@@ -66,11 +68,18 @@ class FarmCollector:
                                        labels=["state"])
         builders = GaugeMetricFamily("buildmaster_builders", "Builders by state",
                                      labels=["state"])
+        # /metrics asks for no token: a private archive's jobs are left
+        # out, as every page leaves them out for a viewer without the
+        # private right.
+        pending = (sa.select(BuildQueue.id, BuildQueue.processor_id)
+                   .join(Build, Build.id == BuildQueue.build_id)
+                   .join(Archive, Archive.id == Build.archive_id)
+                   .where(BuildQueue.builder_id.is_(None), sa.not_(Archive.private))
+                   .subquery())
         with self.context.sessions() as session:
             for name, number in session.execute(
-                    sa.select(Processor.name, sa.func.count(BuildQueue.id))
-                    .outerjoin(BuildQueue, sa.and_(BuildQueue.processor_id == Processor.id,
-                                                   BuildQueue.builder_id.is_(None)))
+                    sa.select(Processor.name, sa.func.count(pending.c.id))
+                    .outerjoin(pending, pending.c.processor_id == Processor.id)
                     .group_by(Processor.name).order_by(Processor.name)):
                 depth.add_metric([name], number)
             for state, number in session.execute(

@@ -36,7 +36,7 @@ from buildmaster.model import BuildStatus, utcnow
 from buildmaster.uploads.listing import STATES as UPLOAD_STATES
 from buildmaster.web import actions, auth, farmviews, views
 from buildmaster.web.api import (
-    BadRequest, filter_of, listing, page_of, upload_state_of, uploads)
+    BadRequest, build_id_of, filter_of, listing, page_of, upload_state_of, uploads)
 from buildmaster.web.http import Answer
 
 REFRESH_SECONDS = 2
@@ -77,7 +77,7 @@ def builds_page(session, viewer, asked):
 
 
 def build_page(session, viewer, asked, build_id):
-    return "build.html", {"build": views.build(session, viewer, int(build_id)),
+    return "build.html", {"build": views.build(session, viewer, build_id_of(build_id)),
                           "done": asked.query.get("done")}
 
 
@@ -119,14 +119,14 @@ def login_page(session, viewer, asked):
 
 READS = [
     ("/", farm_page), ("/queue", queue_page), ("/builds", builds_page),
-    (r"/builds/(\d+)", build_page), ("/builders", builders_page),
+    (r"/builds/([0-9]+)", build_page), ("/builders", builders_page),
     (r"/builders/([^/]+)", builder_page), ("/distributions", distributions_page),
     (r"/distributions/([^/]+)", distribution_page),
     (r"/series/([^/]+)/([^/]+)", series_page), ("/uploads", uploads_page),
     ("/login", login_page),
 ]
 WRITES = [
-    (r"/builds/(\d+)/(retry|rescore|cancel)", "/builds/{}"),
+    (r"/builds/([0-9]+)/(retry|rescore|cancel)", "/builds/{}"),
     (r"/builders/([^/]+)/(enable|disable)", "/builders/{}"),
 ]
 

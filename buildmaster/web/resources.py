@@ -26,13 +26,14 @@ import hashlib
 import logging
 import os
 import re
+from urllib.parse import urlsplit
 
 from twisted.internet import threads
 from twisted.web import resource, server, static
 
 from buildmaster.slaves.callbacks import PATH as CALLBACK_PATH
 from buildmaster.web import api, pages
-from buildmaster.web.http import Answer, read_request
+from buildmaster.web.http import Answer, parse_number, read_request
 
 logger = logging.getLogger("buildmaster.web")
 
@@ -79,6 +80,15 @@ class WebResource(resource.Resource):
     def render(self, request):
         for name, value in SECURITY_HEADERS.items():
             request.setHeader(name, value)
+        if not request.path.startswith(b"/"):
+            # An absolute URI in the request line (``GET http://host/path``,
+            # RFC 9112 3.2.2): answered as its path would be.
+            parts = urlsplit(request.path)
+            if parts.scheme.lower() not in (b"http", b"https") or not parts.netloc \
+                    or not (parts.path or b"/").startswith(b"/"):
+                return self._now(request, Answer(400, "text/plain; charset=utf-8",
+                                                 b"The request names no path.\n"))
+            request.path = parts.path or b"/"
         path = request.path.decode("utf-8", "replace")
         match = re.fullmatch(r"/static/([a-z0-9.-]+)", path)
         if match and match.group(1) in self.static and request.method in (b"GET", b"HEAD"):
@@ -86,15 +96,24 @@ class WebResource(resource.Resource):
             return self.static[match.group(1)].render(request)
         if path.startswith(CALLBACK_PATH) and request.method == b"POST":
             return self._callback(request, path[len(CALLBACK_PATH):])
-        if int(request.getHeader(b"content-length") or 0) > MAX_FORM:
+        length = request.getHeader(b"content-length")
+        if length is not None and parse_number(length.strip()) is None:
+            return self._now(request, Answer(400, "text/plain; charset=utf-8",
+                                             b"Bad Content-Length.\n"))
+        if parse_number((length or b"0").strip()) > MAX_FORM:
             return self._now(request, Answer(413, "text/plain; charset=utf-8",
                                              b"Request body too large.\n"))
-        if path == "/metrics":
-            work = (self.metrics.exposition, )
-        elif path == "/healthz":
-            work = (self.metrics.health, )
+        if path in ("/metrics", "/healthz"):
+            if request.method not in (b"GET", b"HEAD"):
+                request.setHeader(b"allow", b"GET, HEAD")
+                return self._now(request, Answer(
+                    405, "text/plain; charset=utf-8",
+                    request.method + b" is not allowed here; GET or HEAD it.\n"))
+            work = ((self.metrics.exposition if path == "/metrics"
+                     else self.metrics.health), )
         else:
-            handler = next(h for prefix, h in self.handlers if path.startswith(prefix))
+            handler = next((h for prefix, h in self.handlers if path.startswith(prefix)),
+                           pages.answer)
             work = (handler, self.context, read_request(request))
         finished = []
         request.notifyFinish().addBoth(finished.append)
