@@ -94,10 +94,14 @@ def counted_writes():
 
 
 def farm_rows(session):
-    """A fingerprint of the farm's rows, to tell that nothing changed."""
-    return [session.scalars(sa.select(model.id).order_by(model.id)).all()
-            for model in (Person, Archive, DistroSeries, DistroArchSeries, Builder,
-                          OpenPGPKey)]
+    """A fingerprint of the farm's rows, to tell that nothing changed (read
+    in a transaction ended at once: PostgreSQL's TRUNCATE waits for it)."""
+    try:
+        return [session.scalars(sa.select(model.id).order_by(model.id)).all()
+                for model in (Person, Archive, DistroSeries, DistroArchSeries, Builder,
+                              OpenPGPKey)]
+    finally:
+        session.rollback()
 
 
 def test_the_example_applies_to_an_empty_database_and_exports_as_written(
@@ -149,6 +153,7 @@ def test_export_piped_into_apply_changes_nothing(empty_cli, farm_dir, monkeypatc
 def test_the_sample_worlds_export_applies_to_an_empty_database(cli, farm_config, db, session,
                                                                  tmp_path, capsys):
     exported = cli("export").out
+    session.rollback()
     db.empty()
     fresh = Cli(farm_config, session, capsys)
     applied = fresh("apply", write(tmp_path, exported))
@@ -327,6 +332,7 @@ def _mutate(text, mutations):
 @given(mutations=_mutations())
 def test_a_mutated_file_is_applied_whole_or_not_at_all(empty_cli, farm_dir, db, session,
                                                        mutations):
+    session.rollback()
     db.empty()
     before = farm_rows(session)
     text = _mutate(EXAMPLE, mutations)
