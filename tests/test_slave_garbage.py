@@ -25,6 +25,7 @@ from buildmaster.scan import scanpass
 from buildmaster.dispatch.dispatchpass import dispatch_idle_builders
 from buildmaster.slaves import registry
 from buildmaster.slaves.failures import ScanFailures
+from buildmaster.model import utcnow
 from buildmaster.model import Build, Builder, BuildQueue, BuildStatus
 from buildmaster.testing.mockslaves import OkSlave
 
@@ -124,7 +125,8 @@ def bob_building(session):
     bob = session.get(Builder, 1)
     bob.builderok, bob.failnotes, bob.failure_count = True, None, 0
     entry = build.buildqueue_record or build.createBuildQueueEntry()
-    entry.builder, entry.logtail = bob, None
+    # Claimed by this master just now: an idle answer is the slave's failure.
+    entry.builder, entry.logtail, entry.date_started = bob, None, utcnow()
     build.buildstate, build.builder, build.failure_count = BuildStatus.BUILDING, None, 0
     build.buildlog = build.upload_log = None
     for other in session.scalars(sa.select(BuildQueue).where(BuildQueue.builder_id == 2)):
