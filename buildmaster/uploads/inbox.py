@@ -12,9 +12,11 @@
 
 Every step is a rename within one filesystem, so a master killed at any
 instant leaves each file in exactly one place: a part file (dropped and
-sent again), a whole file in incoming (claimed later or timed out), or an
-upload in queue/ (processed at the next run; the database row keyed by
-``<id>`` says whether it already was).  An upload whose .changes or
+sent again; one the HTTP server held in incoming/ itself times out), a
+whole file in incoming (claimed later or timed out), a claim half made
+in queue/.<id>/ (its files given back to incoming before the next
+claim), or an upload in queue/ (processed at the next run; the database
+row keyed by ``<id>`` says whether it already was).  An upload whose .changes or
 listed files do not all arrive within ``incomplete_timeout`` is moved to
 rejected/ by ``expire``.
 """
@@ -80,18 +82,26 @@ class Inbox:
     def size_of(self, target):
         """Bytes the target's incoming directory holds (whole files and parts)."""
         directory = self.incoming(target)
-        return sum(entry.stat().st_size for entry in os.scandir(directory)
-                   if entry.is_file(follow_symlinks=False))
+        return sum(found.st_size for found in map(_stat, os.scandir(directory)) if found)
 
     # -- Whole uploads ---------------------------------------------------------
 
+    def targets(self):
+        """[(slug, path)] of the targets' incoming directories.  The HTTP
+        server's part files wait in incoming/ itself until their request
+        names its file (httpserver.py): they are no target."""
+        incoming = os.path.join(self.root, "incoming")
+        return [(entry.name, entry.path)
+                for entry in sorted(os.scandir(incoming), key=lambda entry: entry.name)
+                if entry.is_dir(follow_symlinks=False)]
+
     def claim_complete(self):
         """Move every .changes whose listed files have all arrived into
-        queue/ with those files; the new upload ids."""
+        queue/ with those files; the new upload ids.  Claims a killed
+        master left half made are given back to incoming/ first."""
+        self.recover_claims()
         claimed = []
-        incoming = os.path.join(self.root, "incoming")
-        for slug in sorted(os.listdir(incoming)):
-            directory = os.path.join(incoming, slug)
+        for slug, directory in self.targets():
             for name in sorted(os.listdir(directory)):
                 if name.endswith(".changes") and not name.startswith(PART_PREFIX):
                     upload_id = self._claim(directory, slug, name)
@@ -120,6 +130,30 @@ class Inbox:
         os.replace(staging, os.path.join(self.root, "queue", upload_id))
         return upload_id
 
+    def recover_claims(self):
+        """Move the files of every claim left half made in queue/ (a
+        ``.<id>`` directory: the master was killed between the claim's
+        first rename and its last) back to their target's incoming
+        directory, where the next claim takes them with the rest; the
+        names moved.  The queue has one master processing it, and it
+        calls this before claiming, so no claim is under way."""
+        moved = []
+        queue = os.path.join(self.root, "queue")
+        for name in sorted(os.listdir(queue)):
+            staging = os.path.join(queue, name)
+            if not name.startswith(".") or not os.path.isdir(staging):
+                continue
+            files = sorted(entry for entry in os.listdir(staging) if entry != TARGET_FILE)
+            if files:
+                # TARGET is written whole before the first file is moved in.
+                with open(os.path.join(staging, TARGET_FILE), encoding="utf-8") as handle:
+                    directory = self.incoming(handle.read().strip())
+                for entry in files:
+                    os.replace(os.path.join(staging, entry), os.path.join(directory, entry))
+                moved += files
+            shutil.rmtree(staging)
+        return moved
+
     def queued(self):
         """The ids of the uploads waiting in queue/, oldest first."""
         return sorted(name for name in os.listdir(os.path.join(self.root, "queue"))
@@ -146,11 +180,12 @@ class Inbox:
         now = time.time() if now is None else now
         expired = []
         incoming = os.path.join(self.root, "incoming")
-        for slug in sorted(os.listdir(incoming)):
-            directory = os.path.join(incoming, slug)
-            old = [entry for entry in os.scandir(directory)
-                   if entry.is_file(follow_symlinks=False)
-                   and now - entry.stat().st_mtime > timeout]
+        for entry in os.scandir(incoming):
+            # An HTTP request's part file whose request died with its master.
+            if entry.name.startswith(PART_PREFIX) and _older(entry, now, timeout):
+                _remove(entry.path)
+        for slug, directory in self.targets():
+            old = [entry for entry in os.scandir(directory) if _older(entry, now, timeout)]
             if not old:
                 continue
             destination = os.path.join(self.root, "rejected",
@@ -160,12 +195,41 @@ class Inbox:
             names = []
             for entry in old:
                 if entry.name.startswith(PART_PREFIX):
-                    os.unlink(entry.path)
+                    _remove(entry.path)
                     continue
-                shutil.move(entry.path, os.path.join(destination, entry.name))
+                try:
+                    shutil.move(entry.path, os.path.join(destination, entry.name))
+                except FileNotFoundError:
+                    continue
                 names.append(entry.name)
             expired.append((slug.replace("+", "/"), sorted(names)))
         return expired
+
+
+# The servers write, complete and replace files in incoming/ in the reactor's
+# thread while the job reads it in another: an entry listed a moment ago
+# may be gone (claimed, completed, sent again) by the time it is looked at.
+
+def _stat(entry):
+    """The stat of a plain file ``entry`` (os.DirEntry), or None when it is
+    no plain file or no longer there."""
+    try:
+        return entry.stat(follow_symlinks=False) if entry.is_file(follow_symlinks=False) \
+            else None
+    except FileNotFoundError:
+        return None
+
+
+def _older(entry, now, timeout):
+    found = _stat(entry)
+    return found is not None and now - found.st_mtime > timeout
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def listed_names(changes_path):

@@ -13,10 +13,12 @@ one after another, each in one database transaction in a thread:
   key signed gets no mail (nobody to trust with it), only a log line.
 
 Every outcome is an Upload row keyed by the queue directory's name,
-committed with what the upload changed and its mail held in the spool;
-only then is the directory moved out of the queue.  A master killed in
-between finds the row at its next run and only moves the directory, so
-nothing is processed twice and nothing is lost.
+committed with what the upload changed and its mail held in the spool
+(under a name the mailer leaves alone until the row is committed:
+``_hold``); only then is the mail released and the directory moved out
+of the queue.  A master killed in between finds the row at its next run
+and only releases the mail still held and moves the directory, so
+nothing is processed or mailed twice and nothing is lost.
 """
 
 import dataclasses
@@ -28,6 +30,7 @@ import sqlalchemy as sa
 from twisted.internet import threads
 
 from buildmaster.mail.mailer import ThreadMailer
+from buildmaster.mail.spool import SUFFIX, SpooledBatch, SpooledMessage
 from buildmaster.model import Upload
 from buildmaster.model.upload import ACCEPTED, FAILED, REJECTED
 from buildmaster.queue import queuebuilder
@@ -83,7 +86,14 @@ def process_one(session, config, librarian, mailer, queue, queue_id):
     """(state, build ids) of the upload ``queue_id``, processed and committed."""
     recorded = session.scalars(sa.select(Upload).filter_by(queue_id=queue_id)).first()
     if recorded is not None:
-        return recorded.state, []   # processed before a restart: only its move is left
+        # Processed before a restart: its mail may be left to release, its move is.
+        held = _held(mailer, queue_id)
+        if held is not None:
+            mailer.release(_to_send(mailer, held))
+        return recorded.state, []
+    stale = _held(mailer, queue_id)
+    if stale is not None:
+        mailer.drop(stale)   # held by a master killed before its commit: never true
     target = queue.target_of(queue_id)
     directory = queue.path(queue_id)
     try:
@@ -107,7 +117,7 @@ def process_one(session, config, librarian, mailer, queue, queue_id):
     session.flush()
     held = None
     if verdict.signer is not None and verdict.signer.preferred_email:
-        held = mailer.hold(*uploadmail.compose(config, upload, directory, session))
+        held = _hold(mailer, queue_id, *uploadmail.compose(config, upload, directory, session))
     try:
         session.commit()
     except Exception:
@@ -116,8 +126,49 @@ def process_one(session, config, librarian, mailer, queue, queue_id):
         raise
     _log(queue_id, upload, verdict)
     if held is not None:
-        mailer.release(held)
+        mailer.release(_to_send(mailer, held))
     return state, builds
+
+
+# The mail about an upload is held in the spool under a dot name, which the
+# mailer neither loads nor sends, until the Upload row it tells of is
+# committed; then it is renamed to its sendable name and released.  A master
+# killed before the commit leaves a held file that the next processing of
+# the upload drops (the mail it holds names builds that were never
+# committed); killed after it, the row is found and the held file is
+# released then.  Each upload is mailed once: never about a row rolled back,
+# never again by the next master.
+HELD_PREFIX = ".held-"
+
+
+def _batch_key(queue_id):
+    return f"upload-{queue_id}"
+
+
+def _hold(mailer, queue_id, sender, about, messages):
+    """Write the upload's messages to the spool, not to be sent yet."""
+    batch = SpooledBatch.new(sender, about, [SpooledMessage(recipient, text)
+                                             for recipient, text in messages],
+                             key=HELD_PREFIX + _batch_key(queue_id))
+    mailer.mailer.spool.save(batch)
+    return batch
+
+
+def _held(mailer, queue_id):
+    """The batch a master held for ``queue_id`` and did not release, or None."""
+    spool = mailer.mailer.spool
+    name = f"{HELD_PREFIX}{_batch_key(queue_id)}{SUFFIX}"
+    if not os.path.exists(os.path.join(spool.directory, name)):
+        return None
+    return spool.load(name)
+
+
+def _to_send(mailer, batch):
+    """The held ``batch`` under its sendable name, for ``release``."""
+    spool = mailer.mailer.spool
+    name = batch.name[len(HELD_PREFIX):]
+    os.replace(os.path.join(spool.directory, batch.name), os.path.join(spool.directory, name))
+    return dataclasses.replace(batch, name=name)
 
 
 def _register(session, librarian, directory, verdict, keyring):
