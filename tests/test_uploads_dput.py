@@ -309,3 +309,52 @@ async def test_a_half_upload_is_rejected_once_it_timed_out(
     assert rejected.startswith("incomplete-")
     assert any(name.endswith("_source.changes")
                for name in os.listdir(os.path.join(root, "rejected", rejected)))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_file_whose_checksum_is_not_the_changes_one_is_refused(
+        farm, http_port, people, tmp_path, session, smtp_server):
+    changes = source(tmp_path, people)
+    tarball = changes.replace("_source.changes", ".tar.xz")
+    data = bytearray(open(tarball, "rb").read())
+    data[-1] ^= 0xFF     # same size, other bytes
+    open(tarball, "wb").write(bytes(data))
+    # dput checks the sums itself and sends nothing: send as a client that does not.
+    directory = os.path.dirname(changes)
+    sent = [os.path.join(directory, name) for name in sorted(os.listdir(directory))
+            if name.startswith("hello-bm_") and not name.endswith((".changes", ".build"))]
+    for path in [*sent, changes]:
+        with open(path, "rb") as handle:
+            answer = await treq.put(f"http://127.0.0.1:{http_port}/upload/~alice/tools/acme/"
+                                    f"{os.path.basename(path)}", handle.read())
+        assert answer.code == 201
+    await process(farm, smtp_server)
+    [upload] = uploads(session)
+    assert upload.state == "REJECTED"
+    assert "hello-bm_1.0.tar.xz: its md5 is not the one the .changes gives" in upload.reasons
+    [(_, _, text)] = smtp_server.messages
+    assert "its md5 is not the one the .changes gives" in text
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_binary_upload_is_refused(farm, http_port, people, tmp_path, session,
+                                          smtp_server):
+    from buildmaster.testing.uploads import binary_upload
+    directory = tmp_path / "binary"
+    directory.mkdir()
+    changes = None
+    for name, data in binary_upload("hello-bm", "1.0", "amd64").items():
+        if name.endswith(".changes"):
+            data = data.replace(b"Distribution: unstable", b"Distribution: rocket")
+        (directory / name).write_bytes(data)
+        if name.endswith(".changes"):
+            changes = people["keys"].clearsign(directory / name, people["alice"])
+    status, output = await dput(tmp_path, people, changes, "http", http_port,
+                                "/upload/~alice/tools/acme")
+    assert status == 0, output
+    await process(farm, smtp_server)
+    [upload] = uploads(session)
+    assert upload.state == "REJECTED"
+    assert any(reason.startswith("binary uploads are refused: this farm builds from source")
+               for reason in upload.reasons)
+    assert "hello-bm_1.0_amd64.deb: binary packages are refused" in upload.reasons
