@@ -93,7 +93,7 @@ def master_config(db, farm_config, tmp_path, smtp_server):
         db, farm_config, tmp_path, smtp_server, archive_port=port,
         archives=f"primary_url = {base}/primary\nppa_url = {base}/ppa\n"
                  f"private_ppa_url = {base}/private\nsigning_key = {TEST_SIGNING_KEY}\n",
-        job_timeout=300) + f"[web]\nport = {free_port()}\n")  # not 58010, maybe taken
+        job_timeout=300))
     return configmodule.load(str(path))
 
 

@@ -105,6 +105,8 @@ def master_config_text(db, farm_config, tmp_path, smtp_server, archives="",
         + archives
         + (f"[external_dependencies.series]\n{external_lines}" if external_lines else "")
         + (f"[upload]\n{upload}" if upload else "")
+        # The web on a port of its own: its default, 58010, may be taken.
+        + f"[web]\nport = {free_port()}\n"
         + "[sequencer]\nshutdown_timeout = 30\n"
         + "".join(f"[sequencer.job.{name}]\ncallable = buildmaster.jobs:{function}\n"
                   f"mindelay = 1\ntimeout = {job_timeout}\n" for name, function in JOBS))
