@@ -235,3 +235,41 @@ async def test_a_retry_or_an_enabled_builder_wakes_this_masters_dispatcher_at_on
     await web.json("/api/1.0/builders/frog/enable", data={}, token=token)
     await web.json("/api/1.0/builds/3/retry", data={}, token=token, code=409)
     assert woken == [wakeups.DISPATCH, wakeups.DISPATCH]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_removed_builder_is_gone_from_every_page_list_reason_and_action(
+        web, sample, session):
+    """``builder remove`` marks a builder not active: no page, list,
+    count or reason shows it any more, and its actions are 404; its
+    builds keep its name, unlinked."""
+    sample.frog.active = False  # as buildmaster builder remove frog
+    session.get(Build, 7).builder = sample.frog
+    sample.bob.failBuilder("disk full")
+    session.commit()
+    token = make_token(session)
+    builders = await web.json("/api/1.0/builders")
+    assert [b["name"] for b in builders] == ["bob"]
+    farm = await web.json("/api/1.0/farm")
+    assert [b["name"] for b in farm["builders"]] == ["bob"]
+    job = (await web.json("/api/1.0/queue"))["entries"][0]
+    assert job["reason"] == ("every builder that could take it is out of use: "
+                             "bob (disabled: disk full)")
+    assert (await web.json("/api/1.0/builders/frog", code=404)) == {
+        "error": "no builder named 'frog'"}
+    for action in ("enable", "disable"):
+        refused = await web.json(f"/api/1.0/builders/frog/{action}", data={},
+                                 token=token, code=404)
+        assert refused == {"error": "no builder named 'frog'"}
+    session.expire_all()
+    assert (sample.frog.active, sample.frog.builderok) == (False, True)
+    session.rollback()
+    for path in ("/", "/builders"):
+        assert b'data-builder="frog"' not in (await web.get(path)).body, path
+    assert b"frog" not in (await web.get("/queue")).body
+    assert (await web.get("/builders/frog")).code == 404
+    assert (await web.post("/builders/frog/enable", data={"token": token})).code == 404
+    build = (await web.get("/builds/7")).body
+    assert b"frog <small>(removed)</small>" in build and b'href="/builders/frog"' not in build
+    metrics = (await web.get("/metrics")).body.decode()
+    assert 'buildmaster_builders{state="disabled"} 1.0' in metrics

@@ -66,10 +66,15 @@ def _build(session, build_id, see_private=True):
 
 
 def _builder(session, name):
+    """The builder ``name``; Refused (404) if there is none or it was
+    removed (``builder remove``), as the pages and lists never show it."""
     try:
-        return lookup.builder(session, name)
+        found = lookup.builder(session, name)
     except lookup.NotFound as error:
         raise Refused(404, str(error)) from None
+    if not found.active:
+        raise Refused(404, f"no builder named {name!r}")
+    return found
 
 
 def retry(session, build_id, by, see_private=True, origin=""):

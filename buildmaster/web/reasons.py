@@ -80,13 +80,11 @@ class Reason:
     estimate: Optional[int] = None
 
 
-def builder_state(active, builderok, failure_count, told, busy, failure_threshold):
-    """One word for a builder: building or idle when in use; quarantined
-    (its health says so), failed (the farm took it out after
-    ``failure_threshold`` failures) or disabled (an operator did, or it
-    is not active) when not."""
-    if not active:
-        return DISABLED
+def builder_state(builderok, failure_count, told, busy, failure_threshold):
+    """One word for an active builder: building or idle when in use;
+    quarantined (its health says so), failed (the farm took it out after
+    ``failure_threshold`` failures) or disabled (an operator did) when
+    not.  A removed builder (not active) has no state: it is in no list."""
     if not builderok:
         if told == QUARANTINED.upper():
             return QUARANTINED
@@ -198,11 +196,12 @@ def dependency_reason(relation):
 
 def load_farm(session, now, failure_threshold):
     """The Farm as it is now: every builder with its state and, when
-    building, its estimate."""
+    building, its estimate; a removed builder (``builder remove``: not
+    active) is not in it, so no reason names it."""
     processors = dict(session.execute(sa.select(Processor.id, Processor.name)).all())
     rows = session.execute(
         sa.select(Builder.name, Builder.processor_id, Builder.virtualized, Builder.manual,
-                  Builder.active, Builder.builderok, Builder.failure_count,
+                  Builder.builderok, Builder.failure_count,
                   Builder.failnotes, BuilderHealth.state, BuildQueue.date_started,
                   SourcePackageName.name.label("source"))
         .outerjoin(BuilderHealth, BuilderHealth.builder_id == Builder.id)
@@ -212,14 +211,14 @@ def load_farm(session, now, failure_threshold):
                    SourcePackageRelease.id == Build.sourcepackagerelease_id)
         .outerjoin(SourcePackageName,
                    SourcePackageName.id == SourcePackageRelease.sourcepackagename_id)
-        .order_by(Builder.name)).all()
+        .where(Builder.active).order_by(Builder.name)).all()
     medians = median_durations(session, {row.source for row in rows if row.source})
     builders = []
     for row in rows:
         busy = row.source is not None
         view = BuilderView(
             row.name, row.processor_id, row.virtualized, row.manual,
-            builder_state(row.active, row.builderok, row.failure_count, row.state, busy,
+            builder_state(row.builderok, row.failure_count, row.state, busy,
                           failure_threshold), row.failnotes)
         if busy and row.source in medians:
             elapsed = (now - row.date_started).total_seconds() if row.date_started else 0

@@ -96,7 +96,10 @@ def build_object(build, viewer):
     """The CLI's build object, plus what the pages show beside it."""
     found = output.build_object(build, viewer.config)
     entry = build.buildqueue_record
+    builder = build.builder or (entry.builder if entry is not None else None)
     found.update({
+        # Its builds keep a removed builder's name, but it has no page.
+        "builder_removed": builder is not None and not builder.active,
         "buildlog_url": log_url(viewer, build, build.buildlog),
         "upload_log_url": log_url(viewer, build, build.upload_log),
         "private": build.archive.private,
@@ -227,10 +230,11 @@ def queue(session, viewer, page):
 def builders(session, viewer):
     """[builder object]: the CLI's builder fields, its state (idle,
     building, failed, quarantined, disabled) and what it builds, for how
-    long."""
+    long; as ``builder list``, never a removed builder."""
     farm = {view.name: view for view in
             reasons.load_farm(session, viewer.now, _threshold(viewer)).builders}
-    rows = session.scalars(sa.select(Builder).order_by(Builder.name).options(
+    rows = session.scalars(sa.select(Builder).where(Builder.active).order_by(
+        Builder.name).options(
         selectinload(Builder.processor),
         selectinload(Builder.currentjob).selectinload(BuildQueue.build)
         .options(*BUILD_LOADS[:3]))).all()
@@ -259,7 +263,8 @@ def _builder_object(row, view, viewer):
 def builder(session, viewer, name):
     """One builder: its object, its recent builds and how its finished
     builds ended (counts by state over its recent history)."""
-    row = session.scalars(sa.select(Builder).where(Builder.name == name)).first()
+    row = session.scalars(sa.select(Builder).where(Builder.name == name,
+                                                    Builder.active)).first()
     if row is None:
         raise NotFound(f"no builder named {name!r}")
     (shown,) = [each for each in builders(session, viewer) if each["name"] == name]
