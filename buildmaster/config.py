@@ -101,10 +101,17 @@ def _text(value):
 # what each one mails).
 STATUS_MODES = ("problem", "change", "failing", "warnings")
 
-# dpkg's tools ("dpkg-shlibdeps: warning: ...") and the compiler
-# ("foo.c:12:5: warning: ..."); the upload log's "WARNING ..." lines.
+# dpkg's tools ("dpkg-shlibdeps: warning: ..."), the compiler ("foo.c:12:5:
+# warning: ...") and the upload log's "WARNING ..." lines.  Not the
+# warnings dpkg-source gives unpacking every source on a slave, which holds
+# no keyring (the master checked the upload's signature): "extracting
+# unsigned source package (x.dsc)", or "cannot verify inline signature for
+# ./x.dsc: no acceptable signature found" (or another reason); they say
+# nothing of the package.
+ROUTINE_DPKG_WARNINGS = (r"extracting unsigned source package \("
+                         r"|cannot verify inline signature for ")
 DEFAULT_WARNING_PATTERNS = "\n".join([
-    r"^dpkg-[a-z]+: warning: ",
+    rf"^dpkg-[a-z]+: warning: (?!{ROUTINE_DPKG_WARNINGS})",
     r"^[^\s:]+:\d+:(\d+:)? warning: ",
     r"^WARNING\s",
 ])

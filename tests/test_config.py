@@ -30,6 +30,9 @@ def test_the_example_file_loads(tmp_path, monkeypatch):
     loaded = config.load(_example())
     assert loaded.mail.smtp_port == 25
     assert {job.name for job in loaded.jobs} >= {"slave_scanner", "queue_builder", "dispatcher"}
+    # It shows the default warning patterns as they are.
+    assert [pattern.pattern for pattern in loaded.status.warning_patterns] == [
+        pattern.pattern for pattern in config.load(None).status.warning_patterns]
 
 
 def _example():

@@ -5,11 +5,14 @@ served on loopback."""
 import os
 import signal
 import xmlrpc.client
+from unittest import mock
 
 import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
+from buildmaster.config import load
+from buildmaster.health.colours import read_log
 from buildmaster.slaves.client import SlaveClient
 from buildmaster.slaves.errors import SlaveConnectionError, SlaveProtocolError, SlaveTimeout
 from buildmaster.testing.aptrepo import AptRepository, make_binary_package
@@ -88,7 +91,13 @@ async def test_good_build_offers_its_deb(client, served_dir, tmp_path, buildd_ch
     target = tmp_path / debs[0]
     await client.getFile(sha1, str(target))
     assert sha1_of(target) == sha1
-    assert "building the good package" in await log_text(client, tmp_path)
+    log = await log_text(client, tmp_path)
+    assert "building the good package" in log
+    # dpkg-source's "extracting unsigned source package" is in the log,
+    # and no warning the default patterns count: the build is green.
+    assert "dpkg-source: warning: extracting unsigned source package" in log
+    assert read_log(log.splitlines(), load(None, check_dirs=False).status.warning_patterns) \
+        == (0, mock.ANY)
     assert await client.clean() == IDLE
     assert (await client.status())["builder_status"] == IDLE
 
