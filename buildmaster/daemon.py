@@ -1,6 +1,7 @@
 """The services ``buildmaster.tac`` starts, as one MultiService.
 
-In start order (they stop in the reverse order):
+In start order (they stop in the reverse order, each once the one started
+after it has stopped: InOrder):
 
 1. the farm context (database engine), closed last;
 2. Python ``logging`` records (the scanner's and dispatcher's state
@@ -38,6 +39,7 @@ import logging
 import sqlalchemy as sa
 
 from twisted.application import service
+from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
 from twisted.python import threadable
 
@@ -99,6 +101,22 @@ def check_librarian_reachable(context):
             "fetch chroots or sources from it: set [librarian] public_url and "
             "restricted_url to an address the slaves reach (and public_host to "
             "listen on it)")
+
+
+class InOrder(service.MultiService):
+    """A MultiService that stops its children one at a time, last started
+    first, each once the one after it has stopped: Twisted's stops them
+    all at once, which closed the database under a job the sequencer was
+    still letting finish."""
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        service.Service.stopService(self)
+        for child in reversed(list(self)):
+            try:
+                yield defer.maybeDeferred(child.stopService)
+            except Exception:
+                log.failure("stopping {child} failed", child=getattr(child, "name", child))
 
 
 class ContextService(service.Service):
@@ -242,7 +260,7 @@ def make_application(config, reactor=None, context=None):
         context.close()
         raise
     registry.configure(config)
-    top = service.MultiService()
+    top = InOrder()
     ContextService(context, reactor).setServiceParent(top)
     PythonLoggingService().setServiceParent(top)
     for server in librarian_servers(context):

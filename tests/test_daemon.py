@@ -4,9 +4,11 @@ as a real process (refusals with one line and exit 2, a clean SIGTERM)."""
 import logging
 import signal
 import socket
+import threading
 
 import pytest
 import pytest_twisted
+import sqlalchemy as sa
 import treq
 from twisted.internet import defer, reactor, task
 from twisted.logger import globalLogPublisher
@@ -104,6 +106,50 @@ def test_the_services_start_serve_and_stop(daemon_config, db, session, librarian
             f"127.0.0.1:{settings.restricted_port}") in logged
     # (the test's own HTTP client may say its factory starts)
     assert [text for text in logged if "factory <" in text and "Site" in text] == []
+
+
+JOB_STARTED, JOB_MAY_GO_ON, JOB_GOT = threading.Event(), threading.Event(), []
+
+
+def database_job(context):
+    """A job of two database calls: the first waits for the test's word."""
+    def first(session):
+        JOB_STARTED.set()
+        JOB_MAY_GO_ON.wait(5)
+        return session.execute(sa.text("SELECT 1")).scalar()
+
+    async def run():
+        await context.db.run_in_thread(first)
+        second = await context.db.run_in_thread(
+            lambda session: session.execute(sa.text("SELECT 2")).scalar())
+        JOB_GOT.append(second)
+    return defer.ensureDeferred(run())
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_stop_lets_the_running_job_use_the_database_to_its_end(daemon_config, db,
+                                                                 log_events):
+    """The sequencer stops first and lets its job finish; the database goes
+    after (it was closed at once, and the job's next call failed)."""
+    from buildmaster.config import JobConfig
+    daemon_config.jobs = [JobConfig(name="database", command="",
+                                    callable=f"{__name__}:database_job", mindelay=1,
+                                    alwayslog=True, timeout=60)]
+    JOB_STARTED.clear()
+    JOB_MAY_GO_ON.clear()
+    JOB_GOT.clear()
+    top = make_application(daemon_config, context=FarmContext(daemon_config,
+                                                              engine=db.engine))
+    top.startService()
+    for _ in range(200):
+        if JOB_STARTED.is_set():
+            break
+        yield task.deferLater(reactor, 0.05, lambda: None)
+    stopping = top.stopService()
+    JOB_MAY_GO_ON.set()
+    yield stopping
+    assert JOB_GOT == [2]
+    assert [text for text in texts(log_events) if "AlreadyQuit" in text] == []
 
 
 @pytest_twisted.inlineCallbacks

@@ -7,7 +7,9 @@ them; dput and scp are real processes.  Each upload is processed by the
 server on loopback.
 """
 
+import logging
 import os
+import shutil
 import subprocess
 import time
 
@@ -21,7 +23,8 @@ from twisted.internet.task import deferLater
 from buildmaster.context import FarmContext
 from buildmaster.farm import changes as farm_changes, reader, state
 from buildmaster.farm.plan import make_plan
-from buildmaster.model import Build, DistroArchSeries, Upload
+from buildmaster.model import Build, DistroArchSeries, SourcePackageName, Upload
+from buildmaster.model import rows
 from buildmaster.testing.debpackages import make_chroot_tarball
 from buildmaster.testing.dput import dput_cf, dput_command, signed_source
 from buildmaster.testing.gpgkeys import throwaway_keys  # noqa: F401
@@ -54,6 +57,10 @@ openpgp_keys = ["mallory.asc"]
 
 [[archive]]
 reference = "~alice/tools"
+distribution = "acme"
+
+[[archive]]
+reference = "~alice/more"
 distribution = "acme"
 '''
 
@@ -358,3 +365,56 @@ async def test_a_binary_upload_is_refused(farm, http_port, people, tmp_path, ses
     assert any(reason.startswith("binary uploads are refused: this farm builds from source")
                for reason in upload.reasons)
     assert "hello-bm_1.0_amd64.deb: binary packages are refused" in upload.reasons
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_targets_uploads_go_in_order_and_targets_at_once(
+        farm, http_port, people, tmp_path, session, smtp_server):
+    """One run takes every target's queue: the same new source to two PPAs,
+    and a newer version after the first, all accepted, each once."""
+    first = source(tmp_path, people, name="shared")
+    again = shutil.copytree(os.path.dirname(first), tmp_path / "again")
+    newer = source(tmp_path, people, name="shared", version="1.1")
+    for changes, target in ((first, "~alice/tools/acme"), (again / os.path.basename(first),
+                            "~alice/more/acme"), (newer, "~alice/tools/acme")):
+        status, output = await dput(tmp_path, people, changes, "http", http_port,
+                                    f"/upload/{target}")
+        assert status == 0, output
+    assert await process(farm, smtp_server) == 3
+    done = uploads(session)
+    assert sorted((upload.target, upload.version, upload.state) for upload in done) == [
+        ("~alice/more/acme", "1.0", "ACCEPTED"), ("~alice/tools/acme", "1.0", "ACCEPTED"),
+        ("~alice/tools/acme", "1.1", "ACCEPTED")]
+    assert len(session.scalars(sa.select(Build)).all()) == 3
+    assert len(smtp_server.messages) == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_upload_that_met_another_making_the_same_row_is_processed_again(
+        farm, http_port, people, tmp_path, session, smtp_server, monkeypatch, caplog):
+    """Two targets' uploads make the same new source name in two transactions
+    at once: the one committed second is processed again, not failed."""
+    caplog.set_level(logging.INFO, logger="buildmaster.uploads")
+    made = rows.get_or_create
+
+    def raced(row_session, model, **keys):
+        if model is SourcePackageName and not raced.done:
+            raced.done = True
+            # As if another transaction had made it since this one looked.
+            row_session.execute(sa.insert(SourcePackageName).values(**keys))
+            row = model(**keys)
+            row_session.add(row)
+            row_session.flush()
+        return made(row_session, model, **keys)
+    raced.done = False
+    monkeypatch.setattr(rows, "get_or_create", raced)
+    changes = source(tmp_path, people, name="raced")
+    status, output = await dput(tmp_path, people, changes, "http", http_port,
+                                "/upload/~alice/tools/acme")
+    assert status == 0, output
+    assert await process(farm, smtp_server) == 1
+    [upload] = uploads(session)
+    assert (upload.state, upload.source) == ("ACCEPTED", "raced")
+    assert len(session.scalars(sa.select(SourcePackageName).filter_by(name="raced")).all()) == 1
+    assert "another upload made the same rows at once" in caplog.text
+    assert len(smtp_server.messages) == 1

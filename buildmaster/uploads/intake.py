@@ -27,7 +27,7 @@ import os
 import tempfile
 
 import sqlalchemy as sa
-from twisted.internet import threads
+from twisted.internet import defer, threads
 
 from buildmaster.mail.mailer import ThreadMailer
 from buildmaster.mail.spool import SUFFIX, SpooledBatch, SpooledMessage
@@ -35,7 +35,7 @@ from buildmaster.model import Upload
 from buildmaster.model.upload import ACCEPTED, FAILED, REJECTED
 from buildmaster.queue import queuebuilder
 from buildmaster.runtime.wakeups import DISPATCH
-from buildmaster.uploads import changes, inbox, uploadmail
+from buildmaster.uploads import changes, inbox, signatures, uploadmail
 from buildmaster.uploads.sources import SourceUploadError, register_source
 
 LOG = logging.getLogger("buildmaster.uploads")
@@ -62,7 +62,10 @@ def upload_root(config):
 
 
 async def process_uploads(context):
-    """One run over the queue; the number of uploads processed."""
+    """One run over the queue; the number of uploads processed.  Each
+    target's uploads go one after another, oldest first (the version rule
+    compares an upload with the one before it); different targets' go at
+    once, as far as the database's threads allow."""
     queue = inbox.Inbox(upload_root(context.config))
     mailer = ThreadMailer(context.mailer, context.reactor)
     timeout = context.config.upload.incomplete_timeout
@@ -71,18 +74,62 @@ async def process_uploads(context):
         LOG.warning(f"upload to {target} rejected: incomplete after {timeout} s "
                     f"({', '.join(names) or 'parts only'})")
     await threads.deferToThread(queue.claim_complete)
-    done = 0
+    by_target = {}
     for queue_id in queue.queued():
-        state, builds = await context.db.run_in_thread(
-            process_one, context.config, context.librarian, mailer, queue, queue_id)
+        by_target.setdefault(queue.target_of(queue_id), []).append(queue_id)
+    if not by_target:
+        return 0
+    with tempfile.TemporaryDirectory(prefix="buildmaster-keyring-") as home:
+        keyring = await context.db.run_in_thread(_farm_keyring, home)
+        runs = [defer.ensureDeferred(_process_target(context, mailer, queue, ids, keyring))
+                for ids in by_target.values()]
+        outcomes = await defer.DeferredList(runs, consumeErrors=True)
+    for ok, result in outcomes:
+        if not ok:
+            result.raiseException()
+    return sum(result for _, result in outcomes)
+
+
+def _farm_keyring(session, home):
+    """The farm's keyring, made ready for gpgv once for the whole run; None
+    when the farm knows no key.  One the checks cannot use is handed on as
+    its path, so each upload is refused with the reason."""
+    path = changes.farm_keyring(session, os.path.join(home, "farm.asc"))
+    if path is None:
+        return None
+    try:
+        return signatures.Keyring(path, home)
+    except signatures.KeyringUnusable as error:
+        LOG.error(f"the farm's keyring cannot check uploads: {error}")
+        return path
+
+
+async def _process_target(context, mailer, queue, queue_ids, keyring):
+    for queue_id in queue_ids:
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                state, builds = await context.db.run_in_thread(
+                    process_one, context.config, context.librarian, mailer, queue,
+                    queue_id, keyring, last_attempt=attempt == CONFLICT_ATTEMPTS)
+                break
+            except sa.exc.IntegrityError as error:
+                LOG.info(f"upload {queue_id}: another upload made the same rows at once "
+                         f"({str(error.orig).strip().splitlines()[0]}); processing it again")
         queue.finish(queue_id, FINAL[state])
         if builds:
             context.wakeups.wake(DISPATCH)
-        done += 1
-    return done
+    return len(queue_ids)
 
 
-def process_one(session, config, librarian, mailer, queue, queue_id):
+# Uploads to different targets are processed at once, so two of them may
+# make the same new row (a source name, a maintainer) in two transactions:
+# the one committed second fails on the unique index, and is processed
+# again, finding the row.  Only the last attempt's failure is final.
+CONFLICT_ATTEMPTS = 3
+
+
+def process_one(session, config, librarian, mailer, queue, queue_id, keyring,
+                last_attempt=True):
     """(state, build ids) of the upload ``queue_id``, processed and committed."""
     recorded = session.scalars(sa.select(Upload).filter_by(queue_id=queue_id)).first()
     if recorded is not None:
@@ -97,17 +144,14 @@ def process_one(session, config, librarian, mailer, queue, queue_id):
     target = queue.target_of(queue_id)
     directory = queue.path(queue_id)
     try:
-        with tempfile.TemporaryDirectory(prefix="buildmaster-keyring-") as home:
-            keyring = changes.farm_keyring(session, os.path.join(home, "farm.asc"))
-            verdict = changes.judge(session, directory, target, keyring)
-            builds = _register(session, librarian, directory, verdict, keyring)
-    except Exception:
+        verdict = changes.judge(session, directory, target, keyring)
+        builds = _register(session, librarian, directory, verdict, keyring)
+    except Exception as error:
         session.rollback()
+        if isinstance(error, sa.exc.IntegrityError) and not last_attempt:
+            raise
         LOG.exception(f"upload {queue_id} to {target} failed")
-        session.add(Upload(queue_id=queue_id, target=target, state=FAILED,
-                           reasons=["the master failed processing it; its log says why"]))
-        session.commit()
-        return FAILED, []
+        return _failed(session, queue_id, target)
     state = ACCEPTED if verdict.accepted else REJECTED
     upload = Upload(queue_id=queue_id, target=target, changes_name=verdict.changes_name,
                     signer=verdict.signer, fingerprint=verdict.fingerprint,
@@ -128,6 +172,13 @@ def process_one(session, config, librarian, mailer, queue, queue_id):
     if held is not None:
         mailer.release(_to_send(mailer, held))
     return state, builds
+
+
+def _failed(session, queue_id, target):
+    session.add(Upload(queue_id=queue_id, target=target, state=FAILED,
+                       reasons=["the master failed processing it; its log says why"]))
+    session.commit()
+    return FAILED, []
 
 
 # The mail about an upload is held in the spool under a dot name, which the

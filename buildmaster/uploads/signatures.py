@@ -6,7 +6,8 @@ keyring.  ``verify(path, keyring)`` runs ``gpgv`` (GnuPG's verifier: no
 trust database, no key fetching, only the keys in the keyring given) on
 the clearsigned file and returns the Signer with the signed text as gpgv
 printed it, which is what the caller must parse: text outside the
-signature is never read.
+signature is never read.  A ``Keyring`` made once serves any number of
+checks (the upload job checks two files an upload with the farm's).
 
 ``judge(status)`` turns gpgv's machine-readable status lines into that
 Signer or one of the refusals below; it is a pure function of the lines.
@@ -108,14 +109,31 @@ def is_clearsigned(data):
     return True
 
 
+class Keyring:
+    """A keyring made ready for gpgv once, for any number of checks: its
+    keys listed (a file holding none is refused: gpgv would find no key
+    in it and every signer would look unknown) and, when ASCII-armoured,
+    de-armoured into ``home`` (gpgv reads binary keyrings only).  str() is
+    the keyring's own path, for messages."""
+
+    def __init__(self, keyring, home):
+        self.name = keyring
+        self.path = _usable_keyring(keyring, home)
+
+    def __str__(self):
+        return self.name
+
+
 def verify(path, keyring, gpgv=GPGV):
     """The Signer of the clearsigned file ``path``, by a key in
-    ``keyring`` (a binary or ASCII-armoured OpenPGP keyring); raises a
-    SignatureError naming the file, or KeyringUnusable naming the keyring."""
+    ``keyring`` (a Keyring, or the path of a binary or ASCII-armoured
+    OpenPGP keyring); raises a SignatureError naming the file, or
+    KeyringUnusable naming the keyring."""
     name = os.path.basename(path)
     with tempfile.TemporaryDirectory(prefix="buildmaster-gpgv-") as home:
         os.chmod(home, 0o700)
-        keyring_path = _usable_keyring(keyring, home)
+        if not isinstance(keyring, Keyring):
+            keyring = Keyring(keyring, home)
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
@@ -126,7 +144,7 @@ def verify(path, keyring, gpgv=GPGV):
             raise type(error)(f"{name}: {error}") from None
         output = os.path.join(home, "signed-text")
         done = subprocess.run(
-            [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", keyring_path,
+            [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", keyring.path,
              "--output", output, os.path.abspath(path)],
             capture_output=True, text=True, timeout=TIMEOUT,
             env=dict(os.environ, LANG="C", LC_ALL="C"))
@@ -142,10 +160,8 @@ def verify(path, keyring, gpgv=GPGV):
 
 
 def _usable_keyring(keyring, home):
-    """The path gpgv reads: ``keyring`` itself, or a binary copy in
-    ``home`` when it is ASCII-armoured (gpgv reads binary keyrings only,
-    and finds no key at all in any other file, which would make every
-    signer look unknown: so a keyring holding no public key is refused)."""
+    """The path gpgv reads for ``keyring``: itself, or a binary copy in
+    ``home`` when it is ASCII-armoured."""
     try:
         with open(keyring, "rb") as handle:
             head = handle.read(len(ARMOURED_KEYS) + 64).lstrip()
