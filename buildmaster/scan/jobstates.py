@@ -7,6 +7,7 @@ job, why a job a slave runs is not the farm's, and how such a slave is
 rescued.
 """
 
+import logging
 import xmlrpc.client
 
 from twisted.internet import defer
@@ -40,8 +41,11 @@ WAITING = {
     SlaveBuildStatus.GIVENBACK: GIVEN_BACK,
     SlaveBuildStatus.BUILDERFAIL: BUILDER_FAILED,
 }
-# The ends the log shouts about, at CRITICAL, as the seeds do.
-SHOUTED = frozenset({BuildStatus.MANUALDEPWAIT, BuildStatus.CHROOTWAIT})
+# The ends the log shouts about, and how loud: a build waiting for a
+# dependency is a step the farm expects (the publisher retries it), a
+# broken chroot the admins' to mend.  The seeds' BuilderGroup shouts both
+# at CRITICAL, as the seeds' doctest prints them.
+SHOUTED = {BuildStatus.MANUALDEPWAIT: logging.INFO, BuildStatus.CHROOTWAIT: logging.WARNING}
 
 
 class JobVanished(SlaveError):
@@ -55,10 +59,11 @@ def is_aborted(status):
         state == BuilderStatus.WAITING and status["build_status"] == SlaveBuildStatus.ABORTED)
 
 
-def shout(logger, builder_name, state):
-    """The seeds' '***** bob is MANUALDEPWAIT *****' line, for the ends that get one."""
+def shout(logger, builder_name, state, level=None):
+    """The seeds' '***** bob is MANUALDEPWAIT *****' line, for the ends that
+    get one: at ``level``, by default the end's own (SHOUTED)."""
     if state in SHOUTED:
-        logger.critical(f"***** {builder_name} is {state.name} *****")
+        logger.log(level or SHOUTED[state], f"***** {builder_name} is {state.name} *****")
 
 
 def dependencies_of(state, status):

@@ -15,6 +15,7 @@ half-done work.
 A slave that cannot be scanned is not blamed at once: see failures.py.
 """
 
+import logging
 import xmlrpc.client
 
 import sqlalchemy as sa
@@ -214,7 +215,7 @@ class BuilderGroup(JobActions):
             return self._handleGivenBack(queueItem, status)
         if end == BUILDER_FAILED:
             return self.fail_builder(queueItem, status)
-        shout(self.logger, queueItem.builder.name, end)
+        shout(self.logger, queueItem.builder.name, end, logging.CRITICAL)  # as the seeds
         if end is None:
             return self._handleOK(queueItem, status)
         return FinishedJob(queueItem, end, dependencies=dependencies_of(end, status))
