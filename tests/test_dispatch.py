@@ -28,6 +28,7 @@ from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, PackagePublishingStatus)
 from buildmaster.testing.deferreds import wait
 from buildmaster.slaves.client import SlaveClient
+from buildmaster.slaves.errors import SlaveConnectionError
 from buildmaster.testing.mockslaves import BrokenSlave, OkSlave
 from scannerhelpers import delivered
 
@@ -417,6 +418,43 @@ async def test_dispatch_survives_a_refusing_builder(session, sample, bob, frog, 
     session.commit()
     assert await dispatch_idle_builders(context) == 1
     assert started_jobs(frog) == ["9-2"]
+
+
+class UnreachableSlave(QuietSlave):
+    def ensurepresent(self, sha1, url, user=None, password=None):
+        raise SlaveConnectionError(f"{url}: connection refused")
+
+
+@pytest.mark.parametrize("slave, kind", [
+    (RefusingSlave(), "its slave refused it"),
+    (UnreachableSlave(), "its slave could not be reached"),
+])
+@pytest_twisted.ensureDeferred
+async def test_a_private_builds_refusal_is_not_named_in_the_builders_notes(
+        session, sample, bob, context, slave, kind, caplog):
+    """The builder's failnotes are on every page and in the API without
+    a token: they say only what kind of failure a private build's
+    dispatch met; the master's log names the build."""
+    sample.cprov_ppa.private, sample.cprov_ppa.buildd_secret = True, "s"
+    sample.cprov_ppa.require_virtualized = False
+    entry = queue_build(session, sample, "secret-pkg", archive=sample.cprov_ppa,
+                        score=5000)
+    bob.setSlaveForTesting(slave)
+    session.commit()
+    caplog.set_level("WARNING", logger="buildmaster.dispatch")
+    assert await dispatch_idle_builders(context, builder_ids=[bob.id]) == 0
+    session.expire_all()
+    assert bob.failnotes == (f"Dispatch of a private build failed: {kind} (the "
+                             "master's log says more)")
+    assert (bob.failure_count, entry.builder_id) == (1, None)
+    assert any(f"Dispatch of build {entry.build_id} (secret-pkg 1.0 i386) failed: "
+               in line for line in caplog.messages)
+    # At the threshold the builder is failed with the same notes.
+    bob.failure_count = context.config.builddmaster.builder_failure_threshold - 1
+    session.commit()
+    await dispatch_idle_builders(context, builder_ids=[bob.id])
+    session.expire_all()
+    assert not bob.builderok and "secret-pkg" not in bob.failnotes
 
 
 # -- Two masters on one PostgreSQL ------------------------------------------------

@@ -80,6 +80,24 @@ async def test_three_fast_failures_of_sources_built_elsewhere_quarantine_a_build
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_quarantined_builders_notes_name_no_private_build(
+        farm, sample, session, build_mailer, smtp_server):
+    """Its failnotes are on every page, without a token: the private
+    builds of its streak are 'a private build' there; the buildd admins'
+    message still names them."""
+    sample.cprov_ppa.private, sample.cprov_ppa.buildd_secret = True, "s"
+    session.commit()
+    failed = built_on_frog_then_failing_fast_on_bob(farm, sample, ["aa", "bb", "cc"])
+    session.expire_all()
+    bob = session.get(Builder, sample.bob.id)
+    assert bob.failnotes == (
+        "Quarantined: failed 3 builds in a row, each within 120 seconds, that built on "
+        "other builders: a private build, a private build, a private build")
+    body = (await admin_mail(build_mailer, smtp_server))[0][2]
+    assert f"build {failed[0].id} (aa 1.0-1 i386): was FAILEDTOBUILD, now NEEDSBUILD" in body
+
+
+@pytest_twisted.ensureDeferred
 async def test_builder_enable_lifts_the_quarantine_and_the_admins_are_told_once(
         farm, sample, session, build_mailer, smtp_server, farm_context, cli):
     built_on_frog_then_failing_fast_on_bob(farm, sample, ["aa", "bb", "cc"])

@@ -20,7 +20,8 @@ If the slave refuses or fails, the claim is undone (the entry pending
 again, the build back in its old state) and one failure is counted
 against both the builder and the build (Builder.failure_count,
 Build.failure_count, judged like the scanner's failures by
-failures.judge): the builder keeps a note of why in ``failnotes`` and is
+failures.judge): the builder keeps a note of why in ``failnotes`` (which
+names no private build: buildmaster.dispatch.refusals) and is
 only failed (builderok False) once its count reaches
 ``builder_failure_threshold``, so one refused download does not take a
 builder out of the farm, while a job that keeps breaking builders is
@@ -44,7 +45,7 @@ from buildmaster import health
 from buildmaster.archive.dependencies import BUILDD_USER, source_file_url, sources_list
 from buildmaster.slaves.buildlog import store_text_log
 from buildmaster.queue.candidates import LOG, find_candidates
-from buildmaster.errortext import failure_text
+from buildmaster.dispatch.refusals import refusal_texts
 from buildmaster.slaves.failures import judge
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.librarian.urls import http_url
@@ -333,23 +334,23 @@ class Dispatch:
 
     def _refused(self, failure, before):
         failure.trap(*SLAVE_FAILURES)
-        reason = f"Dispatch of {self.build.label} failed: {failure_text(failure)}"
-        self.count_refusal(before, reason)
-        raise DispatchFailed(reason)
+        raise DispatchFailed(self.count_refusal(before, failure))
 
-    def count_refusal(self, before, reason):
-        """Count the refusal against the builder and the build, judge
-        them, and undo the claim or fail the job; commits."""
+    def count_refusal(self, before, failure):
+        """Count the slave's refusal (a Failure of SLAVE_FAILURES) against
+        the builder and the build, judge them, and undo the claim or fail
+        the job; commits.  Returns the reason, as the log says it."""
         builder, build = self.builder, self.build
+        reason, notes = refusal_texts(build, failure)
         builder.failure_count += 1
         build.failure_count += 1
         limits = self.config.builddmaster
         verdict = judge(builder.failure_count, build.failure_count,
                         limits.builder_failure_threshold, limits.job_failure_threshold)
         if verdict.fail_builder:
-            builder.failBuilder(reason)
+            builder.failBuilder(notes)
         else:
-            builder.failnotes = reason
+            builder.failnotes = notes
         outcomes, held = [], None
         if verdict.fail_job:
             outcomes = self._failJob(reason)
@@ -373,6 +374,7 @@ class Dispatch:
             if held is not None:
                 self._mailer().release(held)
             health.tell(self.session, self.config, self._mailer(), outcomes)
+        return reason
 
     def _failJob(self, reason):
         """End the build FAILEDTOBUILD, with a build log saying why; its

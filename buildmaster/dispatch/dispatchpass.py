@@ -86,16 +86,16 @@ def plan(session, config, logger, builder_ids=None):
 
 
 def refuse(session, config, librarian, mailer, logger, refusals):
-    """Count every refusal [(plan, reason)]: failures, verdicts, claims
+    """Count every refusal [(plan, Failure)]: failures, verdicts, claims
     undone or jobs failed."""
-    for each, reason in refusals:
+    for each, failure in refusals:
         builder = session.get(Builder, each.builder_id)
         entry = session.get(BuildQueue, each.entry_id)
         if builder is None or entry is None or entry.builder_id != builder.id:
             continue
         holder = session.get(Builder, each.holder_id) if each.holder_id else None
         Dispatch(builder, entry, config, logger, librarian, mailer).count_refusal(
-            (each.old_state, holder), reason)
+            (each.old_state, holder), failure)
 
 
 def dispatch_idle_builders(context, logger=None, builder_ids=None):
@@ -163,8 +163,7 @@ async def _settle(context, logger, outcomes):
             log_started(logger, each.label, each.old_state, each.builder_name, each.job)
             context.polls.dispatched(each.builder_id)
         elif result.check(*SLAVE_FAILURES):
-            refusals.append((each, f"Dispatch of {each.label} failed: "
-                                   f"{failure_text(result)}"))
+            refusals.append((each, result))
         else:
             logger.error(f"Dispatching to {each.builder_name} failed: "
                          f"{failure_text(result)}",

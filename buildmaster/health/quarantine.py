@@ -127,7 +127,8 @@ def quarantine(session, config, outbox, builder, streak, now):
     told = told_states(session, [builder])[builder.id]
     if told.state != OK:
         return False
-    names = ", ".join(outcome.build.label for outcome in streak)
+    # The notes become the builder's failnotes, which every page shows.
+    names = ", ".join(outcome.build.public_label for outcome in streak)
     notes = (f"Quarantined: failed {len(streak)} builds in a row, each within "
              f"{config.status.quarantine_seconds} seconds, that built on other "
              f"builders: {names}")

@@ -81,6 +81,12 @@ class Build(Base):
         return (f"build {self.id} ({spr.name} {spr.version} "
                 f"{self.distroarchseries.architecturetag})")
 
+    @property
+    def public_label(self):
+        """``label`` where anyone may read it (a builder's notes): a
+        private archive's build is only 'a private build'."""
+        return "a private build" if self.archive.private else self.label
+
     def describe(self, builder_name):
         """'build 8 (mozilla-firefox 0.9 i386) on bob', for the operators' log."""
         return f"{self.label} on {builder_name}"
