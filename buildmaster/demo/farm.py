@@ -27,7 +27,9 @@ once the master starts: http://127.0.0.1:58010/ unless that port is
 taken) shows them live.  Ctrl-C (SIGINT) or SIGTERM stops the master and
 the slaves.  A second run reuses the database: the farm file applies
 with nothing to change but the slaves' new ports, and nothing new is
-uploaded.
+uploaded.  One runs at a time: while a demo (or a master or slave it
+started) runs, another refuses in one line naming its pid and dashboard
+(the lock on var/demo/demo.pid, buildmaster/demo/instance.py).
 
 The sample world (warty and hoary, i386, stand-in sources no slave can
 build) stays beside acme, untouched but for what the file names too:
@@ -50,6 +52,7 @@ import sqlalchemy as sa
 
 from buildmaster.archive.chroots import cache_dir, host_architecture
 from buildmaster.demo.farmfile import BUILDERS, upload_target, write_farm_file
+from buildmaster.demo.instance import DemoLock, DemoRunning
 from buildmaster.demo.story import Story
 from buildmaster.model import (
     BuildStatus, Builder, DistroArchSeries, DistroSeries, DistroSeriesStatus, Processor,
@@ -309,13 +312,14 @@ def define_farm(config_path, directory, slaves):
     return distribution, series, known
 
 
-def start_slaves(directory):
+def start_slaves(directory, lock):
+    """The builders' slaves, each holding ``lock`` (a DemoLock) while it runs."""
     from buildmaster.testing.slaveprocess import SlaveProcess
     slaves = []
     for name in BUILDERS:
         slave = SlaveProcess(os.path.join(directory, f"slave-{name}"),
                              arch=host_architecture())
-        slaves.append(slave.start())
+        slaves.append(slave.start(pass_fds=(lock.fd,)))
         say(f"slave for {name} listening on {slave.url} (log: {slave.log_path})")
     return slaves
 
@@ -328,11 +332,12 @@ def stop_slaves(slaves):
             os.kill(pid, signal.SIGKILL)
 
 
-def start_master(config_path):
-    """``twistd -n -y buildmaster.tac``, logging to this terminal."""
+def start_master(config_path, lock):
+    """``twistd -n -y buildmaster.tac``, logging to this terminal and
+    holding ``lock`` (a DemoLock) while it runs."""
     from buildmaster.testing.masterprocess import TAC, twistd
     return subprocess.Popen([twistd(), "--pidfile=", "-n", "-y", TAC],
-                            cwd=os.path.dirname(config_path),
+                            cwd=os.path.dirname(config_path), pass_fds=(lock.fd,),
                             env=dict(os.environ, BUILDMASTER_CONFIG=config_path))
 
 
@@ -353,7 +358,16 @@ def main():
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     directory = os.path.abspath(DEMO_DIR)
     os.makedirs(directory, exist_ok=True)
+    try:
+        lock = DemoLock(directory).acquire()
+    except DemoRunning as running:
+        say(str(running))
+        raise SystemExit(1) from None
     config_path = write_config(directory)
+    from buildmaster import config as configmodule
+    from buildmaster.web.service import dashboard_url
+    dashboard = dashboard_url(configmodule.load(config_path))
+    lock.describe(dashboard)
     say(f"configuration {config_path}; to use this farm from another shell:")
     say(f"  export BUILDMASTER_CONFIG={config_path}")
     say("  .venv/bin/buildmaster builds")
@@ -361,14 +375,11 @@ def main():
     cli(config_path, "sampledata")
     slaves, master = [], None
     try:
-        slaves = start_slaves(directory)
+        slaves = start_slaves(directory, lock)
         distribution, series, known = define_farm(config_path, directory, slaves)
         say("starting the master; Ctrl-C stops it and the slaves")
-        master = start_master(config_path)
-        from buildmaster import config as configmodule
-        from buildmaster.web.service import dashboard_url
-        say(f"the dashboard: {dashboard_url(configmodule.load(config_path))} "
-            "(its JSON under /api/1.0/)")
+        master = start_master(config_path, lock)
+        say(f"the dashboard: {dashboard} (its JSON under /api/1.0/)")
         Story(config_path, directory, distribution, series, say,
               lambda *args: cli(config_path, *args),
               running=lambda: master.poll() is None).tell(known)
@@ -382,5 +393,6 @@ def main():
     finally:
         stop_master(master)
         stop_slaves(slaves)
+        lock.release()
         say("stopped")
 

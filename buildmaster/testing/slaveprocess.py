@@ -80,13 +80,13 @@ class SlaveProcess:
         tac = os.path.join(os.path.dirname(slave.__file__), "slave.tac")
         return [_script("twistd"), "-n", "--pidfile=", "-l", "-", "-y", tac]
 
-    def start(self):
-        """Start the slave and wait until its port accepts connections."""
+    def start(self, pass_fds=()):
+        """Start the slave and wait until its port accepts connections; the
+        slave inherits the descriptors ``pass_fds``."""
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(
                 self.command(), cwd=self.directory, env=self.environment(),
-                stdout=log,
-                stderr=subprocess.STDOUT)
+                stdout=log, stderr=subprocess.STDOUT, pass_fds=pass_fds)
         deadline = time.monotonic() + START_TIMEOUT
         while not self._accepting():
             if self.popen.poll() is not None:
