@@ -24,8 +24,10 @@ is retried by the publisher and built against it, each build in a fresh
 chroot; apt on this host then finds both in acme's primary archive.  The
 master's log shows every step, and the dashboard (its address is printed
 once the master starts: http://127.0.0.1:58010/ unless that port is
-taken) shows them live.  Ctrl-C (SIGINT) or SIGTERM stops the master and
-the slaves.  A second run reuses the database: the farm file applies
+taken) shows them live.  The mail the farm sends is kept in
+``var/demo/mail/``, one file a message, by the demo's own SMTP server
+(buildmaster/demo/mailsink.py).  Ctrl-C (SIGINT) or SIGTERM stops the
+master, the slaves and the mail server.  A second run reuses the database: the farm file applies
 with nothing to change but the slaves' new ports, and nothing new is
 uploaded.  One runs at a time: while a demo (or a master or slave it
 started) runs, another refuses in one line naming its pid and dashboard
@@ -52,6 +54,7 @@ import sqlalchemy as sa
 
 from buildmaster.archive.chroots import cache_dir, host_architecture
 from buildmaster.demo.farmfile import BUILDERS, upload_target, write_farm_file
+from buildmaster.demo import mailsink
 from buildmaster.demo.instance import DemoLock, DemoRunning
 from buildmaster.demo.story import Story
 from buildmaster.model import (
@@ -201,7 +204,7 @@ def write_config(directory):
             if kept is not None:
                 say(f"[{section}] {key} {kept} is taken now: using {ports[name]}")
     with open(path, "w", encoding="utf-8") as f:
-        # Nothing listens on smtp_port: failure mail is logged and retried.
+        # The demo's mail sink listens on smtp_port (mailsink.py).
         f.write(CONFIG_TEMPLATE.format(**ports))
     return path
 
@@ -312,6 +315,17 @@ def define_farm(config_path, directory, slaves):
     return distribution, series, known
 
 
+def start_mail_sink(directory, port, lock):
+    """The SMTP server the master's mail goes to, keeping it in
+    ``var/demo/mail/`` (buildmaster/demo/mailsink.py); its Popen."""
+    mail = os.path.join(directory, "mail")
+    log = os.path.join(directory, "mail-sink.log")
+    sink = mailsink.start_process(mail, port, log, pass_fds=(lock.fd,))
+    say(f"the farm's mail goes to {mail}/, one file a message (an SMTP server on "
+        f"127.0.0.1:{port}, log: {log}); none leaves this machine")
+    return sink
+
+
 def start_slaves(directory, lock):
     """The builders' slaves, each holding ``lock`` (a DemoLock) while it runs."""
     from buildmaster.testing.slaveprocess import SlaveProcess
@@ -341,10 +355,11 @@ def start_master(config_path, lock):
                             env=dict(os.environ, BUILDMASTER_CONFIG=config_path))
 
 
-def stop_master(master):
-    if master is not None and master.poll() is None:
-        master.send_signal(signal.SIGTERM)
-        master.wait()
+def stop_process(process):
+    """SIGTERM the master or the mail sink, if it runs, and wait for it."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait()
 
 
 def _exit_on_sigterm(signum, frame):
@@ -366,15 +381,17 @@ def main():
     config_path = write_config(directory)
     from buildmaster import config as configmodule
     from buildmaster.web.service import dashboard_url
-    dashboard = dashboard_url(configmodule.load(config_path))
+    config = configmodule.load(config_path)
+    dashboard = dashboard_url(config)
     lock.describe(dashboard)
     say(f"configuration {config_path}; to use this farm from another shell:")
     say(f"  export BUILDMASTER_CONFIG={config_path}")
     say("  .venv/bin/buildmaster builds")
     cli(config_path, "upgrade")
     cli(config_path, "sampledata")
-    slaves, master = [], None
+    slaves, master, sink = [], None, None
     try:
+        sink = start_mail_sink(directory, config.mail.smtp_port, lock)
         slaves = start_slaves(directory, lock)
         distribution, series, known = define_farm(config_path, directory, slaves)
         say("starting the master; Ctrl-C stops it and the slaves")
@@ -391,8 +408,9 @@ def main():
             f"{failed.returncode}); stopping")
         raise SystemExit(1) from None
     finally:
-        stop_master(master)
+        stop_process(master)
         stop_slaves(slaves)
+        stop_process(sink)
         lock.release()
         say("stopped")
 
