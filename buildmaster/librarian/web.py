@@ -26,11 +26,17 @@ from twisted.web import resource, server, static
 from buildmaster.librarian.aliases import find_stored_file
 from buildmaster.librarian.tokens import TokenError, check_token, load_secret
 from buildmaster.model import utcnow
+from buildmaster.runtime.bodylimit import BoundedSite
 from buildmaster.web.http import parse_number
 
 logger = logging.getLogger("buildmaster.librarian")
 
 GZIPPED_TEXT_SUFFIX = ".txt.gz"
+# Files are only read (GET, HEAD), so no request needs a body: one over
+# MAX_BODY is refused with 413 while it arrives, before it is read
+# (buildmaster.runtime.bodylimit); a smaller one is answered as its
+# method deserves (405 for a POST).
+MAX_BODY = 4096
 
 # On every answer: a stored file is shown as its type says and nothing
 # more (no sniffing it into HTML, no scripts, styles or frames of its
@@ -174,6 +180,6 @@ class LibrarianResource(resource.Resource):
 
 def make_sites(context, clock=None):
     """The (public, restricted) twisted.web Sites for ``context``."""
-    return (server.Site(LibrarianResource(context, restricted=False, clock=clock)),
-            server.Site(LibrarianResource(context, restricted=True, clock=clock)))
+    return tuple(BoundedSite(LibrarianResource(context, restricted=restricted, clock=clock),
+                             MAX_BODY) for restricted in (False, True))
 

@@ -38,8 +38,14 @@ from twisted.web import resource, server, static
 from buildmaster.archive.dependencies import BUILDD_USER
 from buildmaster.model import Archive, ArchivePurpose, Distribution, Person
 from buildmaster.publisher import layout
+from buildmaster.runtime.bodylimit import BoundedSite
 
 logger = logging.getLogger("buildmaster.publisher")
+
+# The archives are only read (GET, HEAD), so no request needs a body: one
+# over MAX_BODY is refused with 413 while it arrives, before it is read
+# (buildmaster.runtime.bodylimit).
+MAX_BODY = 4096
 
 # On every answer: files are what their type says (never sniffed into
 # HTML), run nothing, and are never framed; directory listings keep
@@ -202,4 +208,4 @@ def _refuse(request, code, reason):
 
 def make_site(context):
     """The twisted.web Site serving ``context``'s archives."""
-    return server.Site(ArchiveResource(context.config, context.sessions))
+    return BoundedSite(ArchiveResource(context.config, context.sessions), MAX_BODY)

@@ -6,7 +6,8 @@ archive, '~alice/tools/acme' for a PPA).  The body goes straight into a
 part file of the upload queue (inbox.py) while it arrives; past
 ``[upload] max_file_size``, or past what ``max_upload_size`` leaves the
 target's incoming files, the request is answered 413 at once and the
-connection closed, so nothing over the limit is read, held or written.
+connection closed, so nothing over the limit is read, held or written
+(buildmaster.runtime.bodylimit, as on the master's other HTTP ports).
 A whole file is renamed into place and wakes the ``process_uploads`` job,
 which takes the upload once its .changes and every file it lists are in.  dput's optional basic credentials are
 accepted and ignored: the .changes' signature alone says who uploads.
@@ -16,8 +17,9 @@ import logging
 import os
 import urllib.parse
 
-from twisted.web import resource, server
+from twisted.web import resource
 
+from buildmaster.runtime.bodylimit import BoundedRequest, BoundedSite
 from buildmaster.runtime.wakeups import UPLOADS
 from buildmaster.uploads import inbox, intake
 
@@ -36,60 +38,37 @@ def split_path(path):
     return target, name
 
 
-class UploadRequest(server.Request):
-    """A request whose body streams into the upload queue, within the limits."""
+class UploadRequest(BoundedRequest):
+    """A request whose body streams into the upload queue, within the limits
+    (refused while it arrives: buildmaster.runtime.bodylimit)."""
 
-    refused = None
+    part = None
 
-    def gotLength(self, length):
+    def body_limit(self):
         site = self.channel.site
-        self.upload_site = site
-        self.received = 0
-        self.limit = site.settings.max_file_size
+        limit = site.settings.max_file_size
         parsed = split_path(getattr(self.channel, "_path", b"").decode("latin-1"))
         if parsed is not None:
             # The target is known before the body: its upload's room counts too.
             room = site.settings.max_upload_size - site.queue.size_of(parsed[0])
-            self.limit = min(self.limit, room)
-        if length is not None and length > self.limit:
-            return self._refuse_now(f"{length} bytes is over the limit of {self.limit}")
+            limit = min(limit, room)
+        return limit
+
+    def open_body(self, length):
+        site = self.channel.site
         self.part = os.path.join(site.queue.root, "incoming",
                                  f"{inbox.PART_PREFIX}{id(self)}-{os.getpid()}")
         self.content = open(self.part, "w+b")
 
-    def handleContentChunk(self, data):
-        if self.refused is not None:
-            return
-        self.received += len(data)
-        if self.received > self.limit:
-            self._refuse_now(f"over the limit of {self.limit} bytes")
-            return
-        self.content.write(data)
-
-    def _refuse_now(self, why):
-        """Answer 413 before the body is read, and drop the connection."""
-        self.refused = why
+    def drop_body(self, why):
         self._discard()
-        body = f"Refused: {why}.\n".encode()
-        self.channel.transport.write(
-            b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\n"
-            b"Connection: close\r\nContent-Length: " + str(len(body)).encode()
-            + b"\r\n\r\n" + body)
-        self.channel.transport.loseConnection()
-        LOG.info(f"upload refused while it arrived: {why}")
 
     def _discard(self):
-        content = getattr(self, "content", None)
+        content = self.content
         if content is not None and not content.closed:
             content.close()
-        part = getattr(self, "part", None)
-        if part and os.path.exists(part):
-            os.unlink(part)
-
-    def requestReceived(self, command, path, version):
-        if self.refused is not None:
-            return
-        super().requestReceived(command, path, version)
+        if self.part and os.path.exists(self.part):
+            os.unlink(self.part)
 
     def connectionLost(self, reason):
         if not self.finished:
@@ -129,14 +108,14 @@ class UploadResource(resource.Resource):
         return (text + "\n").encode("utf-8")
 
 
-class UploadSite(server.Site):
+class UploadSite(BoundedSite):
     """The HTTP site; ``receiver`` (intake.Receiver) holds the limits, the
     queue and the wake-up."""
 
     requestFactory = UploadRequest
 
     def __init__(self, receiver):
-        super().__init__(UploadResource())
+        super().__init__(UploadResource(), receiver.settings.max_file_size)
         self.settings, self.queue, self.wake = receiver.settings, receiver.queue, receiver.wake
         self.noisy = False
 

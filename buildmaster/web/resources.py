@@ -13,7 +13,9 @@ back to the reactor, which writes it:
   gets 304 and no body (the pages' live updates poll this way);
 * every answer says ``X-Content-Type-Options: nosniff``, refuses frames
   and allows scripts and styles from this site only (CSP), so nothing a
-  page shows can run as code even if it escaped the templates.
+  page shows can run as code even if it escaped the templates;
+* a request body over MAX_FORM is answered 413 while it arrives, before
+  it is read whole (buildmaster.runtime.bodylimit).
 
 ``/static/`` (the stylesheet and the live-update script) is served from
 package data on the reactor; ``/metrics`` and ``/healthz`` are
@@ -31,6 +33,7 @@ from urllib.parse import urlsplit
 from twisted.internet import threads
 from twisted.web import resource, server, static
 
+from buildmaster.runtime.bodylimit import BoundedSite
 from buildmaster.slaves.callbacks import PATH as CALLBACK_PATH
 from buildmaster.web import api, pages
 from buildmaster.web.http import Answer, parse_number, read_request
@@ -100,9 +103,6 @@ class WebResource(resource.Resource):
         if length is not None and parse_number(length.strip()) is None:
             return self._now(request, Answer(400, "text/plain; charset=utf-8",
                                              b"Bad Content-Length.\n"))
-        if parse_number((length or b"0").strip()) > MAX_FORM:
-            return self._now(request, Answer(413, "text/plain; charset=utf-8",
-                                             b"Request body too large.\n"))
         if path in ("/metrics", "/healthz"):
             if request.method not in (b"GET", b"HEAD"):
                 request.setHeader(b"allow", b"GET, HEAD")
@@ -165,7 +165,7 @@ class WebResource(resource.Resource):
         request.finish()
 
 
-class QuietSite(server.Site):
+class QuietSite(BoundedSite):
     """A Site that logs only what is not a plain successful read or a
     slave's call-back: the pages poll every few seconds and every build
     calls back, and a log line each would bury the farm's own."""
@@ -180,7 +180,7 @@ class QuietSite(server.Site):
 
 def make_site(context, metrics, reactor=None):
     """The twisted.web Site of the dashboard, the API, /metrics and /healthz."""
-    site = QuietSite(WebResource(context, metrics, reactor))
+    site = QuietSite(WebResource(context, metrics, reactor), MAX_FORM)
     site.displayTracebacks = False
     site.noisy = False  # no "Starting factory" lines in the daemon's log
     return site
