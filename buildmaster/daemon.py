@@ -50,6 +50,7 @@ from buildmaster.db.engine import display_url
 from buildmaster.operators.journal import JournalService
 from buildmaster.librarian.web import make_sites
 from buildmaster.model import Builder
+from buildmaster.runtime.accesslog import log_access
 from buildmaster.runtime.listening import (
     NamedServer, PortInUse, check_ports, quiet_factories, url_on_loopback)
 from buildmaster.slaves.client import close_connections
@@ -204,8 +205,10 @@ class PythonLoggingService(service.Service):
 
 
 def librarian_servers(context):
-    """TCPServer services for the librarian's public and restricted sites."""
-    public, restricted = make_sites(context)
+    """TCPServer services for the librarian's public and restricted sites,
+    their access logs on buildmaster.librarian.access (runtime/accesslog.py)."""
+    public, restricted = (log_access(site, "buildmaster.librarian.access")
+                          for site in make_sites(context))
     settings = context.config.librarian
     return [NamedServer(f"librarian: public files (advertised as {settings.public_url})",
                         settings.public_port, public, settings.public_host),
@@ -215,14 +218,15 @@ def librarian_servers(context):
 
 
 def archive_server(context):
-    """The TCPServer serving the published archives, or None when
-    ``[archives] http_port`` is 0."""
+    """The TCPServer serving the published archives, its access log on
+    buildmaster.archives.access, or None when ``[archives] http_port`` is 0."""
     from buildmaster.publisher.serving import make_site
     settings = context.config.archives
     if not settings.http_port:
         return None
     return NamedServer("archives: published archives", settings.http_port,
-                       make_site(context), settings.http_host)
+                       log_access(make_site(context), "buildmaster.archives.access"),
+                       settings.http_host)
 
 
 def upload_servers(context):
