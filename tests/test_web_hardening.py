@@ -2,7 +2,9 @@
 and the archive server: numbers beyond the database's integers, other
 scripts' digits, absolute URIs in the request line, telling private
 archives from missing ones, methods /metrics and /healthz do not take,
-and private jobs in the public metrics."""
+private jobs in the public metrics, and the login cookie sent from
+another origin (another port of this host is the same site to a
+browser)."""
 
 import logging
 import socket
@@ -14,7 +16,8 @@ from twisted.internet import threads
 from buildmaster.archive.dependencies import archive_url
 from buildmaster.librarian.urls import http_url
 from buildmaster.model import Build, BuildQueue
-from buildmaster.web.http import MAX_NUMBER, parse_number
+from buildmaster.web import auth
+from buildmaster.web.http import MAX_NUMBER, parse_number, same_origin
 from tests.test_librarian_web import add, get, log_alias  # noqa: F401
 from tests.test_publisher_serving import SECRET, served  # noqa: F401
 from tests.test_publisher_serving import auth as basic_auth
@@ -202,3 +205,80 @@ async def test_the_archive_server_says_nosniff_no_frames_and_a_strict_csp(
         assert headers.getRawHeaders("content-security-policy")[0].startswith(
             "default-src 'none'"), url
     assert (await fetch(f"{base}/dists/hoary/InRelease"))[0] == 200
+
+
+def test_an_origin_is_the_sites_own_only_with_its_host_and_port():
+    host = "127.0.0.1:58010"
+    assert same_origin("http://127.0.0.1:58010", host)
+    assert same_origin("http://127.0.0.1:58010/builds/9?x=1", host)  # a Referer
+    assert same_origin("HTTP://127.0.0.1:58010", host)
+    assert same_origin("https://farm.example", "farm.example")  # a proxy adding TLS
+    assert same_origin("https://Farm.Example:443/", "farm.example")
+    assert same_origin("http://[::1]:8010", "[::1]:8010")
+    for other in ("http://127.0.0.1:9999", "http://evil.example", "http://127.0.0.1",
+                  "https://127.0.0.1:58010.evil.example", "null", "", "127.0.0.1:58010",
+                  "ftp://127.0.0.1:58010", "http://127.0.0.1:99999", "http://:58010"):
+        assert not same_origin(other, host), other
+    assert not same_origin("http://farm.example:8080", "farm.example")
+
+
+def score_of(session, build_id):
+    session.expire_all()
+    score = session.get(Build, build_id).buildqueue_record.lastscore
+    session.rollback()
+    return score
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_login_cookie_does_not_count_on_the_api_from_another_origin(
+        web, sample, session):
+    token = make_token(session)
+    before = score_of(session, 9)
+    jar = {"Cookie": f"bm_token={token}"}
+    for elsewhere in ({"Origin": "http://evil.example"},
+                      {"Origin": "http://127.0.0.1:1"},  # another port of this host
+                      {"Origin": "null"},
+                      {"Referer": "http://evil.example/page"}):
+        refused = await web.post("/api/1.0/builds/9/rescore", data={"score": "7"},
+                                 headers=dict(jar, **elsewhere))
+        assert refused.code == 401, (elsewhere, refused.code)
+    assert score_of(session, 9) == before
+    own = await web.json("/api/1.0/builds/9/rescore", data={"score": "7"},
+                         headers=dict(jar, Origin=web.url, Referer=web.url + "/builds/9"))
+    assert own["build"]["score"] == 7
+    bearer = await web.json("/api/1.0/builds/9/rescore", data={"score": "8"}, token=token,
+                            headers={"Origin": "http://evil.example"})
+    assert bearer["build"]["score"] == 8
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_login_cookie_does_not_count_on_a_page_from_another_origin(
+        web, sample, session):
+    token = make_token(session, "ops", (auth.WRITE, auth.PRIVATE))
+    sample.mark_ppa.private = True
+    session.commit()
+    jar = {"Cookie": f"bm_token={token}"}
+    for elsewhere in ({"Referer": "http://127.0.0.1:1/attack"}, {"Origin": "null"}):
+        form = await web.post("/builds/9/rescore", data={"score": "7"},
+                              headers=dict(jar, **elsewhere))
+        assert form.code == 403, elsewhere
+        assert b"came from another site" in form.body
+        assert (await web.get("/builds/3", headers=dict(jar, **elsewhere))).code == 404
+    assert (await web.get("/builds/3", headers=jar)).code == 200
+    typed = await web.post("/builds/9/rescore", data={"score": "7", "token": token},
+                           headers={"Origin": "http://evil.example"})
+    assert typed.code == 303  # a typed token is no ambient credential
+
+
+@pytest_twisted.ensureDeferred
+async def test_login_and_logout_from_another_origin_set_no_cookie(web, sample, session):
+    token = make_token(session)
+    for path in ("/login", "/logout"):
+        for elsewhere in ({"Origin": "http://evil.example"},
+                          {"Referer": "http://127.0.0.1:1/"}):
+            answer = await web.post(path, data={"token": token}, headers=elsewhere)
+            assert answer.code == 403, (path, elsewhere)
+            assert answer.headers.getRawHeaders("set-cookie") is None
+    own = await web.post("/login", data={"token": token}, headers={"Origin": web.url})
+    assert own.code == 303
+    assert own.headers.getRawHeaders("set-cookie")[0].startswith(f"bm_token={token};")

@@ -5,7 +5,9 @@ easy to spot in a leaked file.  The database keeps only its SHA-256
 (model/apitoken.py): a token read out of a backup is useless.  A request
 presents it as ``Authorization: Bearer <token>``; a browser page as the
 ``token`` field of a form, or the ``bm_token`` cookie ``/login`` sets
-(HttpOnly, SameSite=Strict).
+(HttpOnly, SameSite=Strict), which counts only on requests from this
+site itself (buildmaster.web.http: an Origin or Referer naming another
+origin leaves it out).
 
 ``authenticate`` runs in a thread (it reads the database) and returns
 the ApiToken, or None for no token; a token that is unknown or revoked

@@ -1,12 +1,20 @@
 """What a web request and its answer are to the handlers: an Asked, read
 from a twisted.web request on the reactor by ``read_request``, and the
 Answer a handler returns from its thread for the reactor to write.
+
+The login cookie counts only on a request from this site itself: one
+whose Origin (or, without one, Referer) names another origin, or the
+opaque ``null``, is taken without it (``Asked.from_elsewhere``).
+SameSite=Strict does not see to that alone: another port of the same
+host (anything listening on loopback) is the same *site* to a browser,
+and is sent the cookie.  A bearer header or a token typed into a form is
+no ambient credential, and counts wherever the request comes from.
 """
 
 import dataclasses
 import re
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from buildmaster.web import auth
 
@@ -47,11 +55,44 @@ class Asked:
     origin: str = None
     host: str = ""
     secure: bool = False
+    referer: str = None
+
+    def from_elsewhere(self):
+        """Whether the request says it comes from another origin than this
+        site's: its Origin, or its Referer when it has no Origin."""
+        named = self.origin or self.referer
+        return bool(named) and not same_origin(named, self.host)
+
+    def site_cookie(self):
+        """The login cookie's token, or None when there is none or the
+        request comes from elsewhere (where the cookie does not count)."""
+        return None if self.from_elsewhere() else self.cookie_token
 
     def token(self):
         """The token presented, or None; BadToken for a malformed header."""
-        return auth.presented(self.authorization, self.cookie_token,
+        return auth.presented(self.authorization, self.site_cookie(),
                               self.form.get("token") or None)
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(url, host):
+    """Whether ``url`` (an Origin or a Referer) names the origin the Host
+    header ``host`` was sent to: the same host name and port, a port left
+    out being the default of ``url``'s scheme (so a proxy adding TLS in
+    front keeps its own forms working).  ``null`` and anything unparsable
+    name another origin."""
+    try:
+        theirs, ours = urlsplit(url.strip()), urlsplit("//" + host.strip())
+        scheme = theirs.scheme.lower()
+        if scheme not in DEFAULT_PORTS or not theirs.hostname or not ours.hostname:
+            return False
+        return (theirs.hostname == ours.hostname
+                and (theirs.port or DEFAULT_PORTS[scheme])
+                == (ours.port or DEFAULT_PORTS[scheme]))
+    except ValueError:  # a port out of range or not a number
+        return False
 
 
 @dataclasses.dataclass
@@ -96,12 +137,14 @@ def read_request(request):
             cookie_token = jar[auth.COOKIE.decode()].value or None
     header = request.getHeader(b"authorization")
     origin = request.getHeader(b"origin")
+    referer = request.getHeader(b"referer")
     return Asked(
         method=request.method.decode("ascii", "replace"), path=path, query=query,
         form=form, authorization=header.decode("latin-1") if header else None,
         cookie_token=cookie_token, origin=origin.decode("latin-1") if origin else None,
         host=(request.getHeader(b"host") or b"").decode("latin-1"),
-        secure=request.isSecure())
+        secure=request.isSecure(),
+        referer=referer.decode("latin-1") if referer else None)
 
 
 def _json_form(body):

@@ -18,16 +18,19 @@ Actions are plain HTML forms POSTed to ``/builds/ID/retry`` (and
 rescore, cancel) and ``/builders/NAME/enable`` (and disable), with the
 token in the form's ``token`` field or the login cookie; they answer
 303 to the page they came from, or a page saying why not with the
-status the API would give (401 without a token).  A cookie-borne POST
-from another site is refused (SameSite=Strict, and the Origin must be
-this host), so only a form of these pages can use the cookie.
+status the API would give (401 without a token).  The cookie counts
+only on requests from this site itself (SameSite=Strict, and no Origin
+or Referer naming another origin: buildmaster.web.http), so only a form
+of these pages can use it: a cookie-borne POST from elsewhere is 403,
+and /login and /logout set or clear the cookie only for this site's own
+forms.
 
 Every page works without JavaScript.  /static/live.js only refreshes
 the regions marked ``data-live`` (see its header) every
 REFRESH_SECONDS, which is what makes a build's log tail follow along.
 """
 
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import jinja2
 
@@ -150,6 +153,9 @@ def answer(context, asked):
             raise NotFound(f"there is no page {asked.path}")
         if asked.method != "POST":
             return _problem(405, f"{asked.method} is not allowed here", viewer, token)
+        if asked.path in ("/login", "/logout") and asked.from_elsewhere():
+            return _problem(403, "This form came from another site; log in and out "
+                                 "on this site's own pages.", viewer, None)
         if asked.path == "/login":
             return _login(context, asked, viewer)
         if asked.path == "/logout":
@@ -168,9 +174,9 @@ def answer(context, asked):
 def _token(context, asked):
     """(ApiToken or None, whether a cookie's token was refused).  A bad
     token typed into a form is the form's problem (_act); a stale
-    cookie is dropped."""
+    cookie is dropped; a request from elsewhere is taken without it."""
     try:
-        return auth.authenticate(context.sessions, asked.cookie_token), False
+        return auth.authenticate(context.sessions, asked.site_cookie()), False
     except auth.BadToken:
         return None, True
 
@@ -182,7 +188,7 @@ def _act(context, asked, viewer, token, cookie_refused, back, target, action):
             token = auth.authenticate(context.sessions, typed)
         except auth.BadToken as refused:
             return _problem(401, f"That token was refused: {refused}.", viewer, None)
-    elif token is not None and not _same_origin(asked):
+    elif asked.cookie_token and asked.from_elsewhere():
         return _problem(403, "This form came from another site; the login cookie "
                              "works only on this site's own forms.", viewer, token)
     if token is None:
@@ -202,12 +208,6 @@ def _act(context, asked, viewer, token, cookie_refused, back, target, action):
         return _problem(refused.code, str(refused), viewer, token)
     page = back.format(quote(target, safe=""))
     return _redirect(f"{page}?{urlencode({'done': text})}")
-
-
-def _same_origin(asked):
-    if not asked.origin:
-        return True
-    return urlsplit(asked.origin).netloc == asked.host
 
 
 def _login(context, asked, viewer):
