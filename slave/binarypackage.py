@@ -10,13 +10,21 @@ The steps, each ending the build when it fails::
     SOURCE    dpkg-source -x, as buildd, offline           -> PACKAGEFAIL
     UPDATE    apt-get update                               -> GIVENBACK
     DEPENDS   apt-get satisfy the build-dependencies       -> GIVENBACK (fetch
-              (Build-Depends-Indep on the arch-indep build)   failed), DEPFAIL
-                                                              (a relation no
-                                                              archive meets),
+              (Build-Depends-Indep on the arch-indep build)   failed), CHROOTFAIL
+              and what the slave itself needs (fakeroot)      (what the slave needs
+                                                              cannot be installed),
+                                                              DEPFAIL (a relation
+                                                              no archive meets),
                                                               else PACKAGEFAIL
     BUILD     dpkg-buildpackage -b (arch-indep) or -B,
               as buildd under fakeroot, offline            -> PACKAGEFAIL
     RESULTS   the .deb, .changes ... into the file cache   -> OK
+
+What the slave adds to every build's dependencies (OWN_NEEDS) is the
+farm's to provide, in the chroot or the build's archives, not the
+package's: when apt cannot install one, the build ends CHROOTFAIL (the
+master's CHROOTWAIT) with a last log line naming it, however the
+package's own relations stand.
 
 The build's overlay (all it changed) is removed when the master cleans
 the slave (Builder.clean); the unpacked tarball stays for the next build.
@@ -45,6 +53,9 @@ FETCH_FAILED = re.compile(
     r"|Hash Sum mismatch|Could not connect|Connection failed|Temporary failure resolving",
     re.MULTILINE)
 AVAILABLE_LIST = "/var/lib/buildd-available"
+# What the slave adds to every build's Build-Depends: dpkg-buildpackage
+# -rfakeroot runs fakeroot.
+OWN_NEEDS = ("fakeroot",)
 RESULT_SUFFIXES = (".deb", ".udeb", ".ddeb", ".changes", ".buildinfo")
 
 log = Logger()
@@ -232,6 +243,11 @@ class BinaryPackageManager:
         if FETCH_FAILED.search(output):
             self.buildlog.note("giving back: apt could not fetch from the archives")
             raise _Ended(BuildStatus.GIVENBACK)
+        missing = await self._own_needs_missing()
+        if missing:
+            self._fail_chroot(
+                f"{', '.join(missing)}, which the slave needs to build any package, cannot "
+                "be installed: neither the chroot nor this build's archives have it")
         relation = await self._unsatisfiable(dsc, arch_indep)
         if relation is None:
             self.buildlog.note("the build-dependencies cannot be installed, "
@@ -239,6 +255,17 @@ class BinaryPackageManager:
             raise _Ended(BuildStatus.PACKAGEFAIL)
         self.buildlog.note(f"waiting on: {relation}")
         raise _Ended(BuildStatus.DEPFAIL, relation)
+
+    async def _own_needs_missing(self):
+        """Those of OWN_NEEDS apt cannot install in this chroot from this
+        build's archives (installed already is fine)."""
+        missing = []
+        for need in OWN_NEEDS:
+            code, _ = await self._chroot_step(["apt-get", "--simulate", "satisfy", need],
+                                              network=False)
+            if code:
+                missing.append(need)
+        return missing
 
     async def _unsatisfiable(self, dsc, arch_indep):
         code, _ = await self._chroot_step(
@@ -346,14 +373,14 @@ class BinaryPackageManager:
 def _satisfy_arguments(dsc, arch_indep):
     """(the relations apt-get satisfy installs, the ones it must keep
     out): the build-dependency fields of the .dsc this build uses, plus
-    fakeroot, which dpkg-buildpackage runs."""
+    what the slave itself needs (OWN_NEEDS)."""
     suffixes = ("", "-Arch", "-Indep") if arch_indep else ("", "-Arch")
 
     def joined(prefix, extra=()):
         values = list(extra) + [" ".join(dsc[prefix + suffix].split())
                                 for suffix in suffixes if dsc.get(prefix + suffix)]
         return ", ".join(value for value in values if value.strip(", "))
-    return joined("Build-Depends", ["fakeroot"]), joined("Build-Conflicts")
+    return joined("Build-Depends", OWN_NEEDS), joined("Build-Conflicts")
 
 
 def _waiting_on(available_path, relations, arch):

@@ -123,6 +123,22 @@ async def test_missing_build_dependency_is_depfail(client, served_dir, buildd_ch
     assert "waiting on: baz (>= 1.0.1)" in await log_text(client, tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["good", "depwait"])
+@pytest_twisted.ensureDeferred
+async def test_a_chroot_without_fakeroot_is_the_farms_problem_not_the_packages(
+        client, served_dir, tmp_path, plain_buildd_chroot, empty_archive, kind):
+    # mmdebstrap's plain buildd variant has no fakeroot, nor has the
+    # archive: the build ends on a chroot problem, whatever the package
+    # itself needs (the depwait one's baz is missing too).
+    await start_build(client, served_dir, kind, plain_buildd_chroot, empty_archive)
+    status = await wait_for_state(client, WAITING)
+    assert (status["build_status"], status["dependencies"]) == ("BuildStatus.CHROOTFAIL", None)
+    log = (await log_text(client, tmp_path)).splitlines()
+    assert " satisfy:command-line : Depends: fakeroot but it is not installable" in log
+    assert log[-1] == ("[slave] fakeroot, which the slave needs to build any package, cannot "
+                       "be installed: neither the chroot nor this build's archives have it")
+
+
 @pytest_twisted.ensureDeferred
 async def test_build_dependency_comes_from_the_archive_into_the_chroot(
         client, served_dir, buildd_chroot, tmp_path):

@@ -123,7 +123,7 @@ class FailureNotice:
     current component (see component_name).
     """
 
-    def __init__(self, build, config, upload_log=None):
+    def __init__(self, build, config, upload_log=None, problem=None):
         spr = build.sourcepackagerelease
         arch = build.distroarchseries.architecturetag
         component = component_name(build)
@@ -137,7 +137,7 @@ class FailureNotice:
             component=component, state=build.buildstate.title,
             duration=describe_duration(build.buildduration),
             buildlog=_buildlog_location(build, config),
-            builder=builder or "not available",
+            builder=builder or "not available", problem=problem,
             title=build.title, reason=_REASON,
             upload_log=upload_log.rstrip("\n") if upload_log else None)
         self._body_head, _, self._body_tail = body.partition(_REASON)
@@ -191,8 +191,8 @@ class ThreadMailer:
         if batch is not None:
             self.release(batch)
 
-    def holdBuildFailure(self, build, upload_log=None, job=None):
-        return self.mailer.holdBuildFailure(build, upload_log, job)
+    def holdBuildFailure(self, build, upload_log=None, job=None, problem=None):
+        return self.mailer.holdBuildFailure(build, upload_log, job, problem)
 
     def hold(self, sender, about, messages):
         return self.mailer.hold(sender, about, messages)
@@ -243,11 +243,11 @@ class BuildMailer:
         if batch is not None:
             self.release(batch)
 
-    def holdBuildFailure(self, build, upload_log=None, job=None):
-        """Write the messages about ``build``'s failure to the spool, not
-        yet sent: the batch to ``release``, or None when nobody is to be
-        told (which is logged) or it was told already.  Safe in a
-        database thread.
+    def holdBuildFailure(self, build, upload_log=None, job=None, problem=None):
+        """Write the messages about ``build``'s failure (``problem``: what
+        the slave said of a chroot problem) to the spool, not yet sent: the
+        batch to ``release``, or None when nobody is to be told (which is
+        logged) or it was told already.  Safe in a database thread.
 
         Given ``job`` (the queue entry's id), the batch and its
         Message-IDs are named after the build, the job and the state, so
@@ -264,7 +264,7 @@ class BuildMailer:
             logger.info(f"Mail about {build.describe(builder_name)} "
                         f"{build.buildstate.name}: nobody to tell")
             return None
-        notice = FailureNotice(build, self.config, upload_log)
+        notice = FailureNotice(build, self.config, upload_log, problem)
         if job is None:
             batch = SpooledBatch.new(notice.sender, notice.about, [
                 SpooledMessage(address, notice.message(address, reason))

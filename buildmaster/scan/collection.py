@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 
 from buildmaster import health
 from buildmaster.slaves.buildlog import (
-    download_build_log, log_filename, store_text_log, stored_log_entry)
+    download_build_log, last_slave_note, log_filename, store_text_log, stored_log_entry)
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries, SourcePackageRelease,
     utcnow)
@@ -69,6 +69,8 @@ class FinishedJob:
     decides.  ``refusal`` says why the master refuses a good build's
     upload without fetching it (FAILEDTOUPLOAD).  The fetched log (and
     upload directory) are on the master's disk until ``discard``.
+    ``problem`` is what the slave said of a chroot problem (CHROOTWAIT),
+    read from its log when the job is recorded.
     """
 
     def __init__(self, queueItem, state, dependencies=None, filemap=None, refusal=None):
@@ -76,6 +78,7 @@ class FinishedJob:
         self.dependencies = dependencies
         self.filemap = filemap
         self.refusal = refusal
+        self.problem = None
         self.log_path = self.directory = self.upload = None
         self.refused = ()
         self.fetching = None
@@ -252,6 +255,8 @@ class Collector:
             stored_log_entry(job.build, job.log_path, job.log_name) for job in jobs])
         changes = [(job, job.build.buildstate) for job in jobs]
         for job, alias in zip(jobs, logs):
+            if ends[job] == BuildStatus.CHROOTWAIT:
+                job.problem = last_slave_note(job.log_path)
             if ends[job] == BuildStatus.FAILEDTOUPLOAD:
                 job.build.upload_log = store_text_log(
                     self.session, self.librarian, job.build, job.upload_log,
@@ -285,7 +290,7 @@ class Collector:
             build = job.build
             if build.buildstate in NOTIFIED_STATES and old != BuildStatus.FULLYBUILT:
                 batch = self.mailer.holdBuildFailure(build, upload_log=job.upload_log,
-                                                     job=job.queueItem.id)
+                                                     job=job.queueItem.id, problem=job.problem)
                 if batch is not None:
                     held[job] = batch
         return held
@@ -302,7 +307,7 @@ class Collector:
         if old == BuildStatus.FULLYBUILT:
             self.logger.info(f"{build.describe(name)}: already FULLYBUILT, upload "
                              f"kept in {job.upload.directory}")
-        log_change(self.logger, build, name, old)
+        log_change(self.logger, build, name, old, f" ({job.problem})" if job.problem else "")
         if job.refusal is not None:
             self.logger.error(f"{build.describe(name)}: AssertionError: {job.refusal}; "
                               "ended FAILEDTOUPLOAD, its files left unfetched")

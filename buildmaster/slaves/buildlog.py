@@ -14,6 +14,8 @@ import tempfile
 from twisted.internet import defer
 
 TEXT_MIMETYPE = "text/plain"
+# How the farm's slave begins the lines it writes into a build log itself.
+SLAVE_NOTE = "[slave] "
 
 
 def log_filename(build, prefix="buildlog", state=None):
@@ -78,3 +80,16 @@ def store_text_log(session, librarian, build, text, prefix, state):
     return librarian.add_bytes(
         session, log_filename(build, prefix, state), data, mimetype=TEXT_MIMETYPE,
         restricted=build.archive.private)
+
+
+def last_slave_note(path):
+    """The last line the slave wrote itself into the gzipped build log at
+    ``path``, without its '[slave] ', or None: for a build the slave ended
+    on a chroot problem, the problem (slave/binarypackage.py notes it
+    last).  Reads the whole log: call it in a thread, for short logs."""
+    last = None
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if line.startswith(SLAVE_NOTE):
+                last = line[len(SLAVE_NOTE):].strip()
+    return last

@@ -8,9 +8,12 @@ passes for bookworm on this machine's architecture, so the command's
 tests register this tarball instead of making a second one.
 """
 
+import os
+
 import pytest
 
-from buildmaster.archive.chroots import cached_buildd_chroot
+from buildmaster.archive.chroots import (
+    cache_dir, cached_buildd_chroot, ensure_buildd_chroot, host_architecture)
 
 SUITE = "bookworm"
 
@@ -24,6 +27,15 @@ def cached_chroot():
 def buildd_chroot():
     """The path of a real bookworm buildd chroot tarball (cached)."""
     return cached_chroot()
+
+
+@pytest.fixture(scope="session")
+def plain_buildd_chroot():
+    """The path of a bookworm chroot of mmdebstrap's plain ``buildd``
+    variant, without the fakeroot the farm's chroots include (cached
+    beside the other, made on first use)."""
+    target = os.path.join(cache_dir(), f"{SUITE}-{host_architecture()}-buildd-plain.tar.gz")
+    return ensure_buildd_chroot(SUITE, include=(), target=target)[0]
 
 
 class ScratchChroot:
