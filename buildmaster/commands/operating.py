@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from buildmaster.operators import journal, lookup, output
 from buildmaster.commands.registry import CommandError
 from buildmaster.commands.common import arg, farm_session, json_option, operator_command
-from buildmaster.model import Build, BuildQueue, BuildStatus
+from buildmaster.model import Build, BuildQueue, BuildStatus, utcnow
 
 RESULT = json_option("print what was done as a JSON object")
 
@@ -61,20 +61,27 @@ def cancel(context, args):
     report(args, result, what)
 
 
-def cancel_running(session, build, entry, builder):
-    """End ``build`` CANCELLED, its job left on ``builder`` for the
-    scanner to clean up; CommandError if the job left that builder or
-    the build changed state meanwhile.  Commits."""
+def cancel_running(session, build, entry, builder, now=None):
+    """End ``build`` CANCELLED at ``now``, its job left on ``builder``
+    for the scanner to clean up, the attempt's start and the cancel kept
+    in its history (Build.note); CommandError if the job left that
+    builder or the build changed state meanwhile.  Commits."""
     queue, table = BuildQueue.__table__, Build.__table__
+    now = now or utcnow()
+    started = entry.date_started
     still_there = sa.exists().where(queue.c.id == entry.id,
                                     queue.c.builder_id == builder.id)
     won = session.execute(sa.update(table).where(
         table.c.id == build.id, table.c.buildstate == build.buildstate, still_there)
-        .values(buildstate=BuildStatus.CANCELLED)).rowcount
+        .values(buildstate=BuildStatus.CANCELLED, datebuilt=now,
+                buildduration=now - started if started else None)).rowcount
     if not won:
         session.rollback()
         raise CommandError(f"build {build.id} ({build.title}) has just left "
                            f"{builder.name}: look at it again")
+    if started is not None:
+        build.note(BuildStatus.BUILDING, started, builder)
+    build.note(BuildStatus.CANCELLED, now, builder)
     session.commit()
 
 

@@ -8,6 +8,7 @@ from buildmaster.model.bugtracker import (
     BugStatus, BugTracker, BugTrackerSet, BugTrackerType, BugWatch, BugWatchErrorType)
 from buildmaster.model.build import Build
 from buildmaster.model.builder import Builder
+from buildmaster.model.buildevent import BuildEvent
 from buildmaster.model.buildqueue import BuildQueue
 from buildmaster.model.distribution import (
     Component, Distribution, DistroArchSeries, DistroSeries, Processor)
@@ -30,7 +31,7 @@ __all__ = [
     "ApiToken", "Archive", "ArchiveDependency", "ArchiveUploader", "ArchivePurpose", "Base", "BinaryPackageFile",
     "BinaryPackageFileType", "BinaryPackageName", "BinaryPackagePublishingHistory",
     "BinaryPackageRelease", "Bug", "BugSet", "BugStatus", "BugTracker",
-    "BugTrackerSet", "BugTrackerType", "BugWatch", "BugWatchErrorType", "Build", "BuildOutcome", "BuildQueue", "BuildStatus", "Builder", "BuilderHealth",
+    "BugTrackerSet", "BugTrackerType", "BugWatch", "BugWatchErrorType", "Build", "BuildEvent", "BuildOutcome", "BuildQueue", "BuildStatus", "Builder", "BuilderHealth",
     "Component", "Distribution", "DistroArchSeries", "DistroSeries",
     "DistroSeriesStatus", "LibraryFileAlias", "LibraryFileContent", "OpenPGPKey",
     "OperatorAction", "SSHKey",

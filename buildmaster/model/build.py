@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from buildmaster.model.archive import Archive
 from buildmaster.model.base import Base, enum_column, utcnow
+from buildmaster.model.buildevent import BuildEvent
 from buildmaster.model.distribution import DistroArchSeries, Processor
 from buildmaster.model.enums import (
     BuildStatus, PackagePublishingPocket, PackagePublishingStatus)
@@ -104,6 +105,13 @@ class Build(Base):
         (``Architecture: all``) packages too: it is on its series'
         nominated arch-indep architecture, so they are built once."""
         return self.distroseries.nominatedarchindep_id == self.distroarchseries_id
+
+    def note(self, state, at, builder=None):
+        """Record that it went ``state`` (a BuildStatus) at ``at``, on
+        ``builder``: a change no BuildOutcome records (BuildEvent).  The
+        caller commits."""
+        object_session(self).add(BuildEvent(build_id=self.id, state=state.name, at=at,
+                                            builder=builder))
 
     def reset_for_retry(self):
         """Back to NEEDSBUILD with nothing of the last attempt but its files

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from buildmaster.model.base import Base, utcnow
 from buildmaster.model.build import Build
+from buildmaster.model.enums import BuildStatus
 
 
 class BuildQueue(Base):
@@ -51,10 +52,15 @@ class BuildQueue(Base):
         self.date_started = when or utcnow()
         self.logtail = None
 
-    def reset(self):
+    def reset(self, now=None):
         """Back to the queue: no builder, no start, no log tail; the score
         is kept (only a build given back starts again from 0, as the
-        seed says: the scanner does that)."""
+        seed says: the scanner does that).  An attempt under way is kept
+        in the build's history: its start, and its return to the queue
+        at ``now`` (BuildEvent)."""
+        if self.date_started is not None:
+            self.build.note(BuildStatus.BUILDING, self.date_started, self.builder)
+            self.build.note(BuildStatus.NEEDSBUILD, now or utcnow())
         self.builder = None
         self.date_started = None
         self.logtail = None

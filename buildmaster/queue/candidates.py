@@ -40,7 +40,8 @@ import sqlalchemy as sa
 
 from buildmaster.model import (
     Archive, Build, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
-    PackagePublishingPocket, PackagePublishingStatus, SourcePackagePublishingHistory)
+    PackagePublishingPocket, PackagePublishingStatus, SourcePackagePublishingHistory,
+    utcnow)
 from buildmaster.model.publishing import ACTIVE_STATUSES
 from buildmaster.archive.pockets import can_build_for_pocket
 
@@ -149,6 +150,7 @@ def _drop(session, entry_id, state, why, logger):
         session.commit()
         return
     old, build.buildstate = build.buildstate, state
+    build.note(state, utcnow())
     session.commit()
     session.expunge(entry)
     session.expire(build, ["buildqueue_record"])

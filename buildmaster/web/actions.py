@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from buildmaster.operators import lookup
 from buildmaster.runtime import wakeups
-from buildmaster.model import BuildQueue, BuildStatus
+from buildmaster.model import BuildQueue, BuildStatus, utcnow
 from buildmaster.archive.pockets import build_allowed_in_pocket
 from buildmaster.web.http import MAX_NUMBER, parse_number
 from buildmaster.web.views import RETRYABLE
@@ -121,9 +121,9 @@ def rescore(session, build_id, new_score, by, see_private=True):
     return entry
 
 
-def cancel(session, build_id, by, see_private=True):
-    """End a pending job or a dependency wait as CANCELLED; returns its
-    old state."""
+def cancel(session, build_id, by, see_private=True, now=None):
+    """End a pending job or a dependency wait as CANCELLED at ``now``,
+    kept in its history (Build.note); returns its old state."""
     build = _build(session, build_id, see_private)
     was = build.buildstate
     entry = build.buildqueue_record
@@ -139,7 +139,9 @@ def cancel(session, build_id, by, see_private=True):
             else ""
         raise Refused(409, f"build {build.id} ({build.title}) is {was.name}{where}; only "
                            "pending builds and dependency waits can be cancelled")
-    build.buildstate = BuildStatus.CANCELLED
+    now = now or utcnow()
+    build.buildstate, build.datebuilt, build.buildduration = BuildStatus.CANCELLED, now, None
+    build.note(BuildStatus.CANCELLED, now)
     session.commit()
     if entry is not None:
         session.expunge(entry)

@@ -23,7 +23,7 @@ from buildmaster.bugs import upstream
 from buildmaster.librarian.urls import restricted_url
 from buildmaster.operators.lookup import NotFound
 from buildmaster.model import (
-    Archive, Build, Builder, BuildOutcome, BuildQueue, BuildStatus, DistroArchSeries,
+    Archive, Build, BuildEvent, Builder, BuildOutcome, BuildQueue, BuildStatus, DistroArchSeries,
     DistroSeries, Person, Processor, SourcePackageName, SourcePackageRelease)
 from buildmaster.web import reasons
 from buildmaster.web.reasons import archive_reference
@@ -184,33 +184,44 @@ def build(session, viewer, build_id):
 
 
 def history(session, found):
-    """[{state, at, builder}] oldest first: created, then for each
-    finished attempt (BuildOutcome) its start and end, then the attempt
-    under way."""
-    events = [("NEEDSBUILD", found.datecreated, None)]
-    outcomes = session.scalars(sa.select(BuildOutcome).where(
-        BuildOutcome.build_id == found.id).order_by(BuildOutcome.id)
-        .options(selectinload(BuildOutcome.builder))).all()
-    for outcome in outcomes:
-        name = outcome.builder.name if outcome.builder else None
-        if outcome.queued_at and events[-1][0] != "NEEDSBUILD":
+    """[{state, at, builder}] oldest first: created; each finished
+    attempt (BuildOutcome: queued, started, ended); each change no
+    outcome records (BuildEvent: an attempt requeued or cancelled with
+    its start, a cancel); the attempt under way; and the end of a build
+    that finished before any of those were recorded.  Retries wipe the
+    build's own dates, not these."""
+    def name(builder):
+        return builder.name if builder is not None else None
+    events = []
+    for outcome in session.scalars(
+            sa.select(BuildOutcome).where(BuildOutcome.build_id == found.id)
+            .order_by(BuildOutcome.id).options(selectinload(BuildOutcome.builder))):
+        if outcome.queued_at:
             events.append(("NEEDSBUILD", outcome.queued_at, None))
         if outcome.started_at:
-            events.append(("BUILDING", outcome.started_at, name))
-        events.append((outcome.state, outcome.finished_at, name))
+            events.append(("BUILDING", outcome.started_at, name(outcome.builder)))
+        events.append((outcome.state, outcome.finished_at, name(outcome.builder)))
+    events += [(event.state, event.at, name(event.builder)) for event in session.scalars(
+        sa.select(BuildEvent).where(BuildEvent.build_id == found.id)
+        .order_by(BuildEvent.id).options(selectinload(BuildEvent.builder)))]
+    shown = [("NEEDSBUILD", found.datecreated, None)]
+    for event in sorted(events, key=lambda event: event[1]):
+        if not (event[0] == "NEEDSBUILD" and shown[-1][0] == "NEEDSBUILD"):
+            shown.append(event)
     entry = found.buildqueue_record
-    if entry is not None:
-        if events[-1][0] != "NEEDSBUILD":
-            events.append(("NEEDSBUILD", entry.created, None))
+    if entry is not None and found.buildstate in UNFINISHED:
+        # The attempt under way (a cancelled one's job, left for the
+        # scanner, is already told by its events).  Its job was queued
+        # after the last end, or is the one a requeue put back.
+        if shown[-1][0] != "NEEDSBUILD":
+            shown.append(("NEEDSBUILD", entry.created, None))
         if entry.date_started is not None:
-            events.append(("BUILDING", entry.date_started,
-                           entry.builder.name if entry.builder else None))
+            shown.append(("BUILDING", entry.date_started, name(entry.builder)))
     elif found.buildstate not in UNFINISHED and found.datebuilt is not None \
-            and not any(at == found.datebuilt for _, at, _ in events):
-        events.append((found.buildstate.name, found.datebuilt,
-                       found.builder.name if found.builder else None))
-    return [{"state": state, "at": output.timestamp(at), "builder": name}
-            for state, at, name in events]
+            and shown[-1][0] != found.buildstate.name:
+        shown.append((found.buildstate.name, found.datebuilt, name(found.builder)))
+    return [{"state": state, "at": output.timestamp(at), "builder": builder}
+            for state, at, builder in shown]
 
 
 def _threshold(viewer):
