@@ -16,7 +16,7 @@ BUILD_KEYS = {"id", "title", "source", "version", "distribution", "series", "arc
               "archive", "pocket", "state", "colour", "warnings", "builder", "datecreated",
               "datebuilt", "buildlog_url", "dependencies", "failure_count", "upstream_bugs"}
 BUILDER_KEYS = {"name", "title", "url", "processor", "virtualized", "manual", "builderok",
-                "failnotes", "failure_count", "current_build", "state"}
+                "failnotes", "failure_count", "current_build", "state", "building"}
 
 
 @pytest_twisted.ensureDeferred
@@ -107,13 +107,53 @@ async def test_a_finished_build_links_its_logs_in_the_librarian(
 @pytest_twisted.ensureDeferred
 async def test_builders_and_one_builder(web, sample):
     builders = await web.json("/api/1.0/builders")
-    assert [b["name"] for b in builders] == ["bob", "frog"]
-    assert all(BUILDER_KEYS <= set(b) for b in builders)
+    assert [b["name"] for b in builders["entries"]] == ["bob", "frog"]
+    assert all(BUILDER_KEYS <= set(b) for b in builders["entries"])
+    assert [(b["building"], b["current_build"]) for b in builders["entries"]] == [
+        (True, 8), (False, None)]
     bob = await web.json("/api/1.0/builders/bob")
     assert [build["id"] for build in bob["recent_builds"]] == [7, 6, 5, 4, 3, 2, 1]
     assert bob["outcomes"] == {} and bob["building_for"]
     assert (await web.json("/api/1.0/builders/nobody", code=404)) == {
         "error": "no builder named 'nobody'"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_list_is_paged_in_one_envelope(web, sample):
+    """As README.rst says: every list takes limit and offset and answers
+    {"total", "offset", "limit", "next", "previous", "entries"}."""
+    for path, total in [("/api/1.0/builders", 2), ("/api/1.0/builds", 9),
+                        ("/api/1.0/queue", 2), ("/api/1.0/distributions", 1),
+                        ("/api/1.0/archives", 4), ("/api/1.0/uploads", 0)]:
+        page = await web.json(path + "?limit=1")
+        assert set(page) == {"total", "offset", "limit", "next", "previous", "entries"}
+        assert (page["total"], page["limit"], len(page["entries"])) == (
+            total, 1, min(total, 1)), path
+        assert page["next"] == (f"{path}?limit=1&offset=1" if total > 1 else None)
+        await web.json(path + "?limit=0", code=400)
+    second = await web.json("/api/1.0/builders?limit=1&offset=1")
+    assert [b["name"] for b in second["entries"]] == ["frog"]
+    assert second["previous"] == "/api/1.0/builders?limit=1&offset=0"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_builds_start_is_known_once_it_finished_and_while_it_runs(
+        web, sample, session):
+    """date_started, duration and elapsed: from its job while it runs,
+    from its end and duration once it finished (its job is gone)."""
+    running = session.get(BuildQueue, 1)
+    running.date_started = utcnow() - datetime.timedelta(minutes=5)
+    session.commit()
+    build = await web.json("/api/1.0/builds/8")
+    assert build["date_started"] == running.date_started.isoformat()
+    assert 300 <= build["elapsed"] < 400 and build["duration"] is None
+    finished = session.get(Build, 7)
+    built = await web.json("/api/1.0/builds/7")
+    assert built["date_started"] == (finished.datebuilt - finished.buildduration).isoformat()
+    assert (built["duration"], built["elapsed"]) == (600, None)
+    pending = await web.json("/api/1.0/builds/9")
+    assert (pending["date_started"], pending["duration"], pending["elapsed"]) == (
+        None, None, None)
 
 
 @pytest_twisted.ensureDeferred
@@ -249,7 +289,8 @@ async def test_a_removed_builder_is_gone_from_every_page_list_reason_and_action(
     session.commit()
     token = make_token(session)
     builders = await web.json("/api/1.0/builders")
-    assert [b["name"] for b in builders] == ["bob"]
+    assert [b["name"] for b in builders["entries"]] == ["bob"]
+    assert builders["total"] == 1
     farm = await web.json("/api/1.0/farm")
     assert [b["name"] for b in farm["builders"]] == ["bob"]
     job = (await web.json("/api/1.0/queue"))["entries"][0]

@@ -17,6 +17,7 @@ from tests.webhelpers import make_token, web  # noqa: F401
     ("/builds/8", b"Dummy sampledata entry, not processing"),
     ("/builds/4", b"waiting on a dependency: libgtk2.0-dev (&gt;= 2.6)"),
     ("/builders", b'data-builder="frog"'),
+    ("/builders?limit=1&offset=1", b'rel="prev" href="/builders?limit=1&amp;offset=0"'),
     ("/builders/bob", b"Bob The Builder"),
     ("/login", b'name="token"'),
 ])

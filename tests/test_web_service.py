@@ -28,7 +28,7 @@ def test_the_daemon_serves_the_dashboard_and_says_where(farm_config, db, sample,
     try:
         response = yield treq.get(url + "api/1.0/builders")
         assert response.code == 200
-        assert [b["name"] for b in (yield response.json())] == ["bob", "frog"]
+        assert [b["name"] for b in (yield response.json())["entries"]] == ["bob", "frog"]
         health = yield treq.get(url + "healthz")
         assert health.code == 200
     finally:

@@ -7,7 +7,7 @@ Reads (GET), with the CLI's ``--json`` names (buildmaster.web.views)::
     /api/1.0/queue                 pending jobs and dependency waits, with why
     /api/1.0/builds                ?state=&source=&archive=&arch= newest first
     /api/1.0/builds/ID             one build: history, log tail, reason
-    /api/1.0/builders              every builder with its state
+    /api/1.0/builders              the builders by name, with their states
     /api/1.0/builders/NAME         one builder: recent builds, outcomes
     /api/1.0/distributions         each with its components, upload pockets, series
     /api/1.0/distributions/NAME    one: its series in full and its archives
@@ -17,10 +17,11 @@ Reads (GET), with the CLI's ``--json`` names (buildmaster.web.views)::
     /api/1.0/uploads               ?state= uploads (dput's and the operator's),
                                    newest first
 
-Lists take ``?limit=`` (1 to MAX_LIMIT, default DEFAULT_LIMIT) and
-``?offset=`` and answer ``{"total", "offset", "limit", "next",
-"previous", "entries"}``, ``next`` and ``previous`` being the URLs of
-the neighbouring pages or null.
+Every list (queue, builds, builders, distributions, archives, uploads)
+takes ``?limit=`` (1 to MAX_LIMIT, default DEFAULT_LIMIT) and
+``?offset=`` and answers ``{"total", "offset", "limit", "next",
+"previous", "entries"}`` (``listing``), ``next`` and ``previous`` being
+the URLs of the neighbouring pages or null.
 
 Writes (POST, form-encoded or JSON body), each needing ``Authorization:
 Bearer <token>`` with the ``write`` right (401 without a token or with
@@ -164,7 +165,8 @@ READS = [
                              filter_of(asked.query)))),
     (r"/builds/([0-9]+)", lambda session, viewer, asked, build_id: views.build(
         session, viewer, build_id_of(build_id))),
-    (r"/builders", lambda session, viewer, asked: views.builders(session, viewer)),
+    (r"/builders", lambda session, viewer, asked: _listed(
+        asked, *views.builders(session, viewer, page_of(asked.query)))),
     (r"/builders/([^/]+)", lambda session, viewer, asked, name: views.builder(
         session, viewer, name)),
     (r"/distributions", lambda session, viewer, asked: _listed(

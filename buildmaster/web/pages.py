@@ -85,7 +85,9 @@ def build_page(session, viewer, asked, build_id):
 
 
 def builders_page(session, viewer, asked):
-    return "builders.html", {"builders": views.builders(session, viewer)}
+    page = page_of(asked.query)
+    return "builders.html", {"builders": listing(asked.path, asked.query, page,
+                                                 *views.builders(session, viewer, page))}
 
 
 def builder_page(session, viewer, asked, name):

@@ -93,7 +93,9 @@ def log_url(viewer, build, alias):
 
 
 def build_object(build, viewer):
-    """The CLI's build object, plus what the pages show beside it."""
+    """The CLI's build object, plus what the pages show beside it: when
+    its attempt started, its ``duration`` once finished and, while it
+    builds, the seconds ``elapsed`` since it started."""
     found = output.build_object(build, viewer.config)
     entry = build.buildqueue_record
     builder = build.builder or (entry.builder if entry is not None else None)
@@ -105,11 +107,28 @@ def build_object(build, viewer):
         "private": build.archive.private,
         "job": entry.id if entry is not None else None,
         "score": entry.lastscore if entry is not None else None,
-        "date_started": output.timestamp(entry.date_started) if entry is not None else None,
+        "date_started": output.timestamp(date_started(build)),
         "duration": (int(build.buildduration.total_seconds())
                      if build.buildduration is not None else None),
+        "elapsed": None,
     })
+    if build.buildstate == BuildStatus.BUILDING and entry is not None \
+            and entry.date_started is not None:
+        found["elapsed"] = max(0, int((viewer.now - entry.date_started).total_seconds()))
     return found
+
+
+def date_started(build):
+    """When its attempt under way, or its last one, started: its job's
+    start while it has one, else its end less its duration (the scanner
+    sets both from that start when it ends); None for a build that has
+    not started, or ended without building (a cancel of a pending job)."""
+    entry = build.buildqueue_record
+    if entry is not None and entry.date_started is not None:
+        return entry.date_started
+    if entry is None and build.datebuilt is not None and build.buildduration is not None:
+        return build.datebuilt - build.buildduration
+    return None
 
 
 def builds(session, viewer, page, where=BuildFilter()):
@@ -238,26 +257,36 @@ def queue(session, viewer, page):
 
 # -- Builders -----------------------------------------------------------------
 
-def builders(session, viewer):
-    """[builder object]: the CLI's builder fields, its state (idle,
-    building, failed, quarantined, disabled) and what it builds, for how
-    long; as ``builder list``, never a removed builder."""
+def builders(session, viewer, page=None):
+    """(total, [builder object]) by name, ``page`` of them (all without
+    one): the CLI's builder fields, its state (idle, building, failed,
+    quarantined, disabled) and what it builds, for how long; as
+    ``builder list``, never a removed builder."""
     farm = {view.name: view for view in
             reasons.load_farm(session, viewer.now, _threshold(viewer)).builders}
-    rows = session.scalars(sa.select(Builder).where(Builder.active).order_by(
-        Builder.name).options(
+    query = _builder_query()
+    if page is not None:
+        query = query.limit(page.limit).offset(page.offset)
+    return len(farm), [_builder_object(row, farm[row.name], viewer)
+                       for row in session.scalars(query)]
+
+
+def _builder_query():
+    return sa.select(Builder).where(Builder.active).order_by(Builder.name).options(
         selectinload(Builder.processor),
         selectinload(Builder.currentjob).selectinload(BuildQueue.build)
-        .options(*BUILD_LOADS[:3]))).all()
-    return [_builder_object(row, farm[row.name], viewer) for row in rows]
+        .options(*BUILD_LOADS[:3]))
 
 
 def _builder_object(row, view, viewer):
+    """``building`` says whether it runs a job now, even one the viewer
+    may not see (a private build: ``current_build`` null, its title 'a
+    private build')."""
     found = output.builder_object(row)
     job = row.currentjob
     hidden = job is not None and job.build.archive.private and not viewer.see_private
-    found.update({"state": view.state, "building": None, "building_since": None,
-                  "building_for": None, "building_title": None})
+    found.update({"state": view.state, "building": job is not None,
+                  "building_since": None, "building_for": None, "building_title": None})
     if job is not None:
         started = job.date_started
         elapsed = int((viewer.now - started).total_seconds()) if started else 0
@@ -274,11 +303,12 @@ def _builder_object(row, view, viewer):
 def builder(session, viewer, name):
     """One builder: its object, its recent builds and how its finished
     builds ended (counts by state over its recent history)."""
-    row = session.scalars(sa.select(Builder).where(Builder.name == name,
-                                                    Builder.active)).first()
+    row = session.scalars(_builder_query().where(Builder.name == name)).first()
     if row is None:
         raise NotFound(f"no builder named {name!r}")
-    (shown,) = [each for each in builders(session, viewer) if each["name"] == name]
+    farm = {view.name: view for view in
+            reasons.load_farm(session, viewer.now, _threshold(viewer)).builders}
+    shown = _builder_object(row, farm[name], viewer)
     shown["recent_builds"] = recent_builds(session, viewer, Build.builder_id == row.id,
                                            BUILDER_HISTORY)
     counts = session.execute(
@@ -312,7 +342,7 @@ def farm(session, viewer):
     _, recent = builds(session, viewer, Page(RECENT_BUILDS))
     pending, waits = reasons.count(session, viewer.see_private)
     return {
-        "builders": builders(session, viewer),
+        "builders": builders(session, viewer)[1],
         "queue_depth": [{"processor": processor,
                          "archive": archive_reference(purpose, name, owner),
                          "jobs": jobs}
