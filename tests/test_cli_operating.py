@@ -108,7 +108,7 @@ def test_cancel_of_a_running_build_ends_it_and_leaves_the_job_for_the_scanner(
 
 @pytest.mark.parametrize("build_id, message", [
     (7, "build 7 (i386 build of evolution 1.0 in ubuntu hoary RELEASE) is "
-        "FULLYBUILT; only pending builds and dependency waits can be cancelled"),
+        "FULLYBUILT; only pending, waiting and running builds can be cancelled"),
     (404, "no build with id 404")])
 def test_cancel_refuses_in_one_line(cli, session, build_id, message):
     assert cli("cancel", str(build_id)).error_line() == f"buildmaster: error: {message}"

@@ -84,7 +84,7 @@ async def test_one_build_with_its_history_and_log_tail(web, sample, session):
     assert [event["state"] for event in build["history"]] == ["NEEDSBUILD", "BUILDING"]
     assert build["history"][1]["builder"] == "bob"
     assert (build["retryable"], build["cancellable"], build["reason"]) == (
-        False, False, None)
+        False, True, None)
     waiting = await web.json("/api/1.0/builds/9")
     assert waiting["reason"] == "next dispatch: frog is free" and waiting["cancellable"]
     missing = await web.json("/api/1.0/builds/999", code=404)
@@ -215,15 +215,34 @@ async def test_rescore_keeps_the_operators_score(web, sample, session):
 
 
 @pytest_twisted.ensureDeferred
-async def test_cancel_ends_a_pending_job_or_a_dependency_wait(web, sample, session):
+async def test_cancel_ends_a_pending_job_a_dependency_wait_or_a_running_build(
+        web, sample, session, farm_context, caplog):
+    """As ``buildmaster cancel``: a running build ends CANCELLED, its job
+    left on its builder for the scanner, which the cancel wakes, to abort
+    on its slave (tests/test_scanner.py)."""
+    woken = []
+    farm_context.wakeups.subscribe(lambda job, after: woken.append(job))
     token = make_token(session)
     done = await web.json("/api/1.0/builds/9/cancel", data={}, token=token)
     assert (done["build"]["state"], done["build"]["job"]) == ("CANCELLED", None)
     waited = await web.json("/api/1.0/builds/4/cancel", data={}, token=token)
     assert waited["result"] == "build 4 was MANUALDEPWAIT; now CANCELLED"
-    building = await web.json("/api/1.0/builds/8/cancel", data={}, token=token, code=409)
-    assert building["error"].endswith(
-        "is BUILDING on bob; only pending builds and dependency waits can be cancelled")
+    assert (await web.json("/api/1.0/builds/8"))["cancellable"]
+    with caplog.at_level(logging.INFO, logger="buildmaster.web"):
+        building = await web.json("/api/1.0/builds/8/cancel", data={}, token=token)
+    assert building["result"] == ("build 8 was BUILDING on bob; now CANCELLED, the "
+                                  "scanner aborts it on its slave")
+    assert (building["build"]["state"], building["build"]["history"][-1]["state"]) == (
+        "CANCELLED", "CANCELLED")
+    assert "build 8 (mozilla-firefox 0.9 i386): BUILDING -> CANCELLED on bob " \
+        "(cancelled by token ops)" in caplog.messages
+    session.expire_all()
+    assert session.get(BuildQueue, 1).builder.name == "bob"
+    session.rollback()
+    assert woken[-1] == wakeups.SCAN
+    again = await web.json("/api/1.0/builds/8/cancel", data={}, token=token, code=409)
+    assert again["error"].endswith(
+        "is CANCELLED; only pending, waiting and running builds can be cancelled")
     assert (await web.json("/api/1.0/queue"))["total"] == 0
     # A cancelled build can be queued again.
     await web.json("/api/1.0/builds/9/retry", data={}, token=token)

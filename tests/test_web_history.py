@@ -103,7 +103,7 @@ def test_a_cancelled_dependency_wait_is_cancelled_when_it_was(sample, session, s
     build = session.get(Build, 4)
     waited = build.datebuilt
     now = utcnow()
-    assert actions.cancel(session, 4, "test", now=now) == BuildStatus.MANUALDEPWAIT
+    assert actions.cancel(session, 4, "test", now=now) == (BuildStatus.MANUALDEPWAIT, None)
     history = shown(4)
     assert history[-1] == ("CANCELLED", at(now), None)
     assert at(waited) not in [when for _, when, _ in history]

@@ -15,6 +15,7 @@ from tests.webhelpers import make_token, web  # noqa: F401
     ("/builds", b"mozilla-firefox"),
     ("/builds?state=FAILEDTOBUILD&source=foobar", b'data-build="3"'),
     ("/builds/8", b"Dummy sampledata entry, not processing"),
+    ("/builds/8", b'action="/builds/8/cancel"'),
     ("/builds/4", b"waiting on a dependency: libgtk2.0-dev (&gt;= 2.6)"),
     ("/builders", b'data-builder="frog"'),
     ("/builders?limit=1&offset=1", b'rel="prev" href="/builders?limit=1&amp;offset=0"'),

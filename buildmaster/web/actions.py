@@ -10,14 +10,19 @@ not exist, 409 for what its state does not allow, 400 for bad input.
 Cancelling is a compare-and-set: a pending job is deleted only while no
 builder has it (``WHERE builder_id IS NULL``), so a dispatcher taking
 it at the same moment wins and the cancel is refused as too late.  A
-building job cannot be cancelled here (its slave would have to be
-aborted); a dependency wait can.
+running build ends CANCELLED only while its job is still on the builder
+it was read on, so one that finished meanwhile is refused likewise; its
+job stays on the builder until the scanner, woken by the cancel, has
+aborted the slave and cleaned it, so no other job goes to a slave still
+busy.  ``buildmaster cancel`` is this same cancel, and also asks the
+slave to abort at once.  A dependency wait just ends.
 
 A retry and an enabled builder wake the dispatchers of every master on
-the same PostgreSQL when they commit (wakeups.notify); the web, which
-runs in the daemon, also wakes its own master's at once (``wake``), on
-SQLite too, and marks its NOTIFY with that master's ``origin`` so the
-master does not hear it twice.
+the same PostgreSQL when they commit (wakeups.notify), a cancel of a
+running build their scanners; the web, which runs in the daemon, also
+wakes its own master's at once (``wake``), on SQLite too, and marks its
+NOTIFY with that master's ``origin`` so the master does not hear it
+twice.
 """
 
 import logging
@@ -26,7 +31,7 @@ import sqlalchemy as sa
 
 from buildmaster.operators import lookup
 from buildmaster.runtime import wakeups
-from buildmaster.model import BuildQueue, BuildStatus, utcnow
+from buildmaster.model import Build, BuildQueue, BuildStatus, utcnow
 from buildmaster.archive.pockets import build_allowed_in_pocket
 from buildmaster.web.http import MAX_NUMBER, parse_number
 from buildmaster.web.views import RETRYABLE
@@ -121,12 +126,30 @@ def rescore(session, build_id, new_score, by, see_private=True):
     return entry
 
 
-def cancel(session, build_id, by, see_private=True, now=None):
-    """End a pending job or a dependency wait as CANCELLED at ``now``,
-    kept in its history (Build.note); returns its old state."""
+def cancel(session, build_id, by, see_private=True, now=None, origin=""):
+    """End a pending job, a dependency wait or a running build as
+    CANCELLED at ``now``, kept in its history (Build.note); returns (its
+    old state, the Builder it was running on or None)."""
     build = _build(session, build_id, see_private)
+    was, entry = build.buildstate, build.buildqueue_record
+    builder = entry.builder if entry is not None else None
+    now = now or utcnow()
+    if was == BuildStatus.BUILDING and builder is not None:
+        _cancel_running(session, build, entry, builder, now, origin)
+    else:
+        _cancel_waiting(session, build, entry, now)
+    if entry is not None and builder is None:
+        session.expunge(entry)
+    session.expire(build)
+    where = f" on {builder.name}" if builder is not None else ""
+    logger.info(f"{build.label}: {was.name} -> CANCELLED{where} (cancelled by {by})")
+    return was, builder
+
+
+def _cancel_waiting(session, build, entry, now):
+    """A pending job leaves the queue (unless a dispatcher took it just
+    now), a dependency wait ends; commits."""
     was = build.buildstate
-    entry = build.buildqueue_record
     if was == BuildStatus.NEEDSBUILD and entry is not None:
         taken = session.execute(sa.delete(BuildQueue).where(
             BuildQueue.id == entry.id, BuildQueue.builder_id.is_(None))).rowcount
@@ -135,19 +158,34 @@ def cancel(session, build_id, by, see_private=True, now=None):
             raise Refused(409, f"build {build.id} ({build.title}) was just dispatched; "
                                "it is no longer pending")
     elif was != BuildStatus.MANUALDEPWAIT:
-        where = f" on {entry.builder.name}" if entry is not None and entry.builder \
-            else ""
-        raise Refused(409, f"build {build.id} ({build.title}) is {was.name}{where}; only "
-                           "pending builds and dependency waits can be cancelled")
-    now = now or utcnow()
+        raise Refused(409, f"build {build.id} ({build.title}) is {was.name}; only "
+                           "pending, waiting and running builds can be cancelled")
     build.buildstate, build.datebuilt, build.buildduration = BuildStatus.CANCELLED, now, None
     build.note(BuildStatus.CANCELLED, now)
     session.commit()
-    if entry is not None:
-        session.expunge(entry)
-    session.expire(build, ["buildqueue_record"])
-    logger.info(f"{build.label}: {was.name} -> CANCELLED (cancelled by {by})")
-    return was
+
+
+def _cancel_running(session, build, entry, builder, now, origin):
+    """The running ``build`` ends CANCELLED, its job left on ``builder``
+    for the scanner to abort and clean up, which the commit wakes;
+    Refused (409) if the job left that builder meanwhile.  Commits."""
+    queue, table = BuildQueue.__table__, Build.__table__
+    started = entry.date_started
+    still_there = sa.exists().where(queue.c.id == entry.id,
+                                    queue.c.builder_id == builder.id)
+    won = session.execute(sa.update(table).where(
+        table.c.id == build.id, table.c.buildstate == BuildStatus.BUILDING, still_there)
+        .values(buildstate=BuildStatus.CANCELLED, datebuilt=now,
+                buildduration=now - started if started else None)).rowcount
+    if not won:
+        session.rollback()
+        raise Refused(409, f"build {build.id} ({build.title}) has just left "
+                           f"{builder.name}: look at it again")
+    if started is not None:
+        build.note(BuildStatus.BUILDING, started, builder)
+    build.note(BuildStatus.CANCELLED, now, builder)
+    wakeups.notify(session, wakeups.SCAN, origin)
+    session.commit()
 
 
 def enable_builder(session, name, by, origin=""):
@@ -170,8 +208,9 @@ def disable_builder(session, name, reason, by):
     return builder
 
 
-# The job an action done from the web wakes in its own master.
-WAKES = {"retry": wakeups.DISPATCH, "enable": wakeups.DISPATCH}
+# The job an action done from the web wakes in its own master (a cancel:
+# the scanner, which aborts a cancelled running build on its slave).
+WAKES = {"retry": wakeups.DISPATCH, "enable": wakeups.DISPATCH, "cancel": wakeups.SCAN}
 
 
 def perform(session, action, target, params, by, see_private, origin=""):
@@ -186,8 +225,11 @@ def perform(session, action, target, params, by, see_private, origin=""):
         entry = rescore(session, build_id_of(target), params.get("score"), by, see_private)
         return f"build {target} now has score {entry.lastscore}"
     if action == "cancel":
-        was = cancel(session, build_id_of(target), by, see_private)
-        return f"build {target} was {was.name}; now CANCELLED"
+        was, builder = cancel(session, build_id_of(target), by, see_private, origin=origin)
+        if builder is None:
+            return f"build {target} was {was.name}; now CANCELLED"
+        return (f"build {target} was {was.name} on {builder.name}; now CANCELLED, "
+                "the scanner aborts it on its slave")
     if action == "enable":
         enable_builder(session, target, by, origin)
         return f"builder {target} enabled"

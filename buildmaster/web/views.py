@@ -187,7 +187,8 @@ def build(session, viewer, build_id):
         "logtail": entry.logtail if entry is not None and entry.builder_id else None,
         "retryable": found.buildstate in RETRYABLE,
         "cancellable": found.buildstate == BuildStatus.MANUALDEPWAIT or (
-            entry is not None and entry.builder_id is None),
+            entry is not None and (entry.builder_id is None
+                                   or found.buildstate == BuildStatus.BUILDING)),
         "finished": found.buildstate not in UNFINISHED,
     })
     if entry is not None and entry.builder_id is None:
