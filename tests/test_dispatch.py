@@ -137,13 +137,14 @@ def test_dispatch_sends_files_and_arguments(session, sample, bob, farm_config):
     candidate = bob.findBuildCandidate()
     wait(bob.dispatchBuildCandidate(candidate, farm_config))
     calls = bob.slave.proxy.calls
-    assert [call[0] for call in calls] == ["ensurepresent", "ensurepresent", "build"]
+    assert [call[0] for call in calls] == ["ensurepresent"] * 3 + ["build"]
     _, job, manager, chroot_sha1, filemap, args = calls[-1]
     build = candidate.build
     assert job == f"{build.id}-{candidate.id}" == "9-2"
     assert manager == "binarypackage"
     assert chroot_sha1 == build.distroarchseries.chroot.content.sha1
-    assert filemap == {"foobar-1.0.dsc": sample.foobar_dsc.content.sha1}
+    assert filemap == {"foobar_1.0.dsc": sample.foobar_dsc.content.sha1,
+                       "foobar_1.0.tar.xz": sample.foobar_tarball.content.sha1}
     assert args == {
         "archives": ["deb http://ftpmaster.internal/ubuntu hoary main"],
         "suite": "hoary", "ogrecomponent": "main", "archive_purpose": "PRIMARY",

@@ -7,13 +7,17 @@ builders and three source packages with publications and builds.
 
 Rows are created in order so their ids match the seeds' stories:
 
-* LibraryFileAlias 1 is the chroot, 3 is ``firefox_0.9.2.orig.tar.gz``.
+* LibraryFileAlias 1 is the chroot, 3 is ``firefox_0.9.2.orig.tar.gz``;
+  2, 5 and 6 are foobar's tarball, .dsc and i386 .deb, real packages
+  (buildmaster.seeds.samplepackages) the publisher can index.  The next
+  file stored is 7, as the librarian and mail doctests expect.
 * Build 8 (mozilla-firefox 0.9, hoary i386) is BUILDING on ``bob`` as
   BuildQueue 1, so a slave answering job "8-1" is sane, "7-1" pairs a
   queue entry with the wrong build and "1000-10000" names nothing.
 * Build 2 (mozilla-firefox 0.9, warty RELEASE) can not be collected:
   warty is CURRENT, its RELEASE pocket is closed.
-* Build 6 (foobar 1.0, warty i386) has binary packages.
+* Build 6 (foobar 1.0, warty i386) has binary packages: foobar's .deb,
+  published in warty.
 * Build 9 (foobar 1.0, hoary i386) waits in the queue as BuildQueue 2.
 
 Bugs, external bug trackers and their watches come last
@@ -27,7 +31,7 @@ import tarfile
 import sqlalchemy as sa
 
 from buildmaster.model import rows
-from buildmaster.seeds import samplebugs
+from buildmaster.seeds import samplebugs, samplepackages
 from buildmaster.model import (
     UTC, Archive, ArchivePurpose, Builder, BuildQueue, BuildStatus, Distribution,
     DistroArchSeries, DistroSeries, DistroSeriesStatus, PackagePublishingStatus,
@@ -104,10 +108,10 @@ class _World:
         add = self.librarian.add_bytes
         self.chroot = add(self.session, "chroot-ubuntu-i386.tar.gz", CHROOT,
                           mimetype="application/x-gtar")
-        self.netapplet = add(
-            self.session, "netapplet-1.0.0.tar.gz",
-            tarball({"netapplet-1.0.0/README": "netapplet\n"}),
-            mimetype="application/x-gtar")
+        foobar_source = samplepackages.source()
+        self.foobar_tarball = add(
+            self.session, samplepackages.TARBALL_NAME,
+            foobar_source[samplepackages.TARBALL_NAME], mimetype="application/x-xz")
         self.firefox_orig = add(
             self.session, "firefox_0.9.2.orig.tar.gz",
             tarball({"mozilla-firefox-0.9.2/README": "firefox 0.9.2\n"}),
@@ -116,11 +120,9 @@ class _World:
             self.session, "evolution-1.0.tar.gz",
             tarball({"evolution-1.0/README": "evolution 1.0\n"}),
             mimetype="application/x-gtar")
-        self.foobar_dsc = add(self.session, "foobar-1.0.dsc",
-                              b"Format: 1.0\nSource: foobar\nVersion: 1.0\n",
-                              mimetype="text/plain")
-        self.foobar_deb = add(self.session, "foobar_1.0_i386.deb",
-                              b"!<arch>\nfoobar 1.0\n",
+        self.foobar_dsc = add(self.session, samplepackages.DSC_NAME,
+                              foobar_source[samplepackages.DSC_NAME], mimetype="text/plain")
+        self.foobar_deb = add(self.session, samplepackages.DEB_NAME, samplepackages.binary(),
                               mimetype="application/x-debian-package")
 
     def people(self):
@@ -183,7 +185,8 @@ class _World:
             files=[(self.evolution_tar, SourcePackageFileType.NATIVE_TARBALL)])
         self.foobar = rows.source_release(
             self.session, "foobar", "1.0", mark, section="devel",
-            files=[(self.foobar_dsc, SourcePackageFileType.DSC)])
+            files=[(self.foobar_dsc, SourcePackageFileType.DSC),
+                   (self.foobar_tarball, SourcePackageFileType.NATIVE_TARBALL)])
         publish = rows.publish_source
         for release in (self.firefox, self.evolution, self.foobar):
             publish(self.session, release, self.primary, self.warty)
