@@ -10,23 +10,27 @@ SQLite file that is not there rather than make an empty farm beside the
 one the operator meant, and reading commands create no file or
 directory at all (the configuration's directories are made by whatever
 first writes into them).
+
+The command line is parsed twice: once with the index of commands
+alone, to learn which command was asked for (``--help`` ends there,
+having imported no command, nor SQLAlchemy or Twisted), then with that
+command's arguments, which means importing its modules.  SQLAlchemy
+and the model come in only once the command is known to need the
+database, and Twisted only with a command that runs a farm job.
 """
 
 import argparse
 import os
 import sys
 
-from buildmaster import commands  # noqa: F401 -- importing it registers every command
-from buildmaster import config as configmodule
-from buildmaster.commands.database import upgrade
-from buildmaster.commands.registry import COMMANDS, CommandError
-from buildmaster.context import FarmContext
-from buildmaster.db.engine import display_url, sqlite_path
+from buildmaster.commands import registry
+from buildmaster.commands.registry import CommandError
 
 
 def require_database(config):
     """Refuse a SQLite database file that does not exist (connecting would
     create an empty one)."""
+    from buildmaster.db.engine import sqlite_path
     path = sqlite_path(config.database.url)
     if path is not None and not os.path.exists(path):
         source = f"from {config.path}" if config.path else "the default: no --config " \
@@ -37,7 +41,11 @@ def require_database(config):
             "start a new farm there")
 
 
-def build_parser():
+def build_parser(chosen=None):
+    """The command line's parser.  Only the command named ``chosen`` gets
+    its arguments (its modules are imported for them); the others get
+    none, not even ``--help``, so that they leave their arguments unparsed
+    for the second pass (``parse``)."""
     parser = argparse.ArgumentParser(
         prog="buildmaster", description="Operate the buildmaster build farm.")
     parser.add_argument("--config", help="configuration file (default: $BUILDMASTER_CONFIG)")
@@ -45,22 +53,31 @@ def build_parser():
                         help="listings print a JSON list instead of a table")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name, entry in COMMANDS.items():
-        function, help_text, aliases = entry[:3]
-        sub = subparsers.add_parser(name, help=help_text, aliases=list(aliases),
-                                    description=help_text)
-        sub.set_defaults(handler=function)
-        for add in entry[3:]:
-            add(sub)
+    for name, entry in registry.INDEX.items():
+        sub = subparsers.add_parser(name, help=entry.help_text, aliases=list(entry.aliases),
+                                    description=entry.help_text, add_help=name == chosen)
+        if name == chosen:
+            handler, *adders = registry.load(name)
+            sub.set_defaults(handler=handler, creates=entry.creates)
+            for add in adders:
+                add(sub)
     return parser
 
 
+def parse(argv=None):
+    """The command line's arguments, the chosen command's handler among
+    them.  Exits, as argparse does, on ``--help`` and on a usage error."""
+    found, _ = build_parser().parse_known_args(argv)
+    return build_parser(registry.canonical_name(found.command)).parse_args(argv)
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
+    from buildmaster.config import ConfigError
     try:
         _run(args)
         sys.stdout.flush()
-    except (configmodule.ConfigError, CommandError) as error:
+    except (ConfigError, CommandError) as error:
         # A command refusing several things (a farm file's problems) says
         # each on a line of its own.
         for line in str(error).splitlines() or [""]:
@@ -76,13 +93,16 @@ def main(argv=None):
 def _run(args):
     """Run the command on the farm the configuration names."""
     import sqlalchemy.exc
-    creates = args.handler is upgrade
+
+    from buildmaster import config as configmodule
+    from buildmaster.commands.common import CommandContext
+    from buildmaster.db.engine import display_url
     config = configmodule.load(configmodule.config_path_from_environment(args.config),
-                               check_dirs=creates)
-    if not creates:
+                               check_dirs=args.creates)
+    if not args.creates:
         require_database(config)
     try:
-        context = FarmContext(config)
+        context = CommandContext(config)
         try:
             args.handler(context, args)
         finally:

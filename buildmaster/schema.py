@@ -1,4 +1,8 @@
-"""Schema management: apply and compare the Alembic migrations."""
+"""Schema management: apply and compare the Alembic migrations.
+
+Which revision the database is at and which is the newest are read
+without Alembic, by buildmaster.db.revisions; they are named here too.
+"""
 
 import os
 
@@ -6,9 +10,9 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 import migrations
+from buildmaster.db.revisions import current_revision, head_revision  # noqa: F401
 from buildmaster.model import Base
 
 MIGRATIONS_DIR = os.path.dirname(os.path.abspath(migrations.__file__))
@@ -32,17 +36,6 @@ def upgrade(engine, revision="head"):
 def downgrade(engine, revision="base"):
     with engine.begin() as connection:
         command.downgrade(alembic_config(engine, connection), revision)
-
-
-def current_revision(engine):
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
-
-
-def head_revision():
-    config = AlembicConfig()
-    config.set_main_option("script_location", MIGRATIONS_DIR)
-    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def differences(engine):

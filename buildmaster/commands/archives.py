@@ -81,7 +81,7 @@ def _binary_query():
 
 
 @operator_command(
-    "publications", "list source and binary publications, newest first",
+    "publications",
     arg("--archive", help="only this archive: primary, partner or '~owner/name' "
         "(quoted: the shell expands ~)"),
     DISTRIBUTION,
@@ -118,7 +118,7 @@ def publications(context, args):
     output.emit(objects, COLUMNS, args.json, empty="No publications.")
 
 
-archive_group = Group("archive", "look at the farm's archives")
+archive_group = Group("archive")
 
 
 @archive_group.subcommand(

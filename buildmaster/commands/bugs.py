@@ -13,8 +13,7 @@ from buildmaster.commands.registry import CommandError
 LOG_FORMAT = "%(levelname)-7s %(message)s"
 
 
-@operator_command("checkwatches",
-                  "check the due watches on external bug trackers once; log on stderr")
+@operator_command("checkwatches")
 def check_watches(context, args):
     require_schema(context)
     handler = logging.StreamHandler(sys.stderr)
@@ -30,7 +29,7 @@ def check_watches(context, args):
         root.removeHandler(handler)
 
 
-bug = Group("bug", "failed builds and the upstream bugs they wait on")
+bug = Group("bug")
 
 
 @bug.subcommand(

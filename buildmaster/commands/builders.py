@@ -23,7 +23,7 @@ COLUMNS = [("NAME", "name"), ("URL", "url"), ("PROCESSOR", "processor"),
            ("BUILD", "current_build"), ("FAILNOTES", "failnotes")]
 JSON_RESULT = json_option("print the builder as a JSON object")
 
-builder = Group("builder", "add, list, change, remove, enable and disable builders")
+builder = Group("builder")
 
 
 def slave_url(text):

@@ -40,7 +40,7 @@ def positive(text):
 
 
 @operator_command(
-    "builds", "list recent builds, newest first",
+    "builds",
     arg("--state", help="only builds in this state, e.g. FAILEDTOBUILD"),
     arg("--source", help="only builds of this source package"),
     arg("--limit", type=positive, default=20, help="at most this many (default 20)"),
@@ -59,8 +59,7 @@ def builds(context, args):
     output.emit(objects, COLUMNS, args.json, empty="No builds.")
 
 
-@operator_command("retry", "queue a failed build again",
-                  arg("build_id", type=int, metavar="BUILD_ID"),
+@operator_command("retry", arg("build_id", type=int, metavar="BUILD_ID"),
                   json_option("print what was done as a JSON object"))
 def retry(context, args):
     from buildmaster.commands.operating import report
@@ -82,8 +81,7 @@ def retry(context, args):
     report(args, result, what)
 
 
-@operator_command("log", "print a build's log",
-                  arg("build_id", type=int, metavar="BUILD_ID"))
+@operator_command("log", arg("build_id", type=int, metavar="BUILD_ID"))
 def log(context, args):
     with farm_session(context) as session:
         build = lookup.build(session, args.build_id)

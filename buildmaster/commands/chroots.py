@@ -27,7 +27,7 @@ def package_list(text):
     return names
 
 
-chroot = Group("chroot", "manage the chroot tarballs builds run in")
+chroot = Group("chroot")
 
 
 @chroot.subcommand(

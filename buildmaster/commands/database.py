@@ -4,10 +4,9 @@ the database's schema and the doctests' sample world."""
 from buildmaster import schema
 from buildmaster.commands.common import require_schema
 from buildmaster.commands.registry import command
-from buildmaster.seeds import sampledata
 
 
-@command("upgrade", "create or upgrade the database schema", aliases=("initdb",))
+@command("upgrade")
 def upgrade(context, args):
     before = schema.current_revision(context.engine)
     schema.upgrade(context.engine)
@@ -18,8 +17,10 @@ def upgrade(context, args):
         print(f"Database upgraded from {before or 'empty'} to revision {after}.")
 
 
-@command("sampledata", "load the sample world of the doctests")
+@command("sampledata")
 def load_sampledata(context, args):
+    # Here, not at the top: upgrade, in the same module, needs none of it.
+    from buildmaster.seeds import sampledata
     require_schema(context)
     with context.sessions() as session:
         try:

@@ -25,8 +25,8 @@ SERIES_COLUMNS = [("SERIES", "series"), ("VERSION", "version"), ("STATUS", "stat
 ARCHIVE_COLUMNS = [("ARCHIVE", "reference"), ("DISTRIBUTION", "distribution"),
                    ("ENABLED", "enabled"), ("PRIVATE", "private"), ("URL", "url")]
 
-distribution_group = Group("distribution", "look at the farm's distributions")
-series_group = Group("series", "look at the series of the farm's distributions")
+distribution_group = Group("distribution")
+series_group = Group("series")
 
 
 def _series_query():

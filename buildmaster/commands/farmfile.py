@@ -18,7 +18,7 @@ from buildmaster.operators import journal
 
 
 @operator_command(
-    "apply", "make the farm what a farm file says, showing the plan first",
+    "apply",
     arg("file", help="the farm file (TOML), or - for standard input"),
     arg("--dry-run", action="store_true", help="show the plan and change nothing"),
     arg("--prune", action="store_true",
@@ -50,7 +50,7 @@ def apply(context, args):
     print("Applied.")
 
 
-@operator_command("export", "print the farm as a farm file (buildmaster apply reads it)")
+@operator_command("export")
 def export(context, args):
     with farm_session(context) as session:
         text = writer.write(state.current(session))

@@ -19,12 +19,13 @@ from buildmaster.commands.registry import CommandError
 
 
 def run_job(job, context):
-    """Run ``job(context)`` under the reactor and return its result."""
+    """Run ``job(context.farm)`` under the reactor and return its result."""
     from twisted.internet import reactor
+    farm = context.farm
     outcome = []
 
     def start():
-        d = defer.maybeDeferred(job, context)
+        d = defer.maybeDeferred(job, farm)
         d.addBoth(outcome.append)
         d.addBoth(lambda _: reactor.stop())
 
@@ -46,29 +47,28 @@ def _prepare(context):
     root.setLevel(logging.INFO)
 
 
-@operator_command("scan", "scan every builder once: log tails, results, rescues")
+@operator_command("scan")
 def scan(context, args):
     _prepare(context)
     failed = run_job(jobs.scan, context)
     print(f"Scan finished; {failed or 0} builder(s) could not be scanned.")
 
 
-@operator_command("queue-builder", "create the builds that published sources call for")
+@operator_command("queue-builder")
 def queue_builder(context, args):
     _prepare(context)
     created = run_job(jobs.build_queue, context)
     print(f"Queue builder finished; {created or 0} build(s) created.")
 
 
-@operator_command("dispatch", "give every idle builder its next job, once")
+@operator_command("dispatch")
 def dispatch(context, args):
     _prepare(context)
     started = run_job(jobs.dispatch, context)
     print(f"Dispatch finished; {started or 0} job(s) started.")
 
 
-@operator_command("publish", "publish every archive's pending packages once, and "
-                  "retry the dependency waits that satisfies")
+@operator_command("publish")
 def publish(context, args):
     _prepare(context)
     report = run_job(jobs.publish, context)

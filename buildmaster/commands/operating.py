@@ -28,9 +28,7 @@ def report(args, result, what):
 
 
 @operator_command(
-    "cancel", "cancel a build: a pending one leaves the queue, a dependency wait "
-    "ends, a running one is aborted on its slave; it ends CANCELLED",
-    arg("build_id", type=int, metavar="BUILD_ID"), RESULT)
+    "cancel", arg("build_id", type=int, metavar="BUILD_ID"), RESULT)
 def cancel(context, args):
     from buildmaster.web import actions
     with farm_session(context) as session:

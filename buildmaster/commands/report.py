@@ -20,8 +20,7 @@ def _until(text):
 
 
 @operator_command(
-    "report", "how the farm did: builds, failure rates, flaky builds, builders out, "
-    "queue wait and build time",
+    "report",
     arg("--since", default="7d", help="the period's length, e.g. 7d, 12h, 2w (default 7d)"),
     arg("--until", help="its end, a UTC date or time (default: now)"),
     arg("--json", action="store_true", default=argparse.SUPPRESS,

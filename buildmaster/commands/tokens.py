@@ -12,7 +12,7 @@ from buildmaster.web import auth
 COLUMNS = [("NAME", "name"), ("RIGHTS", "rights"), ("CREATED", "date_created"),
            ("LAST USED", "date_last_used"), ("REVOKED", "revoked")]
 
-token = Group("token", "create, list and revoke the web API's bearer tokens")
+token = Group("token")
 
 
 @token.subcommand(

@@ -34,7 +34,7 @@ UPLOAD_COLUMNS = [("TIME", "time"), ("SIGNER", "signer"), ("SOURCE", "source"),
 
 
 @operator_command(
-    "upload", "register a source package (.dsc and its files) for building",
+    "upload",
     arg("dscs", metavar="DSC", nargs="+",
         help="the .dsc (signed by a key in [upload] keyring when one is set); the "
              "files it lists lie beside it; several are uploaded one after another"),
@@ -51,7 +51,7 @@ def upload(context, args):
 
 
 def upload_one(context, args, dsc):
-    with farm_session(context) as session:
+    with farm_session(context, refusals=(sources.SourceUploadError,)) as session:
         publication = sources.register_source(
             session, context.librarian, dsc, args.distribution, args.series,
             pocket=args.pocket, archive_ref=args.archive, component=args.component,
@@ -112,8 +112,7 @@ def upload_state(name):
 
 
 @operator_command(
-    "uploads", "list uploads, newest first: dput's, accepted or not, and "
-               "'buildmaster upload's",
+    "uploads",
     arg("--state", help="only uploads in this state: ACCEPTED, REJECTED or FAILED"),
     arg("--limit", type=positive, default=50,
         help="at most this many (default 50)"),

@@ -7,8 +7,6 @@ those dicts, so the table and the JSON always say the same thing.
 
 import json
 
-from buildmaster.health.colours import colour
-
 
 def emit(objects, columns, as_json, empty="(none)"):
     """Print ``objects`` as a JSON list, or as a table of ``columns``
@@ -78,6 +76,9 @@ def builder_object(builder):
 
 
 def build_object(build, config):
+    # Here, not at the top: the health package brings Twisted and Jinja2,
+    # which the listings of anything but builds do without.
+    from buildmaster.health.colours import colour
     spr = build.sourcepackagerelease
     return {
         "id": build.id,
