@@ -418,3 +418,27 @@ async def test_an_upload_that_met_another_making_the_same_row_is_processed_again
     assert len(session.scalars(sa.select(SourcePackageName).filter_by(name="raced")).all()) == 1
     assert "another upload made the same rows at once" in caplog.text
     assert len(smtp_server.messages) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_signature_is_checked_once_though_checked_ahead(
+        farm, http_port, people, tmp_path, session, smtp_server, monkeypatch):
+    """The job checks the waiting uploads' signatures ahead, in parallel,
+    and processing uses those answers: gpgv runs once per signed file."""
+    from buildmaster.uploads import signatures
+    runs, run = [], signatures.subprocess.run
+
+    def counted(argv, **kwargs):
+        if argv[0] == signatures.GPGV:
+            runs.append(os.path.basename(argv[-1]))
+        return run(argv, **kwargs)
+    monkeypatch.setattr(signatures.subprocess, "run", counted)
+    for index in range(3):
+        changes = source(tmp_path, people, name=f"ahead{index}")
+        status, output = await dput(tmp_path, people, changes, "http", http_port,
+                                    "/upload/~alice/tools/acme")
+        assert status == 0, output
+    assert await process(farm, smtp_server) == 3
+    assert [upload.state for upload in uploads(session)] == ["ACCEPTED"] * 3
+    assert sorted(runs) == sorted(f"ahead{index}_1.0{suffix}" for index in range(3)
+                                  for suffix in (".dsc", "_source.changes"))

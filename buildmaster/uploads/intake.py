@@ -81,9 +81,12 @@ async def process_uploads(context):
         return 0
     with tempfile.TemporaryDirectory(prefix="buildmaster-keyring-") as home:
         keyring = await context.db.run_in_thread(_farm_keyring, home)
-        runs = [defer.ensureDeferred(_process_target(context, mailer, queue, ids, keyring))
+        ahead = _check_ahead(queue, by_target, keyring)
+        runs = [defer.ensureDeferred(_process_target(context, mailer, queue, ids, keyring,
+                                                     ahead))
                 for ids in by_target.values()]
         outcomes = await defer.DeferredList(runs, consumeErrors=True)
+        await defer.DeferredList(list(ahead.values()))   # before the keyring goes
     for ok, result in outcomes:
         if not ok:
             result.raiseException()
@@ -104,8 +107,39 @@ def _farm_keyring(session, home):
         return path
 
 
-async def _process_target(context, mailer, queue, queue_ids, keyring):
+def _check_ahead(queue, by_target, keyring):
+    """{queue id: Deferred} of the signature checks of each upload's .changes
+    and .dsc, begun now, as many at once as there are processors (gpgv is
+    most of an upload's time): an upload's checks are done by the time the
+    one before it is processed."""
+    if not isinstance(keyring, signatures.Keyring):
+        return {}
+    limit = defer.DeferredSemaphore(os.cpu_count() or 1)
+    ahead = {}
+    for queue_id in (queue_id for ids in by_target.values() for queue_id in ids):
+        directory = queue.path(queue_id)
+        checks = [limit.run(threads.deferToThread, _checked, keyring,
+                            os.path.join(directory, name))
+                  for name in sorted(os.listdir(directory)) if name.endswith(SIGNED)]
+        ahead[queue_id] = defer.DeferredList(checks, consumeErrors=True)
+    return ahead
+
+
+SIGNED = (".changes", ".dsc")
+
+
+def _checked(keyring, path):
+    """Check ``path`` now; its answer is kept in ``keyring`` for processing."""
+    try:
+        keyring.check(path)
+    except (signatures.SignatureError, OSError):
+        pass
+
+
+async def _process_target(context, mailer, queue, queue_ids, keyring, ahead):
     for queue_id in queue_ids:
+        if queue_id in ahead:
+            await ahead[queue_id]
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
                 state, builds = await context.db.run_in_thread(

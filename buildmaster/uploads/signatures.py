@@ -7,7 +7,7 @@ trust database, no key fetching, only the keys in the keyring given) on
 the clearsigned file and returns the Signer with the signed text as gpgv
 printed it, which is what the caller must parse: text outside the
 signature is never read.  A ``Keyring`` made once serves any number of
-checks (the upload job checks two files an upload with the farm's).
+checks, and remembers each answer.
 
 ``judge(status)`` turns gpgv's machine-readable status lines into that
 Signer or one of the refusals below; it is a pure function of the lines.
@@ -114,14 +114,34 @@ class Keyring:
     keys listed (a file holding none is refused: gpgv would find no key
     in it and every signer would look unknown) and, when ASCII-armoured,
     de-armoured into ``home`` (gpgv reads binary keyrings only).  str() is
-    the keyring's own path, for messages."""
+    the keyring's own path, for messages.
+
+    ``check(path)`` is ``verify`` remembered: a file checked ahead (the
+    upload job checks the files of the uploads waiting in parallel, while
+    it processes the one before) is not checked again."""
 
     def __init__(self, keyring, home):
         self.name = keyring
         self.path = _usable_keyring(keyring, home)
+        self._checked = {}
 
     def __str__(self):
         return self.name
+
+    def check(self, path, gpgv=GPGV):
+        """The Signer of ``path``, or its SignatureError raised; the same
+        answer for every check of the same path."""
+        if path not in self._checked:
+            try:
+                with tempfile.TemporaryDirectory(prefix="buildmaster-gpgv-") as home:
+                    os.chmod(home, 0o700)
+                    self._checked[path] = _gpgv(path, self, home, gpgv)
+            except SignatureError as error:
+                self._checked[path] = error
+        found = self._checked[path]
+        if isinstance(found, SignatureError):
+            raise found
+        return found
 
 
 def verify(path, keyring, gpgv=GPGV):
@@ -129,33 +149,37 @@ def verify(path, keyring, gpgv=GPGV):
     ``keyring`` (a Keyring, or the path of a binary or ASCII-armoured
     OpenPGP keyring); raises a SignatureError naming the file, or
     KeyringUnusable naming the keyring."""
-    name = os.path.basename(path)
+    if isinstance(keyring, Keyring):
+        return keyring.check(path, gpgv)
     with tempfile.TemporaryDirectory(prefix="buildmaster-gpgv-") as home:
         os.chmod(home, 0o700)
-        if not isinstance(keyring, Keyring):
-            keyring = Keyring(keyring, home)
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-            if not is_clearsigned(data):
-                raise Unsigned("not signed, and the farm's keyring requires an OpenPGP "
-                               "signature")
-        except SignatureError as error:
-            raise type(error)(f"{name}: {error}") from None
-        output = os.path.join(home, "signed-text")
-        done = subprocess.run(
-            [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", keyring.path,
-             "--output", output, os.path.abspath(path)],
-            capture_output=True, text=True, timeout=TIMEOUT,
-            env=dict(os.environ, LANG="C", LC_ALL="C"))
-        try:
-            signer = judge(done.stdout, keyring)
-        except SignatureError as error:
-            raise type(error)(f"{name}: {error}") from None
-        if done.returncode != 0:
-            raise BadSignature(f"{name}: gpgv failed: {_last_line(done.stderr)}")
-        with open(output, "rb") as handle:
-            signer.signed_text = handle.read()
+        return _gpgv(path, Keyring(keyring, home), home, gpgv)
+
+
+def _gpgv(path, keyring, home, gpgv):
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        if not is_clearsigned(data):
+            raise Unsigned("not signed, and the farm's keyring requires an OpenPGP "
+                           "signature")
+    except SignatureError as error:
+        raise type(error)(f"{name}: {error}") from None
+    output = os.path.join(home, "signed-text")
+    done = subprocess.run(
+        [gpgv, "--homedir", home, "--status-fd", "1", "--keyring", keyring.path,
+         "--output", output, os.path.abspath(path)],
+        capture_output=True, text=True, timeout=TIMEOUT,
+        env=dict(os.environ, LANG="C", LC_ALL="C"))
+    try:
+        signer = judge(done.stdout, keyring)
+    except SignatureError as error:
+        raise type(error)(f"{name}: {error}") from None
+    if done.returncode != 0:
+        raise BadSignature(f"{name}: gpgv failed: {_last_line(done.stderr)}")
+    with open(output, "rb") as handle:
+        signer.signed_text = handle.read()
     return signer
 
 
