@@ -10,6 +10,7 @@ from buildmaster.model import (
     Build, PackagePublishingPocket, PackagePublishingStatus, SourcePackageFileType,
     SourcePackageName, SourcePackagePublishingHistory, SourcePackageRelease,
     SourcePackageUrgency)
+from buildmaster.uploads import sources
 from buildmaster.testing.debpackages import (  # noqa: F401
     depwait_dsc, good_dsc, source_files)
 from tests.clihelpers import cli  # noqa: F401
@@ -229,3 +230,61 @@ def test_an_upload_queues_its_builds_at_once(cli, session, good_dsc):
     assert build.title == "i386 build of hello-bm 1.0 in ubuntu hoary RELEASE"
     queued = [job for job in cli("queue", "--json").json() if job["build_id"] == build.id]
     assert [(job["source"], job["archive"]) for job in queued] == [("hello-bm", "primary")]
+
+
+def list_as_empty(dsc_path):
+    """Make the .dsc list its tarball as an empty file."""
+    size, *old = sums(tarball_of(dsc_path))
+    empty = [hashlib.new(name, b"").hexdigest() for name in ("md5", "sha1", "sha256")]
+    with open(dsc_path, encoding="utf-8") as handle:
+        text = handle.read()
+    for was, now in zip(old, empty):
+        assert f" {was} {size} " in text
+        text = text.replace(f" {was} {size} ", f" {now} 0 ")
+    with open(dsc_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def test_a_listed_file_that_is_a_symlink_is_refused_though_its_checksums_match(
+        cli, session, good_dsc, tmp_path):
+    """What a link points at (a host file, /etc/debian_version) is never
+    stored and published in its place."""
+    tarball = tarball_of(good_dsc)
+    elsewhere = tmp_path / "a-file-of-the-host"
+    os.rename(tarball, elsewhere)
+    os.symlink(elsewhere, tarball)
+    assert cli("upload", good_dsc, *HOARY).error_line() == (
+        "buildmaster: error: hello-bm_1.0.tar.xz: a symbolic link; upload the file itself")
+    assert release_named(session, "hello-bm") is None
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda path: os.symlink("/dev/zero", path), "a symbolic link"),
+    (os.mkfifo, "not a regular file"),
+])
+def test_a_device_or_a_pipe_is_refused_not_read_forever(cli, good_dsc, make, problem):
+    """Listed as empty, /dev/zero would be read without end and a pipe
+    waited on for ever (a real process, so a hang is a failure)."""
+    list_as_empty(good_dsc)
+    os.unlink(tarball_of(good_dsc))
+    make(tarball_of(good_dsc))
+    result = cli.process("upload", good_dsc, *HOARY)
+    assert result.status != 0
+    assert f"hello-bm_1.0.tar.xz: {problem}" in result.err
+
+
+def test_the_dsc_and_changes_are_regular_files_of_a_sane_size(cli, good_dsc, tmp_path):
+    def refused(*argv):
+        return cli("upload", *argv).error_line().removeprefix("buildmaster: error: ")
+
+    link = tmp_path / "link.dsc"
+    os.symlink(good_dsc, link)
+    assert refused(str(link), *HOARY) == "link.dsc: a symbolic link; upload the file itself"
+    huge = tmp_path / "huge.dsc"
+    huge.write_bytes(b"Format: 1.0\n" + b"X-Padding: " + b"x" * sources.MAX_CONTROL_SIZE)
+    assert refused(str(huge), *HOARY) == \
+        f"huge.dsc: larger than {sources.MAX_CONTROL_SIZE} bytes"
+    changes = tmp_path / "hello-bm_1.0_source.changes"
+    os.symlink("/dev/zero", changes)
+    assert refused(good_dsc, *HOARY, "--changes", str(changes)) == \
+        "hello-bm_1.0_source.changes: a symbolic link; upload the file itself"

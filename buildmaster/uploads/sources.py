@@ -14,6 +14,14 @@ stored in the librarian and the release and its publication recorded.
 Any problem is one SourceUploadError naming the file or field at fault;
 nothing is recorded then (the caller rolls back).
 
+Every file is read as what it is, never through a symlink: a listed file
+that is a link (to /etc/debian_version, with its checksums) would be
+stored and published, and one to a device or a pipe (/dev/zero) would
+never end.  ``open_regular`` opens without following a link and without
+blocking, and takes only a regular file; the .dsc and .changes are read
+up to MAX_CONTROL_SIZE, each listed file up to the size the .dsc gives,
+and what is stored is checked to be what was checked.
+
 The publication is PENDING: that is what an accepted upload is until a
 publisher puts it on the mirrors, and the farm builds every *active*
 publication (PENDING or PUBLISHED, ``publishing.ACTIVE_STATUSES``), as
@@ -22,10 +30,12 @@ Launchpad's queue builder did, so the upload builds without a publisher.
 
 import dataclasses
 import email.utils
+import errno
 import hashlib
 import mimetypes
 import os
 import re
+import stat
 
 import sqlalchemy as sa
 from debian.deb822 import Changes, Dsc
@@ -40,6 +50,8 @@ from buildmaster.archive.pockets import can_build_for_pocket
 from buildmaster.uploads.sourceformat import SourceFormatError, classify
 
 CHUNK_SIZE = 64 * 1024
+# The most a .dsc or .changes may hold: a few KiB in practice.
+MAX_CONTROL_SIZE = 1024 * 1024
 REQUIRED_FIELDS = ("Format", "Source", "Version", "Maintainer", "Architecture", "Files")
 # .dsc field -> (the key naming the checksum in its entries, our name for it)
 CHECKSUM_FIELDS = {
@@ -114,11 +126,7 @@ def read_dsc(dsc_path, keyring=None):
     signatures.Signer, or None without ``keyring``).  With ``keyring``
     only the text gpgv verified is parsed."""
     name = os.path.basename(dsc_path)
-    try:
-        with open(dsc_path, "rb") as handle:
-            data = handle.read()
-    except OSError as error:
-        raise SourceUploadError(f"{dsc_path}: cannot read: {error.strerror}") from None
+    data = read_control(dsc_path)
     signer = None
     try:
         if keyring:
@@ -197,18 +205,56 @@ def _check_listed_name(dsc_name, name):
         raise SourceUploadError(f"{dsc_name}: lists a file named {name!r}")
 
 
+def open_regular(path):
+    """A binary file object on the regular file ``path``, opened without
+    following a symlink and without blocking (a pipe); FileNotFoundError
+    when there is none, SourceUploadError naming it for a symlink, a
+    device, a pipe, a directory or a file that cannot be read."""
+    name = os.path.basename(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise SourceUploadError(f"{name}: a symbolic link; upload the file itself") \
+                from None
+        raise SourceUploadError(f"{name}: cannot read: {error.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SourceUploadError(f"{name}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_control(path):
+    """The bytes of the .dsc or .changes ``path``, a regular file of at
+    most MAX_CONTROL_SIZE bytes; SourceUploadError otherwise."""
+    try:
+        with open_regular(path) as handle:
+            data = handle.read(MAX_CONTROL_SIZE + 1)
+    except OSError as error:  # there is none, or it cannot be read
+        raise SourceUploadError(f"{path}: cannot read: {error.strerror}") from None
+    if len(data) > MAX_CONTROL_SIZE:
+        raise SourceUploadError(f"{os.path.basename(path)}: larger than "
+                                f"{MAX_CONTROL_SIZE} bytes")
+    return data
+
+
 def check_file(directory, dsc_name, entry):
-    """The file beside the .dsc has the size and checksums the .dsc gives."""
+    """The file beside the .dsc is a regular file with the size and
+    checksums the .dsc gives (no more of it read than that size)."""
     path = os.path.join(directory, entry.name)
     try:
-        actual_size = os.path.getsize(path)
-    except OSError:
+        handle = open_regular(path)
+    except FileNotFoundError:
         raise SourceUploadError(f"{entry.name}: listed in {dsc_name} but not beside it") \
             from None
-    if actual_size != entry.size:
-        raise SourceUploadError(
-            f"{entry.name}: size {actual_size}, {dsc_name} says {entry.size}")
-    actual = file_sums(path, entry.sums)
+    with handle:
+        actual_size = os.fstat(handle.fileno()).st_size
+        if actual_size != entry.size:
+            raise SourceUploadError(
+                f"{entry.name}: size {actual_size}, {dsc_name} says {entry.size}")
+        actual = _sums(handle, entry.sums, entry.size)
     for sum_name, expected in sorted(entry.sums.items()):
         if actual[sum_name] != expected:
             raise SourceUploadError(
@@ -216,13 +262,25 @@ def check_file(directory, dsc_name, entry):
 
 
 def file_sums(path, names=("md5", "sha1", "sha256")):
-    """{'md5': ..., 'sha1': ..., ...} of the file, one for each of
-    ``names``, read in chunks."""
+    """{'md5': ..., 'sha1': ..., ...} of the regular file ``path``, one for
+    each of ``names``, read in chunks; SourceUploadError for anything but
+    a regular file."""
+    with open_regular(path) as handle:
+        return _sums(handle, names)
+
+
+def _sums(handle, names, limit=None):
+    """The digests of what ``handle`` holds, read up to ``limit`` bytes."""
     digests = {name: hashlib.new(name) for name in names}
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_SIZE):
-            for digest in digests.values():
-                digest.update(chunk)
+    left = limit
+    while left is None or left > 0:
+        chunk = handle.read(CHUNK_SIZE if left is None else min(CHUNK_SIZE, left))
+        if not chunk:
+            break
+        if left is not None:
+            left -= len(chunk)
+        for digest in digests.values():
+            digest.update(chunk)
     return {name: digest.hexdigest() for name, digest in digests.items()}
 
 
@@ -234,9 +292,8 @@ def _section_and_urgency(dsc, dsc_name, changes_path, listed):
         return dsc.get("Section") or "misc", SourcePackageUrgency.LOW
     changes_name = os.path.basename(changes_path)
     try:
-        with open(changes_path, encoding="utf-8") as handle:
-            changes = Changes(handle)
-    except (OSError, UnicodeDecodeError) as error:
+        changes = Changes(read_control(changes_path).decode("utf-8"))
+    except UnicodeDecodeError as error:
         raise SourceUploadError(f"{changes_path}: cannot read: {error}") from None
     carried = changes.get("Files") or ()
     entry = next((each for each in carried if each["name"] == dsc_name), None)
@@ -303,7 +360,8 @@ def _new_release(session, librarian, dsc, dsc_path, listed, series, archive,
                   "signing_key_uid": signer.uid}
     stored = [(_store(session, librarian, dsc_path, archive), SourcePackageFileType.DSC)]
     for entry in listed:
-        alias = _store(session, librarian, os.path.join(directory, entry.name), archive)
+        alias = _store(session, librarian, os.path.join(directory, entry.name), archive,
+                       entry)
         stored.append((alias, entry.filetype))
     return rows.source_release(
         session, dsc["Source"], dsc["Version"], creator, maintainer=maintainer,
@@ -313,12 +371,21 @@ def _new_release(session, librarian, dsc, dsc_path, listed, series, archive,
         dsc_format=" ".join(dsc["Format"].split()), upload_distroseries=series, **signed)
 
 
-def _store(session, librarian, path, archive):
+def _store(session, librarian, path, archive, entry=None):
+    """The new alias of the regular file ``path``; with ``entry`` (its
+    ListedFile) what was stored must be what check_file checked."""
     name = os.path.basename(path)
     mimetype = "text/plain" if name.endswith(".dsc") else (
         mimetypes.guess_type(name)[0] or "application/octet-stream")
-    return librarian.add_path(session, name, path, mimetype=mimetype,
-                              restricted=archive.private)
+    with open_regular(path) as handle:
+        alias = librarian.add_file(session, name, handle, mimetype=mimetype,
+                                   restricted=archive.private)
+    content = alias.content
+    if entry is not None and (content.filesize != entry.size or any(
+            getattr(content, sum_name, expected) != expected
+            for sum_name, expected in entry.sums.items())):
+        raise SourceUploadError(f"{name}: changed while it was being registered")
+    return alias
 
 
 def person_for(session, name_and_address, what):
