@@ -1,5 +1,5 @@
 """The librarian's and the archives' access logs: each on a logger of its
-own, a read at DEBUG (below what the daemon shows), anything else at INFO;
+own, at DEBUG (below what the daemon shows), a read or a 404 alike;
 nothing in the twistd log."""
 
 import logging
@@ -57,17 +57,20 @@ async def test_the_librarians_reads_are_debug_lines_of_its_own_logger(
     (read_level, read), (missing_level, missing) = logged(caplog,
                                                            "buildmaster.librarian.access")
     assert read_level == logging.DEBUG and f'"GET /{alias.id}/hello.txt HTTP/1.1" 200' in read
-    assert missing_level == logging.INFO and '"GET /999999/gone.txt HTTP/1.1" 404' in missing
+    assert missing_level == logging.DEBUG and '"GET /999999/gone.txt HTTP/1.1" 404' in missing
     assert not [line for line in twisted_lines if "hello.txt" in line or "gone.txt" in line]
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_archives_refusals_are_info_lines_of_their_own_logger(
+async def test_the_archives_404s_are_debug_lines_of_their_own_logger(
         farm_context, caplog, twisted_lines):
     farm_context.config.archives.http_port = 1  # any: the site is served here
     site = daemon.archive_server(farm_context).args[1]
+    # apt probes an unsigned archive for InRelease and Release.gpg in every build.
     with caplog.at_level(logging.DEBUG, logger="buildmaster.archives.access"):
-        assert await served(site, "/nowhere/dists/") == [404]
+        assert await served(site, "/nowhere/dists/rocket/InRelease") == [404]
     ((level, line),) = logged(caplog, "buildmaster.archives.access")
-    assert level == logging.INFO and '"GET /nowhere/dists/ HTTP/1.1" 404' in line
+    assert level == logging.DEBUG and '"GET /nowhere/dists/rocket/InRelease HTTP/1.1" 404' in line
     assert not [line for line in twisted_lines if "/nowhere/dists/" in line]
+    # The daemon routes INFO and above into its log: none of these.
+    assert not [record for record in caplog.records if record.levelno >= logging.INFO]
