@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What running needs (make run); the test extras on top of it (make test).
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test install clean lpbuildd debian-tools browser
@@ -42,8 +44,12 @@ debian-tools:
 $(STAMP): setup.py | debian-tools
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
 
 install: $(STAMP)
 
@@ -70,7 +76,7 @@ browser:
 
 # Run the whole suite; on PostgreSQL when BUILDMASTER_TEST_DB_URL is set.
 # Never without the reference slave: BUILDMASTER_WITHOUT_LPBUILDD is unset.
-test: debian-tools browser $(STAMP) $(LPB_STAMP)
+test: debian-tools browser $(TEST_STAMP) $(LPB_STAMP)
 	env -u BUILDMASTER_WITHOUT_LPBUILDD \
 	  LAUNCHPAD_BUILDD_PYTHON=$(CURDIR)/$(LPB_VENV)/bin/python $(BIN)/pytest
 

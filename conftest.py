@@ -5,8 +5,7 @@ import os
 from sqlalchemy.engine import make_url
 
 pytest_plugins = [
-    "buildmaster.testing.fixtures",
-    "buildmaster.testing.slaveprocess",  # served_dir, slave_proc
+    "buildmaster.testing.fixtures",  # slave_proc, good_dsc and the others too
     "buildmaster.testing.chroots",  # buildd_chroot
 ]
 

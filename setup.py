@@ -2,6 +2,12 @@
 
 from setuptools import find_packages, setup
 
+# Directories of data, not modules (no __init__.py): the mail templates,
+# the web's templates and static files.  They are packages of their own, so
+# that setuptools installs their files without warning that Python could
+# import them as packages it was not told about.
+DATA_PACKAGES = ["buildmaster.templates", "buildmaster.web.static", "buildmaster.web.templates"]
+
 setup(
     name="buildmaster",
     version="0.1.0",
@@ -9,13 +15,18 @@ setup(
     long_description=open("README.rst", encoding="utf-8").read(),
     long_description_content_type="text/x-rst",
     python_requires=">=3.11",
-    # buildmaster.templates holds only data (the mail templates).
     packages=find_packages(include=["buildmaster*", "slave*", "sequencer*", "common*", "migrations*"])
-    + ["buildmaster.templates"],
-    include_package_data=True,
-    package_data={"buildmaster.templates": ["*"], "migrations": ["script.py.mako"],
-                  "buildmaster.web": ["templates/*.html", "static/*"],
-                  "buildmaster.testing": ["*.asc"]},
+    + DATA_PACKAGES,
+    # Every file that is not a module, each declared in its own directory's
+    # package (tests/test_packaging.py checks that none is left out).
+    package_data={
+        "buildmaster.templates": ["*"],
+        "buildmaster.web.static": ["*"],
+        "buildmaster.web.templates": ["*"],
+        "buildmaster.testing": ["*.asc"],
+        "migrations": ["script.py.mako"],
+        "slave": ["slave.tac"],
+    },
     install_requires=[
         # conch: the SFTP upload server (cryptography, bcrypt).
         "Twisted[conch]>=23.10,<27",

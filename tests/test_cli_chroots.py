@@ -9,7 +9,6 @@ import pytest
 
 from buildmaster.archive.chroots import host_architecture
 from buildmaster.model import DistroArchSeries
-from buildmaster.testing.debpackages import chroot_tarball  # noqa: F401
 from tests.clihelpers import cli  # noqa: F401
 
 

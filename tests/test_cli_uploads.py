@@ -11,8 +11,7 @@ from buildmaster.model import (
     SourcePackageName, SourcePackagePublishingHistory, SourcePackageRelease,
     SourcePackageUrgency)
 from buildmaster.uploads import sources
-from buildmaster.testing.debpackages import (  # noqa: F401
-    depwait_dsc, good_dsc, source_files)
+from buildmaster.testing.debpackages import source_files
 from tests.clihelpers import cli  # noqa: F401
 
 HOARY = ("--distribution", "ubuntu", "--series", "hoary")

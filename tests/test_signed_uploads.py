@@ -18,7 +18,6 @@ from buildmaster.uploads import signatures
 from buildmaster.config import ConfigError
 from buildmaster.model import Person, SourcePackageName, SourcePackageRelease
 from buildmaster.testing.debiansources import copy_source, debian_sources  # noqa: F401
-from buildmaster.testing.debpackages import good_dsc  # noqa: F401
 from buildmaster.testing.gpgkeys import throwaway_keys  # noqa: F401
 from tests.clihelpers import cli  # noqa: F401
 

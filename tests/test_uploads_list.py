@@ -14,7 +14,7 @@ import pytest_twisted
 import sqlalchemy as sa
 
 from buildmaster.model import Build, OpenPGPKey, Upload
-from buildmaster.testing.debpackages import good_dsc, make_source_package  # noqa: F401
+from buildmaster.testing.debpackages import make_source_package
 from buildmaster.testing.gpgkeys import throwaway_keys  # noqa: F401
 from buildmaster.uploads import listing
 from buildmaster.web import auth

@@ -29,8 +29,6 @@ import subprocess
 import tarfile
 import tempfile
 
-import pytest
-
 KINDS = ("good", "fail", "depwait", "slow", "all", "mixed", "escape")
 
 DEPWAIT_DEPENDS = "baz (>= 1.0.1)"
@@ -249,27 +247,3 @@ def source_files(dsc_path):
 def _write(path, text):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-
-
-def _dsc_fixture(kind):
-    @pytest.fixture
-    def fixture(tmp_path):
-        directory = tmp_path / f"src-{kind}"
-        directory.mkdir()
-        return make_source_package(str(directory), kind=kind)
-    fixture.__doc__ = f"The .dsc path of a '{kind}' source package."
-    return fixture
-
-
-good_dsc = _dsc_fixture("good")
-fail_dsc = _dsc_fixture("fail")
-depwait_dsc = _dsc_fixture("depwait")
-slow_dsc = _dsc_fixture("slow")
-all_dsc = _dsc_fixture("all")
-mixed_dsc = _dsc_fixture("mixed")
-
-
-@pytest.fixture
-def chroot_tarball(tmp_path):
-    """The path of a small valid chroot .tar.gz."""
-    return make_chroot_tarball(str(tmp_path / "chroot.tar.gz"))

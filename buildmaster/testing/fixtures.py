@@ -2,11 +2,16 @@
 
 ``session`` gives a SQLAlchemy session on a clean database; ``sample``
 loads the seeds' world into it; ``farm_config`` is a configuration whose
-directories live in the test's temporary directory.
+directories live in the test's temporary directory; ``slave_proc`` is a
+real slave, ``good_dsc`` and its kin real source packages.
+
+The helpers these use (slaveprocess.py, debpackages.py) import no pytest:
+``make run``'s demo uses them and installs no test tools.
 """
 
 import logging
 import os
+import signal
 import sys
 
 import pytest
@@ -18,7 +23,9 @@ from buildmaster.db.engine import Transaction, make_session_factory
 from buildmaster.context import FarmContext
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.testing.database import TestDatabase
-from buildmaster.testing.slaveprocess import free_port
+from buildmaster.testing.debpackages import make_chroot_tarball, make_source_package
+from buildmaster.testing.slaveprocess import (
+    SlaveProcess, free_port, processes_in, serve_directory)
 from buildmaster.testing.smtp import LoopbackSMTPServer
 
 # A throwaway archive signing key (ed25519, no passphrase), for tests only:
@@ -163,6 +170,50 @@ def hoary_amd64(sample, session):
     session.add(arch)
     session.flush()
     return arch
+
+
+@pytest.fixture
+def served_dir(tmp_path):
+    """A directory served over HTTP on loopback: (directory, base URL)."""
+    directory = tmp_path / "served"
+    directory.mkdir()
+    port, url = serve_directory(directory)
+    yield directory, url
+    port.stopListening()
+
+
+@pytest.fixture
+def slave_proc(tmp_path):
+    """A real slave process on a free loopback port; no build outlives it."""
+    process = SlaveProcess(tmp_path / "slave").start()
+    yield process
+    process.stop()
+    for pid in processes_in(process.workdir):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _dsc_fixture(kind):
+    @pytest.fixture
+    def fixture(tmp_path):
+        directory = tmp_path / f"src-{kind}"
+        directory.mkdir()
+        return make_source_package(str(directory), kind=kind)
+    fixture.__doc__ = f"The .dsc path of a '{kind}' source package (debpackages.py)."
+    return fixture
+
+
+good_dsc = _dsc_fixture("good")
+fail_dsc = _dsc_fixture("fail")
+depwait_dsc = _dsc_fixture("depwait")
+slow_dsc = _dsc_fixture("slow")
+all_dsc = _dsc_fixture("all")
+mixed_dsc = _dsc_fixture("mixed")
+
+
+@pytest.fixture
+def chroot_tarball(tmp_path):
+    """The path of a small valid chroot .tar.gz."""
+    return make_chroot_tarball(str(tmp_path / "chroot.tar.gz"))
 
 
 class CurrentStdoutHandler(logging.Handler):

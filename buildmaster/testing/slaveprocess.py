@@ -12,8 +12,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import slave
 
 START_TIMEOUT = 30.0
@@ -210,23 +208,3 @@ async def wait_for_state(client, *states, polls=1500, interval=0.2):
             return status
         await task.deferLater(reactor, interval, lambda: None)
     raise AssertionError(f"slave never reached {states}; last: {status}")
-
-
-@pytest.fixture
-def served_dir(tmp_path):
-    """A directory served over HTTP on loopback: (directory, base URL)."""
-    directory = tmp_path / "served"
-    directory.mkdir()
-    port, url = serve_directory(directory)
-    yield directory, url
-    port.stopListening()
-
-
-@pytest.fixture
-def slave_proc(tmp_path):
-    """A real slave process on a free loopback port; no build outlives it."""
-    process = SlaveProcess(tmp_path / "slave").start()
-    yield process
-    process.stop()
-    for pid in processes_in(process.workdir):
-        os.kill(pid, signal.SIGKILL)
