@@ -57,6 +57,11 @@ setup(
             # make test installs with apt) through Playwright; Playwright's
             # own browser downloads are never used.
             "playwright>=1.40,<2",
+            # dput-ng (unpacked beside dput, buildmaster/testing/dputng.py)
+            # runs on this venv: its sftp uploader needs paramiko, and it
+            # checks profiles against its schemas with jsonschema.
+            "paramiko>=3,<6",
+            "jsonschema>=4,<5",
         ],
     },
     entry_points={
