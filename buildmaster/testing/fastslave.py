@@ -46,6 +46,8 @@ import sys
 import tarfile
 import time
 
+from buildmaster.testing import children
+
 BUILD_LOG = b"".join(b"fast build log line %d\n" % n for n in range(50))
 FAILING_PREFIX = "fail-"
 
@@ -290,8 +292,8 @@ class FastSlaves:
         if smtp:
             command += ["--smtp-journal", self.mail_path]
         with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log,
-                                          text=True)
+            self.popen = children.spawn(command, stdout=subprocess.PIPE, stderr=log,
+                                        text=True)
         line = self.popen.stdout.readline()
         if not line:
             self.popen.wait()

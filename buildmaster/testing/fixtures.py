@@ -22,6 +22,7 @@ from buildmaster.seeds import sampledata
 from buildmaster.db.engine import Transaction, make_session_factory
 from buildmaster.context import FarmContext
 from buildmaster.librarian.storage import LibrarianStorage
+from buildmaster.testing import children
 from buildmaster.testing.database import TestDatabase
 from buildmaster.testing.debpackages import make_chroot_tarball, make_source_package
 from buildmaster.testing.slaveprocess import (
@@ -36,6 +37,16 @@ TEST_SIGNING_KEY = os.path.join(os.path.dirname(__file__), "archive-signing-key.
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "end_to_end: the whole farm as real processes (select with -m end_to_end)")
+    children.install()
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_outlives_its_test():
+    """Stop the daemons a test (or doctest) started and left running:
+    buildmaster.testing.children."""
+    before = children.running()
+    yield
+    children.stop_started_since(before)
 
 
 @pytest.fixture(scope="session")

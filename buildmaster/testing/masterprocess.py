@@ -13,6 +13,7 @@ import sys
 import time
 
 import buildmaster
+from buildmaster.testing import children
 
 TAC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(buildmaster.__file__))),
                    "buildmaster.tac")
@@ -33,7 +34,7 @@ class MasterProcess:
 
     def start(self):
         with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen(
+            self.popen = children.spawn(
                 [twistd(), "--pidfile=", "-n", "-y", TAC],
                 cwd=os.path.dirname(self.config_path),
                 env=dict(os.environ, BUILDMASTER_CONFIG=self.config_path),

@@ -13,6 +13,7 @@ import sys
 import time
 
 import slave
+from buildmaster.testing import children
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -82,7 +83,7 @@ class SlaveProcess:
         """Start the slave and wait until its port accepts connections; the
         slave inherits the descriptors ``pass_fds``."""
         with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen(
+            self.popen = children.spawn(
                 self.command(), cwd=self.directory, env=self.environment(),
                 stdout=log, stderr=subprocess.STDOUT, pass_fds=pass_fds)
         deadline = time.monotonic() + START_TIMEOUT

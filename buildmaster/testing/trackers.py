@@ -28,6 +28,7 @@ import urllib.request
 
 import pytest
 
+from buildmaster.testing import children
 from buildmaster.testing.slaveprocess import free_port
 
 START_TIMEOUT = 60.0
@@ -74,9 +75,9 @@ class ServerProcess:
     def start(self):
         """Start the server and wait (bounded) until it answers HTTP."""
         with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen(self.command(), cwd=self.directory, stdout=log,
-                                          stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL)
+            self.popen = children.spawn(self.command(), cwd=self.directory, stdout=log,
+                                        stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT
         while not self._answers():
             if self.popen.poll() is not None:
