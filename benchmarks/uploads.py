@@ -1,8 +1,8 @@
 """Developers' uploads per minute through the real daemon's upload server,
 and how long each takes from its last PUT to its builds.
 
-    python benchmarks/uploads.py [--uploads 200] [--clients 8] [--closed-loop] [--builders 0]
-        [--db-url URL] [--json] [--keep]
+    python benchmarks/uploads.py [--uploads 200] [--clients 8] [--closed-loop]
+        [--targets 1] [--builders 0] [--db-url URL] [--json] [--keep]
 
 It makes its own PostgreSQL database on the server ``--db-url`` names
 (dropped afterwards), defines the farm with a farm file applied by
@@ -27,12 +27,15 @@ HTTP PUTs made as Debian's dput makes them (one connection a file,
 the .changes), not dput processes.  A poller reads the database every
 10 ms for new builds.
 
-The daemon processes uploads one after another, so when the clients send
-faster than it takes them (they do: sending one takes a client tens of
-milliseconds, processing one takes the daemon about as long, and eight
-clients send at once), the uploads queue and the latency measures the
-queue: the run's median waits for half of it.  ``--closed-loop`` keeps
-at most ``--clients`` uploads in the daemon's hands.
+The daemon processes each target's uploads one after another (different
+targets' at once), checking the signatures of those waiting ahead, in
+parallel.  So when the clients send to one target faster than it takes
+them (eight clients sending flat out do: sending one takes a client
+tens of milliseconds, and so does processing one), the uploads queue and
+the latency measures the queue: the run's median waits for half of it.
+``--closed-loop`` keeps at most ``--clients`` uploads in the daemon's
+hands, as developers who each wait for their upload's mail;
+``--targets N`` sends client K's uploads to alice's PPA K modulo N.
 
 It prints ``uploads``, ``clients``, ``uploads_per_min`` (from the first
 PUT to the last upload's builds existing), ``put_to_builds_ms_p50`` and
@@ -65,7 +68,7 @@ from buildmaster.testing.fastslave import FastSlaves  # noqa: E402
 from buildmaster.testing.gpgkeys import Keys  # noqa: E402
 from buildmaster.testing.masterprocess import MasterProcess  # noqa: E402
 from buildmaster.testing.uploadfarm import (  # noqa: E402
-    SERIES, TARGET, daemon_config_text, define_farm, put_upload, steady_port)
+    SERIES, daemon_config_text, define_farm, put_upload, steady_port, targets)
 
 ARCH = host_architecture()
 
@@ -73,7 +76,7 @@ ARCH = host_architecture()
 class Bench:
     """A database, fast slaves with their SMTP server, the farm and the daemon."""
 
-    def __init__(self, server_url, workdir, builders):
+    def __init__(self, server_url, workdir, builders, ppas=1):
         from buildmaster import schema
         from buildmaster.db.engine import make_engine
         self.workdir = workdir
@@ -90,7 +93,8 @@ class Bench:
         chroot = make_chroot_tarball(os.path.join(workdir, "chroot.tar.gz"))
         self.alice = define_farm(self.config_path, os.path.join(workdir, "farm"), self.keys,
                                  ARCH, chroot, [(f"fast{n}", url)
-                                                for n, url in enumerate(self.slaves.urls)])
+                                                for n, url in enumerate(self.slaves.urls)],
+                                 ppas=ppas)
         self.master = MasterProcess(self.config_path, os.path.join(workdir, "master.log"))
 
     def sources(self, count, workers=4):
@@ -141,7 +145,8 @@ def percentile(values, fraction):
 
 
 def measure(args, workdir):
-    bench = Bench(args.db_url, workdir, args.builders)
+    bench = Bench(args.db_url, workdir, args.builders, args.targets)
+    aimed = targets(args.targets)
     try:
         uploads = bench.sources(args.uploads)
         bench.start()
@@ -152,7 +157,7 @@ def measure(args, workdir):
         lock = threading.Lock()
         seen = {name: threading.Event() for name, _ in uploads}
 
-        def client():
+        def client(target):
             while True:
                 try:
                     name, changes = work.get_nowait()
@@ -160,7 +165,7 @@ def measure(args, workdir):
                     return
                 began = time.time()
                 try:
-                    answered = put_upload(bench.upload_port, TARGET, changes)
+                    answered = put_upload(bench.upload_port, target, changes)
                 except Exception as error:
                     with lock:
                         errors.append(f"{name}: {error}")
@@ -173,7 +178,8 @@ def measure(args, workdir):
 
         built, last_id = {}, 0
         began = time.time()
-        clients = [threading.Thread(target=client) for _ in range(args.clients)]
+        clients = [threading.Thread(target=client, args=(aimed[number % len(aimed)],))
+                   for number in range(args.clients)]
         for thread in clients:
             thread.start()
         deadline = time.monotonic() + args.timeout
@@ -196,7 +202,8 @@ def measure(args, workdir):
         states = bench.upload_states()
     finally:
         bench.close()
-    return {"uploads": len(uploads), "clients": args.clients, "builders": args.builders,
+    return {"uploads": len(uploads), "clients": args.clients, "targets": args.targets,
+            "builders": args.builders,
             "closed_loop": args.closed_loop,
             "uploads_per_min": round(len(uploads) / (ended - began) * 60, 1),
             "put_to_builds_ms_p50": round(statistics.median(latencies) * 1000, 1),
@@ -215,6 +222,9 @@ def parse_args(argv):
     parser.add_argument("--closed-loop", action="store_true",
                         help="each client waits for its upload's builds before it "
                              "sends the next (default: it sends the next at once)")
+    parser.add_argument("--targets", type=int, default=1,
+                        help="PPAs the clients upload to, client N to PPA N modulo "
+                             "this (default 1: all to ~alice/tools)")
     parser.add_argument("--builders", type=int, default=0,
                         help="fast slaves building what is accepted (default 0)")
     parser.add_argument("--timeout", type=float, default=900,

@@ -88,17 +88,31 @@ def buildmaster(config_path, *args, timeout=300):
     return done.stdout
 
 
-def define_farm(config_path, directory, keys, arch, chroot, builders=()):
+def targets(count):
+    """The upload targets of alice's first ``count`` PPAs: ~alice/tools,
+    then ~alice/tools2, ~alice/tools3..."""
+    return [TARGET] + [f"~alice/tools{number}/acme" for number in range(2, count + 1)]
+
+
+PPA = """
+[[archive]]
+reference = "{reference}"
+distribution = "acme"
+"""
+
+
+def define_farm(config_path, directory, keys, arch, chroot, builders=(), ppas=1):
     """Apply the farm file (written to ``directory`` with alice's new key,
     made in ``keys``, exported beside it) and set acme/rocket/ARCH's
     chroot to the tarball ``chroot``; alice's fingerprint.  ``builders``
-    is [(name, url)]."""
+    is [(name, url)]; alice has ``ppas`` PPAs (``targets``)."""
     directory = str(directory)
     os.makedirs(directory, exist_ok=True)
     alice = keys.make(SIGNER)
     keys.export(os.path.join(directory, "alice.asc"), alice, armor=True)
     text = FARM_FILE.format(arch=arch) + "".join(
-        BUILDER.format(name=name, url=url, arch=arch) for name, url in builders)
+        PPA.format(reference=target.rsplit("/", 1)[0]) for target in targets(ppas)[1:]) + \
+        "".join(BUILDER.format(name=name, url=url, arch=arch) for name, url in builders)
     farm_file = os.path.join(directory, "farm.toml")
     with open(farm_file, "w", encoding="utf-8") as handle:
         handle.write(text)
