@@ -1,10 +1,12 @@
 """The HTML pages: each renders, escapes what it shows, works as plain
 forms, and keeps private archives out of sight."""
 
+import datetime
+
 import pytest
 import pytest_twisted
 
-from buildmaster.model import Build, BuildQueue, BuildStatus
+from buildmaster.model import Build, BuildQueue, BuildStatus, utcnow
 from buildmaster.web import auth
 from tests.webhelpers import make_token, web  # noqa: F401
 
@@ -117,3 +119,32 @@ async def test_pages_poll_by_etag(web, sample):
     assert (again.code, again.body) == (304, b"")
     script = await web.get("/static/live.js")
     assert script.code == 200 and b"data-live" in script.body
+
+
+@pytest_twisted.ensureDeferred
+async def test_lists_show_each_builds_health_and_how_long_it_took(web, sample, session):
+    """The colour of buildmaster.health beside a finished build's state,
+    how long it took, and how long a running one has run so far."""
+    session.get(BuildQueue, 1).date_started = utcnow() - datetime.timedelta(minutes=5)
+    session.commit()
+    for path in ("/", "/builds", "/builders/bob"):
+        body = (await web.get(path)).body
+        assert b'<span class="health colour-green" title="health: green">green' in body
+        assert b'<span class="health colour-red" title="health: red">red' in body
+        assert b"<th>Took</th>" in body and b"10m 00s" in body, path
+    assert b"5m 0" in (await web.get("/builds")).body  # build 8, so far
+    running = (await web.get("/builds/8")).body
+    started = session.get(BuildQueue, 1).date_started
+    assert f'<dt>Started</dt><dd><time datetime="{started.isoformat()}">'.encode() in running
+    assert b'<span class="running">building for 5m 0' in running
+    finished = (await web.get("/builds/7")).body
+    assert b"<dt>Started</dt><dd><time" in finished and b"after 10m 00s" in finished
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_page_links_the_favicon_it_serves(web, sample):
+    page = (await web.get("/")).body
+    assert b'<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
+    icon = await web.get("/static/favicon.svg")
+    assert icon.code == 200 and icon.body.startswith(b"<svg")
+    assert icon.headers.getRawHeaders("content-type") == ["image/svg+xml"]

@@ -36,6 +36,7 @@ import jinja2
 
 from buildmaster.operators.lookup import NotFound
 from buildmaster.model import BuildStatus, utcnow
+from buildmaster.operators.output import age_text
 from buildmaster.uploads.listing import STATES as UPLOAD_STATES
 from buildmaster.web import actions, auth, farmviews, views
 from buildmaster.web.api import (
@@ -51,6 +52,7 @@ ENVIRONMENT = jinja2.Environment(
     autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
     lstrip_blocks=True)
 ENVIRONMENT.filters["url_part"] = lambda text: quote(str(text), safe="")
+ENVIRONMENT.filters["age"] = age_text  # seconds as 5m 03s
 ENVIRONMENT.globals["STATES"] = [state.name for state in BuildStatus]
 
 
