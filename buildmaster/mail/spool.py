@@ -48,6 +48,7 @@ SENT_DIRECTORY = "sent"
 SENT_KEPT_SECONDS = 30 * 86400
 SUFFIX = ".json"
 LOCK_NAME = ".lock"
+HELD_PREFIX = ".held-"
 
 
 @dataclasses.dataclass
@@ -166,6 +167,30 @@ class MailSpool:
     def save(self, batch):
         """Write ``batch``'s file atomically and durably: the mail itself."""
         self._write(self.directory, batch)
+
+    # A batch kept back, until what it tells of is committed, is saved under
+    # a dot name, which names() leaves out, so no mailer loads or sends it;
+    # ``unhold`` gives it its sendable name.  The one who kept it back, or
+    # whoever finds it after a crash, decides: unhold it, or remove it.
+
+    def hold_back(self, key, sender, about, messages):
+        """Save a new batch keyed ``key`` that no mailer sends yet; the batch."""
+        batch = SpooledBatch.new(sender, about, messages, key=HELD_PREFIX + key)
+        self.save(batch)
+        return batch
+
+    def held_back(self, key):
+        """The batch held back under ``key`` and not yet unheld, or None."""
+        name = f"{HELD_PREFIX}{key}{SUFFIX}"
+        if not os.path.exists(os.path.join(self.directory, name)):
+            return None
+        return self.load(name)
+
+    def unhold(self, batch):
+        """``batch``, held back, under its sendable name, for a mailer's release."""
+        name = batch.name[len(HELD_PREFIX):]
+        os.replace(os.path.join(self.directory, batch.name), os.path.join(self.directory, name))
+        return dataclasses.replace(batch, name=name)
 
     def give_up(self, batch, messages):
         """Write ``messages`` of ``batch`` to failed/; return that file's path."""

@@ -13,10 +13,10 @@ one after another, each in one database transaction in a thread:
   key signed gets no mail (nobody to trust with it), only a log line.
 
 Every outcome is an Upload row keyed by the queue directory's name,
-committed with what the upload changed and its mail held in the spool
-(under a name the mailer leaves alone until the row is committed:
-``_hold``); only then is the mail released and the directory moved out
-of the queue.  A master killed in between finds the row at its next run
+committed with what the upload changed and its mail held back in the
+spool (``MailSpool.hold_back``: under a name the mailer leaves alone);
+only then is the mail released and the directory moved out of the
+queue.  A master killed in between finds the row at its next run
 and only releases the mail still held and moves the directory, so
 nothing is processed or mailed twice and nothing is lost.
 """
@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from twisted.internet import defer, threads
 
 from buildmaster.mail.mailer import ThreadMailer
-from buildmaster.mail.spool import SUFFIX, SpooledBatch, SpooledMessage
+from buildmaster.mail.spool import SpooledMessage
 from buildmaster.model import Upload
 from buildmaster.model.upload import ACCEPTED, FAILED, REJECTED
 from buildmaster.queue import queuebuilder
@@ -215,45 +215,31 @@ def _failed(session, queue_id, target):
     return FAILED, []
 
 
-# The mail about an upload is held in the spool under a dot name, which the
-# mailer neither loads nor sends, until the Upload row it tells of is
-# committed; then it is renamed to its sendable name and released.  A master
-# killed before the commit leaves a held file that the next processing of
-# the upload drops (the mail it holds names builds that were never
-# committed); killed after it, the row is found and the held file is
-# released then.  Each upload is mailed once: never about a row rolled back,
-# never again by the next master.
-HELD_PREFIX = ".held-"
-
+# The mail about an upload is held back in the spool (MailSpool.hold_back:
+# under a name the mailer neither loads nor sends) until the Upload row it
+# tells of is committed; then it is unheld and released.  A master killed
+# before the commit leaves a held batch that the next processing of the
+# upload drops (the mail it holds names builds that were never committed);
+# killed after it, the row is found and the held batch is released then.
+# Each upload is mailed once: never about a row rolled back, never again by
+# the next master.
 
 def _batch_key(queue_id):
     return f"upload-{queue_id}"
 
 
 def _hold(mailer, queue_id, sender, about, messages):
-    """Write the upload's messages to the spool, not to be sent yet."""
-    batch = SpooledBatch.new(sender, about, [SpooledMessage(recipient, text)
-                                             for recipient, text in messages],
-                             key=HELD_PREFIX + _batch_key(queue_id))
-    mailer.mailer.spool.save(batch)
-    return batch
+    return mailer.mailer.spool.hold_back(
+        _batch_key(queue_id), sender, about,
+        [SpooledMessage(recipient, text) for recipient, text in messages])
 
 
 def _held(mailer, queue_id):
-    """The batch a master held for ``queue_id`` and did not release, or None."""
-    spool = mailer.mailer.spool
-    name = f"{HELD_PREFIX}{_batch_key(queue_id)}{SUFFIX}"
-    if not os.path.exists(os.path.join(spool.directory, name)):
-        return None
-    return spool.load(name)
+    return mailer.mailer.spool.held_back(_batch_key(queue_id))
 
 
 def _to_send(mailer, batch):
-    """The held ``batch`` under its sendable name, for ``release``."""
-    spool = mailer.mailer.spool
-    name = batch.name[len(HELD_PREFIX):]
-    os.replace(os.path.join(spool.directory, batch.name), os.path.join(spool.directory, name))
-    return dataclasses.replace(batch, name=name)
+    return mailer.mailer.spool.unhold(batch)
 
 
 def _register(session, librarian, directory, verdict, keyring):
