@@ -4,13 +4,13 @@ OpenSSH's scp), the upload queue, its processing and the mails.
 The upload servers run in this process on loopback, as the daemon runs
 them; dput and scp are real processes.  Each upload is processed by the
 ``process_uploads`` job's own function, and mail goes to a real SMTP
-server on loopback.
+server on loopback (the farm, its servers and those steps:
+tests/uploadhelpers.py).
 """
 
 import logging
 import os
 import shutil
-import subprocess
 import time
 
 import pytest
@@ -20,130 +20,22 @@ import treq
 from twisted.internet import reactor, utils
 from twisted.internet.task import deferLater
 
-from buildmaster.context import FarmContext
-from buildmaster.farm import changes as farm_changes, reader, state
-from buildmaster.farm.plan import make_plan
-from buildmaster.model import Build, DistroArchSeries, SourcePackageName, Upload
+from buildmaster.model import Build, SourcePackageName
 from buildmaster.model import rows
-from buildmaster.testing.debpackages import make_chroot_tarball
-from buildmaster.testing.dput import dput_cf, dput_command, signed_source
-from buildmaster.testing.gpgkeys import throwaway_keys  # noqa: F401
-from buildmaster.uploads import httpserver, inbox, intake, sftpserver
-
-FARM = '''\
-[[processor]]
-name = "{arch}"
-
-[[distribution]]
-name = "acme"
-components = ["main", "contrib"]
-
-[[distribution.series]]
-name = "rocket"
-version = "1.0"
-status = "DEVELOPMENT"
-architectures = {{ {arch} = "{arch}" }}
-
-[[person]]
-name = "alice"
-email = "alice@example.org"
-openpgp_keys = ["alice.asc"]
-ssh_keys = ["{ssh_key}"]
-
-[[person]]
-name = "mallory"
-email = "mallory@example.org"
-openpgp_keys = ["mallory.asc"]
-
-[[archive]]
-reference = "~alice/tools"
-distribution = "acme"
-
-[[archive]]
-reference = "~alice/more"
-distribution = "acme"
-'''
-
-
-@pytest.fixture
-def people(tmp_path, throwaway_keys):  # noqa: F811
-    """Alice and Mallory's OpenPGP keys, Alice's SSH key, and an outsider's key."""
-    alice = throwaway_keys.make("Alice <alice@example.org>")
-    mallory = throwaway_keys.make("Mallory <mallory@example.org>")
-    outsider = throwaway_keys.make("Eve <eve@example.org>")
-    throwaway_keys.export(tmp_path / "alice.asc", alice, armor=True)
-    throwaway_keys.export(tmp_path / "mallory.asc", mallory, armor=True)
-    identity = tmp_path / "alice_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(identity)],
-                   check=True)
-    return {"keys": throwaway_keys, "alice": alice, "mallory": mallory,
-            "outsider": outsider, "identity": identity,
-            "ssh_key": (tmp_path / "alice_ed25519.pub").read_text().strip()}
-
-
-@pytest.fixture
-def farm(tmp_path, people, farm_config, session, librarian, db):
-    """acme/rocket for this host's architecture, with a chroot so uploads
-    get builds; Alice's PPA; and a context whose mail goes to the test's
-    SMTP server."""
-    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
-                          check=True).stdout.strip()
-    text = FARM.format(arch=arch, ssh_key=people["ssh_key"])
-    desired = reader.read(text, "farm.toml", str(tmp_path))
-    plan = make_plan(state.current(session), desired)
-    farm_changes.apply_plan(session, plan, desired, str(tmp_path))
-    das = session.scalars(sa.select(DistroArchSeries)).one()
-    tarball = make_chroot_tarball(str(tmp_path / "chroot.tar.gz"))
-    das.addOrUpdateChroot(librarian.add_path(session, "chroot.tar.gz", tarball))
-    session.commit()
-    farm_config.upload.incomplete_timeout = 3600
-    context = FarmContext(farm_config, engine=db.engine)
-    yield context
-    context.db.stop()
-
-
-@pytest.fixture
-def http_port(farm):
-    port = reactor.listenTCP(0, httpserver.make_site(farm), interface="127.0.0.1")
-    yield port.getHost().port
-    port.stopListening()
-
-
-@pytest.fixture
-def sftp_port(farm):
-    port = reactor.listenTCP(0, sftpserver.make_factory(farm), interface="127.0.0.1")
-    yield port.getHost().port
-    port.stopListening()
+from buildmaster.testing.dput import dput_cf, dput_command
+from buildmaster.uploads import inbox, intake
+from tests.uploadhelpers import (  # noqa: F401
+    farm, http_port, people, process, readable, sftp_port, source, throwaway_keys, uploads)
 
 
 async def dput(tmp_path, people, changes, method, port, incoming, login=None):
     config = dput_cf(tmp_path / f"dput-{method}.cf", method, "127.0.0.1", port, incoming,
                      login=login, identity=people["identity"])
-    for name in os.listdir(os.path.dirname(changes)):
-        path = os.path.join(os.path.dirname(changes), name)
-        if os.path.isfile(path):
-            os.chmod(path, 0o644)
+    readable(changes)
     argv = dput_command(config, changes)
     out, err, status = await utils.getProcessOutputAndValue(
         argv[0], argv[1:], env=dict(os.environ, GNUPGHOME=people["keys"].home))
     return status, (out + err).decode("utf-8", "replace")
-
-
-async def process(context, smtp_server):
-    done = await intake.process_uploads(context)
-    await context.mailer.flush()
-    return done
-
-
-def uploads(session):
-    session.rollback()
-    return session.scalars(sa.select(Upload).order_by(Upload.id)).all()
-
-
-def source(tmp_path, people, signer="alice", **kwargs):
-    directory = tmp_path / f"src-{len(os.listdir(tmp_path))}"
-    directory.mkdir()
-    return signed_source(directory, people["keys"], people[signer], **kwargs)
 
 
 @pytest_twisted.ensureDeferred
