@@ -16,10 +16,18 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # chroot make``); apt-utils and gnupg (apt-ftparchive and gpg publish and
 # sign the farm's archives); gpgv (checks signed uploads against [upload]
 # keyring); tar with gzip, xz and zstd (chroot tarballs); dput and
-# OpenSSH's client (the upload tests send with them, as developers do).
+# OpenSSH's client (the upload tests send with them, as developers do);
+# OpenStack Swift's four servers, its ring builder and memcached (for
+# tempauth's tokens): the librarian's Swift backend is tested against a
+# real single-node Swift (buildmaster/testing/swift.py).  The packages'
+# services are never used: they have no rings in /etc/swift, and the test
+# Swift listens on free ports of its own.
 DEBIAN_TOOLS := dpkg-buildpackage:dpkg-dev fakeroot:fakeroot cc:build-essential \
 	bwrap:bubblewrap mmdebstrap:mmdebstrap apt-ftparchive:apt-utils gpg:gnupg \
-	gpgv:gpgv tar:tar gzip:gzip xz:xz-utils zstd:zstd dput:dput scp:openssh-client
+	gpgv:gpgv tar:tar gzip:gzip xz:xz-utils zstd:zstd dput:dput scp:openssh-client \
+	swift-proxy-server:swift-proxy swift-account-server:swift-account \
+	swift-container-server:swift-container swift-object-server:swift-object \
+	swift-ring-builder:swift memcached:memcached
 
 # launchpad-buildd 206, the reference slave, needs Debian's python3-apt (not
 # on PyPI), so it gets its own venv on the system Python; the suite drives

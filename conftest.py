@@ -7,6 +7,7 @@ from sqlalchemy.engine import make_url
 pytest_plugins = [
     "buildmaster.testing.fixtures",  # slave_proc, good_dsc and the others too
     "buildmaster.testing.chroots",  # buildd_chroot
+    "buildmaster.testing.swift",  # swift: a real single-node Swift, one a session
 ]
 
 
