@@ -21,7 +21,11 @@ urgency), then measures:
   one DELETE so the next pass finds them idle again.
 
 --json prints one JSON object per size and score mode: pending, scores,
-candidate_ms_p50, candidate_ms_p99, dispatch_per_s, floor_ms.
+usage, candidate_ms_p50, candidate_ms_p99, dispatch_per_s, floor_ms.
+``--usage`` gives the queue's one owner (the primary archive's) an
+hour of fair-share usage, so every candidate search also looks for a
+lighter owner's jobs in the best band, and finds none: fair share's
+worst case (buildmaster.queue.fairshare).
 ``floor_ms`` is the median round trip of a primary-key lookup on the
 same database in the same run, what any query costs at least: the
 candidate figures over it compare across machines.  --explain prints
@@ -86,6 +90,9 @@ def parse_args(argv):
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--builders", type=int, default=50)
     parser.add_argument("--passes", type=int, default=10)
+    parser.add_argument("--usage", action="store_true",
+                        help="give the queue's one owner fair-share usage, so each "
+                             "candidate also looks for lighter owners' jobs (none)")
     args = parser.parse_args(argv)
     try:
         args.sizes = [int(size) for size in args.sizes.split(",")]
@@ -264,6 +271,12 @@ def dispatch_rate(context, builders, passes):
 def run(args, size, scores):
     with ScratchDatabase(args.db_url) as bench, tempfile.TemporaryDirectory() as directory:
         context, load_seconds = load(bench, directory, size, scores)
+        if args.usage:
+            with context.engine.begin() as connection:
+                connection.execute(sa.text(
+                    "INSERT INTO archive_usage (archive_id, owner_id, seconds, stamp) "
+                    "SELECT id, owner_id, 3600, now() AT TIME ZONE 'UTC' FROM archive "
+                    "WHERE purpose = 'PRIMARY'"))
         with context.engine.connect() as connection:
             pending = connection.execute(sa.text(
                 "SELECT count(*) FROM buildqueue WHERE builder_id IS NULL")).scalar()
@@ -272,7 +285,8 @@ def run(args, size, scores):
         plan = explain(context) if args.explain else None
         rate = dispatch_rate(context, args.builders, args.passes)
         context.close()
-    return {"pending": pending, "scores": scores, "candidate_ms_p50": round(p50, 3),
+    return {"pending": pending, "scores": scores, "usage": args.usage,
+            "candidate_ms_p50": round(p50, 3),
             "candidate_ms_p99": round(p99, 3), "dispatch_per_s": round(rate, 1),
             "floor_ms": round(floor, 3),
             "load_s": round(load_seconds, 1)}, plan

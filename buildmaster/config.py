@@ -206,6 +206,13 @@ SCHEMA = {
         "host": (_text, "127.0.0.1"),
         "port": (_int, "58010"),
     },
+    "scheduling": {
+        # Fair share between archive owners (buildmaster/queue/fairshare.py).
+        "fair_share": (_bool, "true"),
+        "half_life": (_float, "14400"),
+        "band": (_int, "4"),
+        "owner_cap": (_int, "0"),
+    },
     "checkwatches": {
         "timeout": (_float, "30"),
         "interval_hours": (_positive_int, "23"),

@@ -45,6 +45,8 @@ from buildmaster import health
 from buildmaster.archive.dependencies import BUILDD_USER, source_file_url, sources_list
 from buildmaster.slaves.buildlog import store_text_log
 from buildmaster.queue.candidates import LOG, find_candidates
+from buildmaster.queue.fairshare import Scheduling
+from buildmaster.queue.fairshare import load as load_share
 from buildmaster.dispatch.refusals import refusal_texts
 from buildmaster.slaves.failures import judge
 from buildmaster.librarian.storage import LibrarianStorage
@@ -421,16 +423,20 @@ def idle_builders(session, only=None):
     return session.scalars(query).all()
 
 
-def pair_builders(session, builders, logger=LOG):
+def pair_builders(session, builders, logger=LOG, scheduling=None):
     """[(builder, candidate)]: candidates chosen once per (processor,
-    virtualized) group, best to the first builders, loaded with what
-    their dispatch reads."""
+    virtualized) group, by score and fair share (``scheduling``, a
+    fairshare.Scheduling: the defaults if None), the first to the first
+    builders, loaded with what their dispatch reads."""
     groups = {}
     for builder in builders:
         groups.setdefault((builder.processor_id, builder.virtualized), []).append(builder)
+    if not groups:
+        return []
+    share = load_share(session, scheduling or Scheduling())
     pairs = []
     for (processor_id, virtualized), members in groups.items():
         candidates = find_candidates(session, processor_id, virtualized, len(members),
-                                     logger, REQUEST_LOADS)
+                                     logger, REQUEST_LOADS, share)
         pairs.extend(zip(members, candidates))
     return pairs

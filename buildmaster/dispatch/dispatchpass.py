@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 
 from buildmaster.slaves.callbacks import add_to_args
 from buildmaster.queue.candidates import LOG
+from buildmaster.queue.fairshare import scheduling_of
 from buildmaster.dispatch.dispatcher import (
     SLAVE_FAILURES, Dispatch, build_request, check_dispatchable, claim, idle_builders,
     job_id, log_started, pair_builders, send_job)
@@ -64,7 +65,7 @@ def plan(session, config, logger, builder_ids=None):
     Plans of the claims won.  One commit per claim."""
     plans = []
     for builder, entry in pair_builders(session, idle_builders(session, builder_ids),
-                                        logger):
+                                        logger, scheduling_of(config)):
         build = entry.build
         try:
             check_dispatchable(build)

@@ -24,11 +24,12 @@ from buildmaster.model.package import (
 from buildmaster.model.operatoraction import OperatorAction
 from buildmaster.model.person import OpenPGPKey, Person, SSHKey
 from buildmaster.model.upload import Upload
+from buildmaster.model.usage import ArchiveUsage
 from buildmaster.model.publishing import (
     BinaryPackagePublishingHistory, SourcePackagePublishingHistory)
 
 __all__ = [
-    "ApiToken", "Archive", "ArchiveDependency", "ArchiveUploader", "ArchivePurpose", "Base", "BinaryPackageFile",
+    "ApiToken", "Archive", "ArchiveUsage", "ArchiveDependency", "ArchiveUploader", "ArchivePurpose", "Base", "BinaryPackageFile",
     "BinaryPackageFileType", "BinaryPackageName", "BinaryPackagePublishingHistory",
     "BinaryPackageRelease", "Bug", "BugSet", "BugStatus", "BugTracker",
     "BugTrackerSet", "BugTrackerType", "BugWatch", "BugWatchErrorType", "Build", "BuildEvent", "BuildOutcome", "BuildQueue", "BuildStatus", "Builder", "BuilderHealth",

@@ -23,6 +23,12 @@ and no further query:
   may be frozen again);
 * builds of disabled archives are never read.
 
+With fair share (buildmaster.queue.fairshare) the order within the best
+score band is by the owners' usage: when the head of the queue belongs
+to an owner who used builders lately, one more query reads the band's
+entries of lighter owners (``lighter_rows``), and ``fairshare.pick``
+orders them with the head.  Owners at their cap are left out of both.
+
 Only the chosen entries are loaded as objects.  Nothing is taken off
 the queue by finding it, so the same candidate comes back until it is
 dispatched.
@@ -44,6 +50,8 @@ from buildmaster.model import (
     utcnow)
 from buildmaster.model.publishing import ACTIVE_STATUSES
 from buildmaster.archive.pockets import can_build_for_pocket
+from buildmaster.queue.fairshare import NO_OWNER, Scheduling, pick
+from buildmaster.queue.fairshare import load as load_share
 
 # Pending entries read per query while looking for candidates (more when
 # a pass needs more candidates than this).
@@ -56,6 +64,10 @@ _archive = Archive.__table__
 _arch_series = DistroArchSeries.__table__
 _series = DistroSeries.__table__
 _publication = SourcePackagePublishingHistory.__table__
+
+
+# The archive's owner as fair share counts owners (fairshare.NO_OWNER for none).
+_OWNER = sa.func.coalesce(_archive.c.owner_id, NO_OWNER)
 
 
 def _vetting_query():
@@ -71,6 +83,7 @@ def _vetting_query():
                      .where(_series.c.id == _arch_series.c.distroseries_id)
                      .scalar_subquery())
     return (sa.select(_queue.c.id, _queue.c.lastscore, _build.c.pocket,
+                      _build.c.archive_id, _OWNER.label("owner"),
                       _archive.c.private, _archive.c.purpose,
                       series_status.label("series_status"), live.label("live"))
             .select_from(_queue.join(_build, _build.c.id == _queue.c.build_id)
@@ -90,6 +103,16 @@ _GROUP_AFTER = _GROUP.where(sa.or_(
     _queue.c.lastscore < sa.bindparam("score"),
     sa.and_(_queue.c.lastscore == sa.bindparam("score"),
             _queue.c.id > sa.bindparam("after_id"))))
+# ... the same, leaving out owners at their cap (fairshare) ...
+_NOT_CAPPED = _OWNER.not_in(sa.bindparam("capped", expanding=True))
+_GROUP_CAPPED = _GROUP.where(_NOT_CAPPED)
+_GROUP_AFTER_CAPPED = _GROUP_AFTER.where(_NOT_CAPPED)
+# ... the band's entries of owners lighter than the head's (fairshare),
+# ordered by lightness first (lighter_rows) ...
+_LIGHTER = (_VETTING.where(_queue.c.processor_id == sa.bindparam("processor_id"),
+                           _queue.c.virtualized == sa.bindparam("virtualized"),
+                           _queue.c.lastscore >= sa.bindparam("floor"),
+                           _OWNER.not_in(sa.bindparam("heavy", expanding=True))))
 # ... and given entries.
 _NAMED = _VETTING.where(_queue.c.id.in_(sa.bindparam("ids", expanding=True)))
 # The objects of given entries, while still pending.
@@ -97,14 +120,40 @@ _PENDING_ENTRIES = sa.select(BuildQueue).where(
     BuildQueue.id.in_(sa.bindparam("ids", expanding=True)), BuildQueue.builder_id.is_(None))
 
 
-def pending_rows(session, processor_id, virtualized, limit, after=None):
+def pending_rows(session, processor_id, virtualized, limit, after=None, capped=()):
     """The next ``limit`` pending entries of a group after ``after`` (a
-    (lastscore, id) pair, or None), best first, as vetting rows."""
+    (lastscore, id) pair, or None), best first, as vetting rows; none of
+    the owners ``capped``."""
     params = {"processor_id": processor_id, "virtualized": virtualized, "limit": limit}
+    if capped:
+        params["capped"] = list(capped)
     if after is None:
-        return session.connection().execute(_GROUP, params).all()
+        return session.connection().execute(_GROUP_CAPPED if capped else _GROUP,
+                                            params).all()
     params["score"], params["after_id"] = after
-    return session.connection().execute(_GROUP_AFTER, params).all()
+    return session.connection().execute(_GROUP_AFTER_CAPPED if capped else _GROUP_AFTER,
+                                        params).all()
+
+
+def lighter_rows(session, processor_id, virtualized, floor, heavy, share, limit):
+    """Up to ``limit`` pending entries of a group scoring ``floor`` or
+    more whose owners are not ``heavy``: the lightest owner's first (by
+    ``share``'s usage; an owner with none is lightest), each owner's best
+    first.  One query: the database walks the band's entries, so it
+    costs what the band holds, and it runs only when the head of the
+    queue belongs to an owner with usage (candidate_ids)."""
+    heavy_set = set(heavy)
+    lighter = sorted((used, owner) for owner, used in share.owners.items()
+                     if owner not in heavy_set)
+    query = _LIGHTER
+    if lighter:
+        rank = sa.case({owner: n for n, (_, owner) in enumerate(lighter, 1)},
+                       value=_OWNER, else_=0)
+        query = query.order_by(None).order_by(
+            rank, _queue.c.lastscore.desc(), _queue.c.id)
+    return session.connection().execute(query.limit(limit), {
+        "processor_id": processor_id, "virtualized": virtualized, "floor": floor,
+        "heavy": sorted(heavy_set)}).all()
 
 
 def verdict(row):
@@ -125,11 +174,17 @@ def verdict(row):
 def vet_rows(session, rows, logger=LOG):
     """The ids of the dispatchable ``rows``, in order; the dead leave the
     queue (committed)."""
+    return [row.id for row in dispatchable(session, rows, logger)]
+
+
+def dispatchable(session, rows, logger=LOG):
+    """The dispatchable ``rows``, in order; the dead leave the queue
+    (committed)."""
     keep = []
     for row in rows:
         judged = verdict(row)
         if judged is None:
-            keep.append(row.id)
+            keep.append(row)
             continue
         state, why = judged
         if state is not None:
@@ -170,18 +225,38 @@ def vet(session, entries, logger=LOG):
     return [entry for entry in entries if entry.id in keep]
 
 
-def candidate_ids(session, processor_id, virtualized, count, logger=LOG):
+def candidate_ids(session, processor_id, virtualized, count, logger=LOG, share=None):
     """The ids of up to ``count`` dispatchable pending entries of one
-    group, best first."""
+    group, in the order a pass hands them out: best first, or with
+    ``share`` (a fairshare.Share) by fair share within the best band.
+
+    The head of the queue is read as without fair share (owners at their
+    cap left out).  Only when its owner has usage can another owner be
+    lighter: then one more query (lighter_rows) brings the band's entries
+    of the lighter owners, and fairshare.pick orders the lot.  So a pass
+    makes a fixed number of queries per group whatever the queue holds.
+    """
+    capped = share.capped() if share is not None else ()
     found, after = [], None
     limit = max(CANDIDATE_BATCH, count)
     while len(found) < count:
-        rows = pending_rows(session, processor_id, virtualized, limit, after)
+        rows = pending_rows(session, processor_id, virtualized, limit, after, capped)
         if not rows:
             break
         after = (rows[-1].lastscore, rows[-1].id)
-        found.extend(vet_rows(session, rows, logger))
-    return found[:count]
+        found.extend(dispatchable(session, rows, logger))
+    if share is None or not found:
+        return [row.id for row in found[:count]]
+    head = found[0]
+    if share.owner_usage(head.owner) > 0:
+        floor = head.lastscore - share.scheduling.band
+        lighter = dispatchable(session, lighter_rows(
+            session, processor_id, virtualized, floor,
+            share.heavier(head.owner) + list(capped), share, limit), logger)
+        seen = {row.id for row in found}
+        found = sorted(found + [row for row in lighter if row.id not in seen],
+                       key=lambda row: (-row.lastscore, row.id))
+    return pick(found, share, count)
 
 
 def load_entries(session, ids, *options):
@@ -199,17 +274,21 @@ def load_entries(session, ids, *options):
     return [loaded[entry_id] for entry_id in ids if entry_id in loaded]
 
 
-def find_candidates(session, processor_id, virtualized, count, logger=LOG, options=()):
-    """Up to ``count`` dispatchable pending entries of one group, best
-    first, loaded with ``options``."""
+def find_candidates(session, processor_id, virtualized, count, logger=LOG, options=(),
+                    share=None):
+    """Up to ``count`` dispatchable pending entries of one group, in the
+    order a pass hands them out (candidate_ids), loaded with ``options``."""
     return load_entries(
-        session, candidate_ids(session, processor_id, virtualized, count, logger),
+        session, candidate_ids(session, processor_id, virtualized, count, logger, share),
         *options)
 
 
-def find_build_candidate(builder, logger=LOG):
-    """The best job ``builder`` can take now, or None."""
+def find_build_candidate(builder, logger=LOG, scheduling=None):
+    """The job ``builder`` should take now, by score and fair share
+    (``scheduling``: a fairshare.Scheduling, the defaults if None), or None."""
     session = sa.orm.object_session(builder)
     session.flush()
-    found = find_candidates(session, builder.processor_id, builder.virtualized, 1, logger)
+    share = load_share(session, scheduling or Scheduling())
+    found = find_candidates(session, builder.processor_id, builder.virtualized, 1, logger,
+                            share=share)
     return found[0] if found else None

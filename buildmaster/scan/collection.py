@@ -36,6 +36,7 @@ from buildmaster.slaves.buildlog import (
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries, SourcePackageRelease,
     utcnow)
+from buildmaster.queue.fairshare import charge, scheduling_of
 from buildmaster.slaves.registry import slave_of
 from buildmaster.uploads.processor import UploadProcessor, fetch_upload, incoming_directory, upload_id
 
@@ -60,6 +61,16 @@ def close_job(session, queueItem, buildlog, state, dependencies=None, now=None):
     builder.failure_count = 0
     queueItem.builder = None
     session.delete(queueItem)
+
+
+def charge_usage(session, config, builds, now=None):
+    """Charge each of ``builds``, just ended, to its archive's and
+    owner's fair-share usage (buildmaster.queue.fairshare): one query and
+    one flush however many.  The caller commits."""
+    charge(session, [(build.archive_id, build.archive.owner_id,
+                      build.buildduration.total_seconds())
+                     for build in builds if build.buildduration is not None],
+           now or utcnow(), scheduling_of(config).half_life)
 
 
 class FinishedJob:
@@ -262,6 +273,7 @@ class Collector:
                     self.session, self.librarian, job.build, job.upload_log,
                     "upload_log", BuildStatus.FAILEDTOUPLOAD)
             close_job(self.session, job.queueItem, alias, ends[job], job.dependencies)
+        charge_usage(self.session, self.config, [job.build for job in jobs])
         outcomes = health.record(self.session, self.config, [
             health.Finished(job.queueItem, log_path=job.log_path,
                             upload_log=job.upload_log)

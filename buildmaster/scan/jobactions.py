@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from buildmaster import health
 from buildmaster.librarian.storage import LibrarianStorage
 from buildmaster.model import BuildQueue, BuildStatus
-from buildmaster.scan.collection import Collector, close_job, log_change
+from buildmaster.scan.collection import Collector, charge_usage, close_job, log_change
 from buildmaster.scan.jobstates import BUILDERFAIL_NOTES
 from buildmaster.slaves.buildlog import store_text_log
 from buildmaster.slaves.failures import ScanFailures, judge
@@ -132,6 +132,7 @@ class JobActions:
                                BuildStatus.FAILEDTOBUILD)
         old = build.buildstate
         close_job(self.session, queueItem, alias, BuildStatus.FAILEDTOBUILD)
+        charge_usage(self.session, self.config, [build])
         outcomes = health.record(self.session, self.config,
                                  [health.Finished(queueItem, log_text=note)])
         # Held before the commit, so a master killed after it loses no mail.

@@ -42,9 +42,17 @@ architecture, the newest MEDIAN_SAMPLE of them) less the time it has
 run so far, never below zero; the soonest of those.  None when no
 running source has built before.
 
+Fair share (buildmaster.queue.fairshare): when the job's owner has used
+builders lately and owners who used fewer have jobs waiting for the same
+builders, those go first; the busy reason says so ("fair share: ~alice
+used 3.2 builder-hours in the last 4 h") and the estimate adds a round
+of the typical running build (the median of the running sources'
+medians) for every builder's worth of those jobs.
+
 ``why`` is a pure function of a job and a Farm; ``load_farm`` reads the
-builders and the estimates in three queries whatever the size of the
-queue, and ``jobs`` the queue a page at a time.
+builders, the estimates and fair share's usage and waiting jobs in five
+queries whatever the size of the queue, and ``jobs`` the queue a page at
+a time.
 """
 
 import dataclasses
@@ -62,6 +70,8 @@ from buildmaster.model.enums import (
     ArchivePurpose, DistroSeriesStatus, PackagePublishingStatus)
 from buildmaster.model.publishing import ACTIVE_STATUSES
 from buildmaster.operators.output import age_text
+from buildmaster.queue.fairshare import NO_OWNER, Scheduling, hours_text
+from buildmaster.queue.fairshare import load as load_share
 
 MEDIAN_SAMPLE = 20
 
@@ -113,6 +123,10 @@ class BuilderView:
 class Farm:
     builders: list
     processors: dict  # id -> name
+    shares: dict = dataclasses.field(default_factory=dict)  # owner id -> seconds used
+    waiting: dict = dataclasses.field(default_factory=dict)  # (processor, virt) -> {owner: n}
+    half_life: float = 4 * 3600.0
+    typical: Optional[float] = None  # seconds a running build takes, typically
 
     def processor(self, processor_id):
         return self.processors.get(processor_id, str(processor_id))
@@ -169,8 +183,27 @@ def why(job, farm):
         return Reason("builders_busy", busy + "; no estimate (their sources never "
                                               "built here before)")
     soonest = min(estimates)
+    note, ahead = _fair_share(job, farm)
+    if ahead and farm.typical:
+        soonest += int(ahead // len(usable) * farm.typical)
     when = "any moment now" if soonest == 0 else f"in about {age_text(soonest)}"
-    return Reason("builders_busy", f"{busy}; one should free {when}", soonest)
+    return Reason("builders_busy", f"{busy}; one should free {when}{note}", soonest)
+
+
+def _fair_share(job, farm):
+    """('; fair share: ...', jobs of lighter owners ahead) when the job's
+    owner used builders lately and lighter owners wait for the same
+    builders; else ('', 0)."""
+    owner = job.owner_id if job.owner_id is not None else NO_OWNER
+    used = farm.shares.get(owner, 0.0)
+    waiting = farm.waiting.get((job.processor_id, job.virtualized), {})
+    ahead = sum(n for other, n in waiting.items()
+                if other != owner and farm.shares.get(other, 0.0) < used)
+    if not ahead:
+        return "", 0
+    who = f"~{job.owner}" if job.owner else job.archive
+    return (f"; fair share: {who} used {hours_text(used)} in the last "
+            f"{farm.half_life / 3600:g} h", ahead)
 
 
 def _vetting_reason(job, verdict):
@@ -194,9 +227,10 @@ def dependency_reason(relation):
 
 # -- Reading the farm ---------------------------------------------------------
 
-def load_farm(session, now, failure_threshold):
+def load_farm(session, now, failure_threshold, scheduling=None):
     """The Farm as it is now: every builder with its state and, when
-    building, its estimate; a removed builder (``builder remove``: not
+    building, its estimate, and fair share's usage (``scheduling``, the
+    defaults if None); a removed builder (``builder remove``: not
     active) is not in it, so no reason names it."""
     processors = dict(session.execute(sa.select(Processor.id, Processor.name)).all())
     rows = session.execute(
@@ -224,7 +258,19 @@ def load_farm(session, now, failure_threshold):
             elapsed = (now - row.date_started).total_seconds() if row.date_started else 0
             view.frees_in = int(max(0, medians[row.source] - elapsed))
         builders.append(view)
-    return Farm(builders, processors)
+    scheduling = scheduling or Scheduling()
+    owner = sa.func.coalesce(Archive.owner_id, NO_OWNER)
+    waiting = {}
+    for processor_id, virtualized, who, n in session.execute(
+            sa.select(BuildQueue.processor_id, BuildQueue.virtualized, owner, sa.func.count())
+            .join(Build, Build.id == BuildQueue.build_id)
+            .join(Archive, Archive.id == Build.archive_id)
+            .where(BuildQueue.builder_id.is_(None))
+            .group_by(BuildQueue.processor_id, BuildQueue.virtualized, owner)).all():
+        waiting.setdefault((processor_id, virtualized), {})[who] = n
+    return Farm(builders, processors, load_share(session, scheduling, now).owners, waiting,
+                scheduling.half_life,
+                statistics.median(medians.values()) if medians else None)
 
 
 def median_durations(session, sources):
@@ -275,7 +321,7 @@ def _job_query(*columns):
 _COMMON = (Build.id.label("build_id"), SourcePackageName.name.label("source"),
            SourcePackageRelease.version, DistroArchSeries.architecturetag.label("arch"),
            Archive.name.label("archive_name"), Archive.purpose,
-           Person.name.label("owner"), Archive.private, Archive.enabled.label(
+           Person.name.label("owner"), Archive.owner_id, Archive.private, Archive.enabled.label(
                "archive_enabled"), Build.pocket, DistroSeries.status.label("series_status"))
 
 
