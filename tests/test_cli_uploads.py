@@ -287,3 +287,56 @@ def test_the_dsc_and_changes_are_regular_files_of_a_sane_size(cli, good_dsc, tmp
     os.symlink("/dev/zero", changes)
     assert refused(good_dsc, *HOARY, "--changes", str(changes)) == \
         "hello-bm_1.0_source.changes: a symbolic link; upload the file itself"
+
+
+def renamed(dsc_path, field, value):
+    """The .dsc with ``field`` set to ``value``, its tarball renamed to
+    match when the field is Source or Version (as an attacker would)."""
+    with open(dsc_path, encoding="utf-8") as handle:
+        text = handle.read()
+    old = {"Source": "hello-bm", "Version": "1.0", "Binary": "hello-bm"}[field]
+    text = text.replace(f"\n{field}: {old}\n", f"\n{field}: {value}\n")
+    if field in ("Source", "Version"):
+        source, version = (value, "1.0") if field == "Source" else ("hello-bm", value)
+        tarball = f"{source}_{version}.tar.xz"
+        os.rename(tarball_of(dsc_path), os.path.join(os.path.dirname(dsc_path), tarball))
+        text = text.replace("hello-bm_1.0.tar.xz", tarball)
+    with open(dsc_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("Source", "\"'><b>xss<i>", "is not a Debian package name"),
+    ("Source", "Hello", "is not a Debian package name"),
+    ("Version", "a1.0", "is not a Debian version"),
+    ("Version", "1.0:1", "is not a Debian version"),
+    ("Binary", "hello-bm, Evil_Binary", "is not a Debian package name"),
+])
+def test_names_and_versions_are_debian_policys(cli, session, good_dsc, field, value,
+                                               problem):
+    def releases():
+        return session.scalar(sa.select(sa.func.count()).select_from(SourcePackageRelease))
+
+    renamed(good_dsc, field, value)
+    before = releases()
+    line = cli("upload", good_dsc, *HOARY).error_line()
+    wrong = value.split(", ")[-1]
+    assert line.startswith(f"buildmaster: error: hello-bm_1.0.dsc: {field} {wrong!r} "
+                           f"{problem}"), line
+    assert releases() == before
+
+
+@pytest.mark.parametrize("field, value", [("Source", "other"), ("Version", "2.0")])
+def test_the_changes_names_the_package_of_the_dsc(cli, session, good_dsc, tmp_path,
+                                                  field, value):
+    size, md5, _, _ = sums(good_dsc)
+    own = {"Source": "hello-bm", "Version": "1.0"}
+    given = dict(own, **{field: value})
+    changes = tmp_path / "hello-bm_1.0_source.changes"
+    changes.write_text(
+        f"Format: 1.8\nSource: {given['Source']}\nVersion: {given['Version']}\n"
+        f"Files:\n {md5} {size} devel optional hello-bm_1.0.dsc\n")
+    assert cli("upload", good_dsc, *HOARY, "--changes", str(changes)).error_line() == (
+        f"buildmaster: error: hello-bm_1.0_source.changes: {field} {value!r} is not "
+        f"the hello-bm_1.0.dsc's {own[field]!r}")
+    assert release_named(session, "hello-bm") is None

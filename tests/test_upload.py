@@ -13,6 +13,7 @@ from buildmaster.model import (
     BinaryPackagePublishingHistory, BinaryPackageRelease, Build, BuildStatus,
     PackagePublishingStatus)
 from buildmaster.testing.debpackages import build_binaries, make_source_package
+from buildmaster.testing.debfiles import deb_bytes
 from buildmaster.testing.deferreds import wait
 from buildmaster.testing.mockslaves import WaitingSlave
 from buildmaster.testing.uploads import binary_upload, changes_text, make_deb
@@ -133,6 +134,14 @@ FAILURES = {
     "bad deb": (lambda f: relisted({"foobar_1.0_i386.deb": b"not a deb"}),
                 f"{DEB} is not a valid Debian package"),
     "no binaries": (lambda f: only_buildinfo(), f"{CHANGES} lists no binary packages"),
+    # A slave's word goes into pool paths and indexes: Debian policy's names only.
+    "package name": (lambda f: relisted({DEB: deb_bytes("'><b>xss", "1.0", "i386")}),
+                     f"{DEB}: Package \"'><b>xss\" is not a Debian package name"),
+    "package version": (lambda f: relisted({DEB: deb_bytes("foobar", "1.0-", "i386")}),
+                        f"{DEB}: Version '1.0-' is not a Debian version"),
+    "binary name": (lambda f: corrupt(f, CHANGES, f[CHANGES].replace(
+        b"Binary: foobar", b"Binary: foobar Evil_Name")),
+        f"{CHANGES}: Binary 'Evil_Name' is not a Debian package name"),
     "garbage": (lambda f: {CHANGES: b"\xff\xfe\x00garbage"}, f"{CHANGES} "),
 }
 

@@ -4,13 +4,16 @@ files against the .changes, each binary package's control read.
 ``check_upload`` raises UploadError naming the first thing that is wrong;
 it reads the directory and never the database beyond the build it is
 given, so the processor (processor.py) can check many uploads before it
-records any.
+records any.  A binary package's name and version (its control's Package
+and Version, and the .changes' Binary names) must be what Debian policy
+allows (policy.py): a slave's word goes into pool paths and indexes.
 """
 
 import hashlib
 import os
 
 from buildmaster.model import BinaryPackageFileType
+from buildmaster.uploads import policy
 
 LOG_NAME = "uploader.log"
 CHUNK_SIZE = 64 * 1024
@@ -83,6 +86,11 @@ def _parse_changes(path):
     for entry in changes["Files"]:
         if not plain_name(entry.get("name")) or not entry.get("size", "").isdigit():
             raise UploadError(f"{name} has a malformed Files line: {dict(entry)}")
+    problem = policy.first_problem(*(
+        policy.name_problem("Binary", binary)
+        for binary in (changes.get("Binary") or "").split()))
+    if problem is not None:
+        raise UploadError(f"{name}: {problem}")
     return changes
 
 
@@ -192,4 +200,8 @@ def _deb_control(path):
     for field in ("Package", "Version", "Architecture"):
         if not control.get(field):
             raise UploadError(f"{name} has no {field} in its control file")
+    problem = policy.first_problem(policy.name_problem("Package", control["Package"]),
+                                   policy.version_problem("Version", control["Version"]))
+    if problem is not None:
+        raise UploadError(f"{name}: {problem}")
     return control

@@ -11,6 +11,8 @@ beside it with the size and every checksum the .dsc gives (Files and each
 Checksums-* field, which must all list the same files); a .changes, when
 given, may carry no file the .dsc does not list.  Only then are the files
 stored in the librarian and the release and its publication recorded.
+The .dsc's Source, Version and Binary names must be what Debian policy
+allows (policy.py), and a .changes' Source and Version the .dsc's.
 Any problem is one SourceUploadError naming the file or field at fault;
 nothing is recorded then (the caller rolls back).
 
@@ -42,7 +44,7 @@ from debian.deb822 import Changes, Dsc
 
 from buildmaster.operators import lookup
 from buildmaster.model import rows
-from buildmaster.uploads import signatures
+from buildmaster.uploads import policy, signatures
 from buildmaster.model import (
     PackagePublishingStatus, Person, SourcePackageFileType, SourcePackageName,
     SourcePackagePublishingHistory, SourcePackageRelease, SourcePackageUrgency)
@@ -148,6 +150,13 @@ def read_dsc(dsc_path, keyring=None):
     if missing:
         raise SourceUploadError(
             f"{name}: not a .dsc: missing field(s) {', '.join(missing)}")
+    problem = policy.first_problem(
+        policy.name_problem("Source", dsc["Source"]),
+        policy.version_problem("Version", dsc["Version"]),
+        *(policy.name_problem("Binary", binary)
+          for binary in policy.listed_names(dsc.get("Binary"))))
+    if problem is not None:
+        raise SourceUploadError(f"{name}: {problem}")
     return dsc, signer
 
 
@@ -295,6 +304,14 @@ def _section_and_urgency(dsc, dsc_name, changes_path, listed):
         changes = Changes(read_control(changes_path).decode("utf-8"))
     except UnicodeDecodeError as error:
         raise SourceUploadError(f"{changes_path}: cannot read: {error}") from None
+    for field in ("Source", "Version"):
+        # The .changes names what the upload is (the upload's record, the
+        # version rule): it must be the package itself.
+        given = changes.get(field)
+        if given is not None and given != dsc[field]:
+            raise SourceUploadError(
+                f"{changes_name}: {field} {given!r} is not the {dsc_name}'s "
+                f"{dsc[field]!r}")
     carried = changes.get("Files") or ()
     entry = next((each for each in carried if each["name"] == dsc_name), None)
     if entry is None:
