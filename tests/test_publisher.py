@@ -9,10 +9,11 @@ import subprocess
 
 import pytest
 import pytest_twisted
+import sqlalchemy as sa
 from debian.deb822 import Packages, Release, Sources
 
 from buildmaster.model import (
-    DistroArchSeries, PackagePublishingStatus, UTC)
+    DistroArchSeries, PackagePublishingStatus, Person, SourcePackageFileType, UTC, rows)
 from buildmaster.publisher import layout
 from buildmaster.publisher.run import LOCK_NAME, PublisherBusy, publish
 from buildmaster.publisher.signing import public_key
@@ -360,3 +361,67 @@ def test_the_sequencer_job_publishes_in_a_thread_and_skips_when_another_runs(
     assert any("publisher: skipped:" in message for message in caplog.messages)
     report = yield jobs.publish(farm)
     assert report.published == 1
+
+
+EVIL = "\"'><b>xss<i>"  # what an upload took before names were checked
+
+
+def unreadable_source(session, librarian, archive, series, status):
+    """A publication of a source apt-ftparchive cannot read: its name is
+    no Debian name, and its .dsc lists a file whose name has a quote."""
+    tarball = b"not much\n"
+    dsc = (f"Format: 1.0\nSource: {EVIL}\nBinary: {EVIL}\nArchitecture: any\n"
+           f"Version: 1.0\nMaintainer: Tests <tests@example.invalid>\nFiles:\n"
+           f" {hashlib.md5(tarball).hexdigest()} {len(tarball)} {EVIL}_1.0.tar.gz\n")
+    files = [(librarian.add_bytes(session, f"{EVIL}_1.0.dsc", dsc.encode(),
+                                  mimetype="text/plain"), SourcePackageFileType.DSC),
+             (librarian.add_bytes(session, f"{EVIL}_1.0.tar.gz", tarball),
+              SourcePackageFileType.NATIVE_TARBALL)]
+    creator = session.scalars(sa.select(Person).order_by(Person.id)).first()
+    release = rows.source_release(session, EVIL, "1.0", creator, files=files,
+                                  section="misc")
+    return rows.publish_source(session, release, archive, series, status=status)
+
+
+def sources_of(farm, archive, suite="hoary"):
+    return {(s["Package"], s["Version"]) for s in stanzas(
+        index(farm, archive, suite, "main/source/Sources"), Sources)}
+
+
+def test_a_package_apt_ftparchive_leaves_out_is_an_error_and_not_published(
+        farm, session, sample, hoary_i386, caplog):
+    """apt-ftparchive exits 0 having left it out: the run fails the
+    archive instead of marking it PUBLISHED with 0 errors."""
+    evil = unreadable_source(session, farm.librarian, sample.primary, sample.hoary,
+                             Status.PENDING)
+    good = binary_publication(session, farm.librarian, sample.primary, hoary_i386,
+                              "foo", "1.0")
+    report = run(farm, session)
+    assert evil.status == Status.PENDING and good.status == Status.PENDING
+    (error,) = report.errors
+    assert error.startswith(f"primary: publication {evil.id} ({EVIL} 1.0 source in "
+                            "primary hoary): apt-ftparchive left pool/main/")
+    assert "1 error(s)" in report.summary
+    assert report.suites == []  # nothing of the archive was written either
+    assert not os.path.exists(index(farm, sample.primary, "hoary", "Release"))
+    evil.status = Status.DELETED  # the operator's way out
+    report = run(farm, session, now=LATER)
+    assert report.errors == [] and good.status == Status.PUBLISHED
+    assert packages(farm, sample.primary) == {("foo", "1.0")}
+
+
+def test_a_published_package_left_out_of_its_index_is_an_error_of_its_own(
+        farm, session, sample, hoary_i386):
+    """One published before (by a farm that took any name) costs an error
+    each time its suite is written, not the others' publication."""
+    evil = unreadable_source(session, farm.librarian, sample.primary, sample.hoary,
+                             Status.PUBLISHED)
+    good = binary_publication(session, farm.librarian, sample.primary, hoary_i386,
+                              "foo", "1.0")
+    report = run(farm, session)
+    assert good.status == Status.PUBLISHED
+    assert packages(farm, sample.primary) == {("foo", "1.0")}
+    assert (EVIL, "1.0") not in sources_of(farm, sample.primary)
+    assert report.errors == [
+        f"publication {evil.id} ({EVIL} 1.0 source in primary hoary): apt-ftparchive "
+        f"left pool/main/\"/{EVIL}/{EVIL}_1.0.dsc out of its index"]

@@ -6,9 +6,15 @@ Debian's archive does, with the section and priority of the publication
 given through override files.  Its cache database (one per archive, under
 the publisher's work directory) remembers what it read, so writing the
 indexes again after one more upload does not read every package again.
+
+apt-ftparchive leaves a package it cannot read out of its index, says so
+on stderr, and still exits 0.  So what it wrote is read back
+(``left_out``): every pool file the plan lists is in its Packages or
+Sources, or the publisher counts an error (publisher/run.py).
 """
 
 import dataclasses
+import itertools
 import os
 import shutil
 import subprocess
@@ -28,13 +34,15 @@ class IndexPlan:
     section)]; ``binaries`` maps (component, arch) to [(pool path of a
     .deb, package name, priority, section)].  Every component and arch
     named in ``components`` and ``architectures`` gets its indexes, empty
-    or not.
+    or not.  ``owners`` maps a pool path to what the publisher calls the
+    publication it stands for, to name it when it is left out.
     """
 
     components: list
     architectures: list
     sources: dict = dataclasses.field(default_factory=dict)
     binaries: dict = dataclasses.field(default_factory=dict)
+    owners: dict = dataclasses.field(default_factory=dict)
 
 
 def index_paths(plan):
@@ -99,6 +107,45 @@ def _sections(tree, stage, plan, lists, cache_db):
                 f'  FileList "{file_list}";\n  BinOverride "{override}";\n'
                 f'  BinCacheDB "{cache_db}";\n}};\n')
     return sections
+
+
+def left_out(stage, plan):
+    """The pool paths ``plan`` lists that the indexes written in ``stage``
+    (a suite's directory) do not, each once, in the plan's order."""
+    missing = []
+    for component in plan.components:
+        listed = _listed_sources(os.path.join(stage, component, "source", "Sources"))
+        missing += [path for path, _, _ in plan.sources.get(component, [])
+                    if path not in listed]
+        for arch in plan.architectures:
+            listed = _listed_packages(
+                os.path.join(stage, component, f"binary-{arch}", "Packages"))
+            missing += [path for path, *_ in plan.binaries.get((component, arch), [])
+                        if path not in listed]
+    return list(dict.fromkeys(missing))
+
+
+def _listed_packages(path):
+    """The Filename of every stanza of a Packages file."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return {line.partition(":")[2].strip() for line in handle
+                if line.startswith("Filename:")}
+
+
+def _listed_sources(path):
+    """The pool path of every .dsc a Sources file lists (its stanza's
+    Directory and the .dsc named in its file lists), read line by line."""
+    listed, directory, names = set(), "", []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in itertools.chain(handle, ["\n"]):
+            if not line.strip():
+                listed.update(f"{directory}/{name}" for name in names)
+                directory, names = "", []
+            elif line.startswith("Directory:"):
+                directory = line.partition(":")[2].strip()
+            elif line[:1] in " \t" and line.rstrip().endswith(".dsc"):
+                names.append(line.split()[-1])
+    return listed
 
 
 def _run(argv):

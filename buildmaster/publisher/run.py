@@ -27,6 +27,11 @@ Invariants:
   leaves them PENDING with their files in the pool, and the next run
   publishes them again, writing the same indexes.  A suite is never half
   written (release.py).
+* Nothing is PUBLISHED that is not in its index.  apt-ftparchive leaves
+  a package it cannot read out and exits 0; the indexes it wrote are read
+  back (indexes.left_out), and a publication this run would publish that
+  they lack fails the archive's run (nothing of it is published, one
+  error); one published before that they lack is an error of its own.
 * A suite is written only when one of its publications changed (or it is
   missing on disk): a run with nothing pending reads one query's worth of
   rows, writes nothing and signs nothing.
@@ -56,7 +61,7 @@ from buildmaster.model import SourcePackagePublishingHistory as SPPH
 from buildmaster.runtime import wakeups
 from buildmaster.publisher import layout, release
 from buildmaster.publisher.domination import binary_key, dominated, source_key
-from buildmaster.publisher.indexes import IndexFailure, IndexPlan, write_indexes
+from buildmaster.publisher.indexes import IndexFailure, IndexPlan, left_out, write_indexes
 from buildmaster.publisher.pool import PoolConflict, place, pool_file
 from buildmaster.publisher.selection import (
     REMOVED_STATUSES, binary_rows, dirty_suites, source_rows)
@@ -110,6 +115,7 @@ class Publisher:
         self.clock = clock
         self.root = config.archives.root
         self._signer = None
+        self._fresh = set()  # (table, id) of what this archive's run publishes
 
     def publish_all(self):
         """Publish every archive once under the lock; a PublishReport."""
@@ -184,6 +190,7 @@ class Publisher:
     def _publish_archive(self, archive_id, suites, report):
         """Publish the archive's ``suites`` (and create its missing ones) in
         one transaction; an error leaves it all to the next run."""
+        self._fresh = set()
         with self.sessions() as session:
             archive = session.get(Archive, archive_id)
             tree = layout.tree_path(self.root, archive)
@@ -245,6 +252,8 @@ class Publisher:
             for warning in warnings:
                 logger.warning("publisher: %s: apt-ftparchive: %s", archive.reference,
                                warning)
+            for *_, plan, stage in staged:
+                self._check_listed(plan, stage, report)
             for series, suite, _, plan, stage in staged:
                 path = release.write_release(stage, self._release_fields(
                     archive, series, suite, plan), now)
@@ -270,6 +279,7 @@ class Publisher:
         if not placed:
             return False
         ids = [row.id for row in placed]
+        self._fresh.update((table, row_id) for row_id in ids)
         session.execute(
             sa.update(table).where(table.id.in_(ids), table.status == Status.PENDING)
             .values(status=Status.PUBLISHED, datepublished=now)
@@ -346,14 +356,29 @@ class Publisher:
             path, _ = pool_file(tree, row.component, row.name, row.dsc.filename)
             plan.sources.setdefault(row.component, []).append(
                 (path, row.name, row.section))
+            plan.owners[path] = (f"publication {row.id} ({row.label} in {where})",
+                                 (SPPH, row.id) in self._fresh)
         for row in binaries:
             arches = [row.arch] if row.arch_specific else plan.architectures
             for deb in row.debs:
                 path, _ = pool_file(tree, row.component, row.source, deb.filename)
+                plan.owners[path] = (f"publication {row.id} ({row.label} in {where})",
+                                     (BPPH, row.id) in self._fresh)
                 for arch in arches:
                     plan.binaries.setdefault((row.component, arch), []).append(
                         (path, row.name, row.priority, row.section))
         return plan
+
+    def _check_listed(self, plan, stage, report):
+        """An error for each publication the indexes in ``stage`` lack;
+        IndexFailure when this run was to publish it."""
+        for path in left_out(stage, plan):
+            owner, fresh = plan.owners.get(path, (path, False))
+            message = f"{owner}: apt-ftparchive left {path} out of its index"
+            if fresh:
+                raise IndexFailure(message + " (the warnings above say why)")
+            logger.error("publisher: %s", message)
+            report.errors.append(message)
 
     def _release_fields(self, archive, series, suite, plan):
         distribution = archive.distribution
