@@ -150,6 +150,7 @@ SCHEMA = {
         "builder_failure_threshold": (_int, "5"),
         "job_failure_threshold": (_int, "3"),
         "callback_url": (_callback_url, ""),
+        "max_parallel": (_int, "0"),
     },
     "librarian": {
         "storage": (_text, "var/librarian"),

@@ -27,7 +27,9 @@ master's CHROOTWAIT) with a last log line naming it, however the
 package's own relations stand.
 
 The build's overlay (all it changed) is removed when the master cleans
-the slave (Builder.clean); the unpacked tarball stays for the next build.
+the slave (Builder.clean); the unpacked tarball stays for the next build,
+and so do apt's lists of the build's archives (aptlists.py).  speed.py
+decides what makes the chroot fast: no fsync, parallel=N, ccache.
 """
 
 import errno
@@ -39,9 +41,11 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from common.states import BuildStatus
-from slave import depwait
+from slave import depwait, nosync, speed
+from slave.aptlists import LISTS, KeptLists
 from slave.chroot import (
-    BUILD_HOME, BaseCache, Chroot, ChrootBroken, environment, remove_tree, tarball_prefix)
+    BUILD_HOME, BUILDD_GID, BUILDD_UID, BaseCache, Chroot, ChrootBroken, environment,
+    remove_tree, tarball_prefix)
 from slave.process import ProcessGroup
 from slave.sourceslist import BadArchives, apt_sources, mask
 
@@ -93,6 +97,10 @@ class BinaryPackageManager:
                 apt_sources(args["archives"], args.get("trusted_keys"))
             except BadArchives as e:
                 raise BadRequest(str(e)) from None
+        try:
+            speed.master_cap(args)
+        except speed.BadParallel as e:
+            raise BadRequest(str(e)) from None
 
     def __init__(self, builder, reactor):
         self.builder = builder
@@ -102,6 +110,8 @@ class BinaryPackageManager:
         self.aborting = False
         self._timeout_call = None
         self.chroot = None
+        self.own_needs = OWN_NEEDS
+        self.ccache = None
 
     def start(self, chroot_sha1, filemap, args):
         """Run the build in the background; the builder hears the end."""
@@ -133,9 +143,9 @@ class BinaryPackageManager:
             await self._enter()
             dsc = self._copy_inputs(filemap, dsc_name)
             source_dir = await self._unpack_source(dsc, dsc_name)
-            await self._update()
+            await self._update(args, chroot_sha1)
             await self._install_depends(dsc, arch_indep)
-            await self._build(source_dir, arch_indep)
+            await self._build(source_dir, arch_indep, args)
         except _Ended as end:
             return end.status, {}, end.dependencies
         return BuildStatus.OK, await self._store_results(filemap), None
@@ -159,6 +169,7 @@ class BinaryPackageManager:
             await self._unpack_base(bases, chroot_sha1)
         self.chroot = Chroot(build_dir, bases.path(chroot_sha1))
         self.chroot.create()
+        self.chroot.seccomp = nosync.write_program(os.path.join(build_dir, "nosync.bpf"))
 
     async def _unpack_base(self, bases, chroot_sha1):
         tarball = self.builder.cache.path(chroot_sha1)
@@ -183,7 +194,14 @@ class BinaryPackageManager:
             chroot.check()
             chroot.copy_host_files()
             chroot.add_build_user()
+            chroot.write(*speed.UNSAFE_IO_DPKG)
+            chroot.write("/etc/apt/apt.conf.d/91buildd-fast", speed.FAST_APT)
             self._configure_apt(args)
+            self.ccache = speed.CcacheDir.of(self.builder.config, args)
+            if self.ccache is not None:
+                self.ccache.prepare(BUILDD_UID, BUILDD_GID)
+                self.own_needs = OWN_NEEDS + ("ccache",)
+                self.buildlog.note(f"ccache in {self.ccache.host}")
         except (ChrootBroken, OSError) as e:
             self._fail_chroot(f"the chroot cannot be set up: {e}")
 
@@ -225,14 +243,24 @@ class BinaryPackageManager:
             raise _Ended(BuildStatus.PACKAGEFAIL)
         return source_dir
 
-    async def _update(self):
+    async def _update(self, args, chroot_sha1):
+        """apt-get update, starting from the lists an earlier build of the
+        same archive set left (aptlists.py), which keep this one's."""
+        kept = KeptLists.of(self.builder.config.workdir, args, chroot_sha1)
+        if kept is not None:
+            self.chroot.mkdir(LISTS)
+            count = await threads.deferToThread(kept.restore, self.chroot.path(LISTS))
+            self.buildlog.note(f"apt lists: {count} file(s) kept from an earlier build "
+                               "of these archives")
         code, _ = await self._chroot_step(["apt-get", "update"])
         if code:
             self.buildlog.note("giving back: the archives could not be read")
             raise _Ended(BuildStatus.GIVENBACK)
+        if kept is not None:
+            await threads.deferToThread(kept.save, self.chroot.path(LISTS))
 
     async def _install_depends(self, dsc, arch_indep):
-        depends, conflicts = _satisfy_arguments(dsc, arch_indep)
+        depends, conflicts = _satisfy_arguments(dsc, arch_indep, self.own_needs)
         self.buildlog.note(f"installing build-dependencies: {depends}")
         argv = ["apt-get", "satisfy", depends]
         if conflicts:
@@ -260,7 +288,7 @@ class BinaryPackageManager:
         """Those of OWN_NEEDS apt cannot install in this chroot from this
         build's archives (installed already is fine)."""
         missing = []
-        for need in OWN_NEEDS:
+        for need in self.own_needs:
             code, _ = await self._chroot_step(["apt-get", "--simulate", "satisfy", need],
                                               network=False)
             if code:
@@ -278,14 +306,16 @@ class BinaryPackageManager:
         return await threads.deferToThread(
             _waiting_on, path, depwait.build_relations(dsc, arch_indep), arch)
 
-    async def _build(self, source_dir, arch_indep):
+    async def _build(self, source_dir, arch_indep, args):
         which = "-b" if arch_indep else "-B"
         self.buildlog.note(
             "building arch-dependent and arch-independent packages (-b)" if arch_indep
             else "building arch-dependent packages only (-B)")
+        env, binds = speed.build_step(self.builder.config, args, self.ccache, environment())
+        self.buildlog.note(f"DEB_BUILD_OPTIONS={env['DEB_BUILD_OPTIONS']}")
         code, _ = await self._chroot_step(
             ["dpkg-buildpackage", "-us", "-uc", "-rfakeroot", which],
-            as_buildd=True, network=False, cwd=source_dir)
+            as_buildd=True, network=False, cwd=source_dir, env=env, binds=binds)
         if code:
             raise _Ended(BuildStatus.PACKAGEFAIL)
 
@@ -310,15 +340,17 @@ class BinaryPackageManager:
         return code
 
     async def _chroot_step(self, argv, as_buildd=False, network=True, cwd="/",
-                           quiet=False):
-        """Run ``argv`` in the chroot; return (exit code, output tail)."""
-        wrapped = self.chroot.command(argv, as_buildd=as_buildd, network=network, cwd=cwd)
+                           quiet=False, env=None, binds=()):
+        """Run ``argv`` in the chroot (in ``env``, by default environment());
+        return (exit code, output tail)."""
+        wrapped = self.chroot.command(argv, as_buildd=as_buildd, network=network, cwd=cwd,
+                                      binds=binds)
         return await self._run_step(wrapped, None if quiet else argv,
-                                    cwd=self.builder.build_dir)
+                                    cwd=self.builder.build_dir, env=env)
 
-    async def _run_step(self, argv, shown, cwd):
+    async def _run_step(self, argv, shown, cwd, env=None):
         self._check_progress()
-        proto = self.group.start_command(argv, cwd, env=environment(), shown=shown)
+        proto = self.group.start_command(argv, cwd, env=env or environment(), shown=shown)
         code = await proto.ended
         self._check_progress()
         if shown is not None:
@@ -370,17 +402,17 @@ class BinaryPackageManager:
         self._timeout_call = None
 
 
-def _satisfy_arguments(dsc, arch_indep):
+def _satisfy_arguments(dsc, arch_indep, own_needs=OWN_NEEDS):
     """(the relations apt-get satisfy installs, the ones it must keep
     out): the build-dependency fields of the .dsc this build uses, plus
-    what the slave itself needs (OWN_NEEDS)."""
+    what the slave itself needs (``own_needs``)."""
     suffixes = ("", "-Arch", "-Indep") if arch_indep else ("", "-Arch")
 
     def joined(prefix, extra=()):
         values = list(extra) + [" ".join(dsc[prefix + suffix].split())
                                 for suffix in suffixes if dsc.get(prefix + suffix)]
         return ", ".join(value for value in values if value.strip(", "))
-    return joined("Build-Depends", OWN_NEEDS), joined("Build-Conflicts")
+    return joined("Build-Depends", own_needs), joined("Build-Conflicts")
 
 
 def _waiting_on(available_path, relations, arch):

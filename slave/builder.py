@@ -17,6 +17,7 @@ from common.states import BuilderStatus, BuildStatus
 from slave.buildlog import BuildLog
 from slave.callback import call_back
 from slave.chroot import mounts_under
+from slave.speed import own_parallel
 
 STATE_FILE = "waiting-state.json"
 BUILD_DIR = "build"
@@ -56,8 +57,10 @@ class Builder:
         return os.path.join(self.config.workdir, STATE_FILE)
 
     def status(self):
-        """The protocol '1.0' status dict for the current state."""
-        result = {"builder_status": self.state}
+        """The protocol '1.0' status dict for the current state, with the
+        N of the parallel=N this slave gives a build ('parallel', which a
+        master may ignore)."""
+        result = {"builder_status": self.state, "parallel": own_parallel(self.config)}
         if self.state == BuilderStatus.IDLE:
             return result
         result["build_id"] = self.build_id

@@ -19,7 +19,9 @@ that need no network (unpacking the source, the build itself) get an
 empty network namespace too, as sbuild builds offline.  Those mounts live
 only as long as the step: nothing is ever mounted in the slave's own
 namespace, and ``remove_tree`` refuses a tree with a mount point inside
-rather than delete through it into the host.
+rather than delete through it into the host.  With ``seccomp`` set (a
+filter file, slave/nosync.py), bwrap loads it for every command: nothing
+in the chroot syncs to disk.
 
 Files the slave writes into the chroot from outside (sources.list, the
 buildd user) go to the upper layer, copying a lower file up first where
@@ -53,6 +55,11 @@ Dir::Etc::SourceParts "/etc/apt/buildd-sources.list.d";
 # rest of its arguments; 125 says the overlay itself failed.
 OVERLAY_SCRIPT = ('mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4"'
                   ' || exit 125; shift 4; exec "$@"')
+# The same, giving bwrap a seccomp filter (nosync.py) on SECCOMP_FD from
+# the file named by its fifth argument.
+SECCOMP_FD = 9
+FILTERED_OVERLAY_SCRIPT = (OVERLAY_SCRIPT.replace("shift 4", 'filter="$5"; shift 5')
+                           + f' {SECCOMP_FD}<"$filter"')
 CANNOT_ENTER = 125
 KEEP_BASES = 2
 
@@ -126,6 +133,8 @@ class Chroot:
         self.upper = os.path.join(build_dir, "upper")
         self.work = os.path.join(build_dir, "overlay-work")
         self.root = os.path.join(build_dir, ROOT_NAME)
+        # A seccomp filter file every command runs under, or None.
+        self.seccomp = None
 
     def create(self):
         for directory in (self.upper, self.work, self.root):
@@ -223,15 +232,22 @@ class Chroot:
         with open(source, "rb") as f:
             self.write(inside, f.read(), owner=(BUILDD_UID, BUILDD_GID))
 
-    def command(self, argv, as_buildd=False, network=True, cwd="/"):
-        """The argv running ``argv`` inside the chroot."""
-        overlay = [UNSHARE, "--mount", "--propagation", "private", "--",
-                   "/bin/sh", "-c", OVERLAY_SCRIPT, "overlay",
-                   self.base, self.upper, self.work, self.root]
+    def command(self, argv, as_buildd=False, network=True, cwd="/", binds=()):
+        """The argv running ``argv`` inside the chroot, with each (host
+        directory, chroot path) of ``binds`` bound read-write."""
+        overlay = [UNSHARE, "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+                   OVERLAY_SCRIPT if self.seccomp is None else FILTERED_OVERLAY_SCRIPT,
+                   "overlay", self.base, self.upper, self.work, self.root]
+        if self.seccomp is not None:
+            overlay.append(self.seccomp)
         sandbox = [BWRAP, "--bind", self.root, "/", "--dev", "/dev", "--proc", "/proc",
                    "--tmpfs", "/dev/shm", "--unshare-pid", "--unshare-ipc",
                    "--unshare-uts", "--hostname", "buildd", "--die-with-parent",
                    "--chdir", cwd]
+        if self.seccomp is not None:
+            sandbox += ["--seccomp", str(SECCOMP_FD)]
+        for host, inside in binds:
+            sandbox += ["--bind", host, inside]
         if not network:
             sandbox.append("--unshare-net")
         sandbox += ["--setenv", "HOME", BUILD_HOME if as_buildd else "/root", "--"]

@@ -19,6 +19,10 @@ class SlaveConfig:
     workdir: str
     build_timeout: float
     path: str = ""
+    # Optional: the most parallel=N a build gets (0: as many as the CPUs),
+    # and where each series' ccache lives ('': no ccache).  See speed.py.
+    max_parallel: int = 0
+    ccache_dir: str = ""
 
 
 def load_config(path):
@@ -52,6 +56,9 @@ def load_config(path):
         workdir=_text(path, section, "workdir"),
         build_timeout=_number(path, section, "build_timeout", float, 1, None),
         path=path,
+        max_parallel=(_number(path, section, "max_parallel", int, 0, None)
+                      if section.get("max_parallel", "").strip() else 0),
+        ccache_dir=section.get("ccache_dir", "").strip(),
     )
 
 

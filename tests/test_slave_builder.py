@@ -11,6 +11,7 @@ from slave.binarypackage import BinaryPackageManager
 from slave.builder import Builder, WrongState
 from slave.config import SlaveConfig
 from slave.filecache import FileCache
+from slave.speed import own_parallel
 
 
 @pytest.fixture
@@ -50,7 +51,8 @@ def test_waiting_state_is_restored_after_restart(builder):
     again.restore()
     assert again.status() == builder.status()
     again.clean()
-    assert again.status() == {"builder_status": BuilderStatus.IDLE}
+    assert again.status() == {"builder_status": BuilderStatus.IDLE,
+                              "parallel": own_parallel(builder.config)}
     third = Builder(builder.config, builder.cache)
     third.restore()
     assert third.state == BuilderStatus.IDLE

@@ -187,11 +187,13 @@ async def test_clean_removes_what_the_build_did_and_keeps_the_unpacked_chroot(
     base = os.path.join(slave_proc.workdir, "chroots", chroot_sha1)
     assert not os.path.exists(os.path.join(base, "build"))
     assert await client.clean() == IDLE
+    # What stays: the unpacked chroot, and apt's lists of the build's
+    # archives for the next build of the same ones (slave/aptlists.py).
     for _ in range(200):
-        if sorted(os.listdir(slave_proc.workdir)) == ["chroots"]:
+        if sorted(os.listdir(slave_proc.workdir)) == ["apt-lists", "chroots"]:
             break
         await task.deferLater(reactor, 0.1, lambda: None)
-    assert sorted(os.listdir(slave_proc.workdir)) == ["chroots"]
+    assert sorted(os.listdir(slave_proc.workdir)) == ["apt-lists", "chroots"]
     assert os.listdir(os.path.join(slave_proc.workdir, "chroots")) == [chroot_sha1]
 
     # The next build starts from the same pristine chroot, unpacked once.

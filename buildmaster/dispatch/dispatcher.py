@@ -137,7 +137,9 @@ def build_request(config, entry):
     Build-Depends-Indep) and arch-dependent ones only elsewhere (``-B``).
     ``trusted_keys`` (base64 OpenPGP public keys, for the chroot's apt) is
     sent when the farm signs its archives; without it the farm's own
-    ``archives`` lines say ``[trusted=yes]`` (archivedependencies)."""
+    ``archives`` lines say ``[trusted=yes]`` (archivedependencies).
+    ``parallel``, the farm's cap on parallel=N, is sent only when
+    ``[builddmaster] max_parallel`` sets one."""
     build = entry.build
     das, archive = build.distroarchseries, build.archive
     chroot = das.chroot
@@ -171,6 +173,9 @@ def build_request(config, entry):
     keys = trusted_keys(config)
     if keys:
         args["trusted_keys"] = keys
+    if config.builddmaster.max_parallel > 0:
+        # The farm's cap on DEB_BUILD_OPTIONS parallel=N (slave/speed.py).
+        args["parallel"] = config.builddmaster.max_parallel
     return fetches, ("binarypackage", chroot.content.sha1, filemap, args)
 
 

@@ -14,7 +14,11 @@ without debhelper. The ``kind`` decides what the build target does:
   arch-independent targets only (so ``dpkg-buildpackage -B`` makes
   nothing);
 - ``mixed``: an ``Architecture: any`` package and its ``Architecture:
-  all`` ``-doc`` package: ``-b`` makes both, ``-B`` the first only.
+  all`` ``-doc`` package: ``-b`` makes both, ``-B`` the first only;
+- ``options``: prints the DEB_BUILD_OPTIONS it was built with, the
+  dpkg options in the chroot (``dpkg options: force-unsafe-io``) and what
+  fsync of a descriptor that is not open returns (x86-64 only):
+  ``fsync of no file: 0`` where fsync is a no-op, else -1.
 
 ``build_binaries`` builds one on this host as a slave would, for upload
 tests that need a real .changes.
@@ -29,7 +33,7 @@ import subprocess
 import tarfile
 import tempfile
 
-KINDS = ("good", "fail", "depwait", "slow", "all", "mixed", "escape")
+KINDS = ("good", "fail", "depwait", "slow", "all", "mixed", "escape", "options")
 
 DEPWAIT_DEPENDS = "baz (>= 1.0.1)"
 
@@ -40,6 +44,10 @@ _BUILD_COMMANDS = {
     "slow": ["@echo 'a slow build starts'", "sleep 600"],
     "all": ["@echo 'building the arch-independent package'"],
     "mixed": ["@echo 'building the mixed package'"],
+    "options": ["@echo \"DEB_BUILD_OPTIONS=[$$DEB_BUILD_OPTIONS]\"",
+                "@cat /etc/dpkg/dpkg.cfg.d/* | sed 's/^/dpkg options: /'",
+                # fsync(9999) on x86-64: -1 (EBADF), or 0 where a filter eats it.
+                "@perl -e 'printf \"fsync of no file: %d\\n\", syscall(74, 9999)'"],
     # Tries to write outside its build tree; the chroot keeps the host safe.
     "escape": ["-echo escaped > /etc/buildmaster-escape",
                "-echo escaped > /root/buildmaster-escape",
