@@ -28,19 +28,22 @@ package's own relations stand.
 
 The build's overlay (all it changed) is removed when the master cleans
 the slave (Builder.clean); the unpacked tarball stays for the next build,
-and so do apt's lists of the build's archives (aptlists.py).  speed.py
+and so do apt's lists of the build's archives (aptlists.py).  Each step's
+time goes into the log as it ends (common/steptimes.py), and speed.py
 decides what makes the chroot fast: no fsync, parallel=N, ccache.
 """
 
 import errno
 import os
 import re
+from contextlib import contextmanager
 
 from debian import deb822
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from common.states import BuildStatus
+from common.steptimes import step_note
 from slave import depwait, nosync, speed
 from slave.aptlists import LISTS, KeptLists
 from slave.chroot import (
@@ -74,11 +77,12 @@ class _Aborted(Exception):
 
 
 class _Ended(Exception):
-    """A step decided how the build ends: (status, dependencies)."""
+    """A step decided how the build ends: (status, dependencies), and the
+    log's last line says why (``reason``), after the step's time."""
 
-    def __init__(self, status, dependencies=None):
+    def __init__(self, status, dependencies=None, reason=None):
         super().__init__(status)
-        self.status, self.dependencies = status, dependencies
+        self.status, self.dependencies, self.reason = status, dependencies, reason
 
 
 class BinaryPackageManager:
@@ -138,17 +142,35 @@ class BinaryPackageManager:
         dsc_name = next(name for name in filemap if name.endswith(".dsc"))
         arch_indep = bool(args.get("arch_indep"))
         try:
-            await self._unpack(chroot_sha1, build_dir)
-            self._set_up(args)
-            await self._enter()
-            dsc = self._copy_inputs(filemap, dsc_name)
-            source_dir = await self._unpack_source(dsc, dsc_name)
-            await self._update(args, chroot_sha1)
-            await self._install_depends(dsc, arch_indep)
-            await self._build(source_dir, arch_indep, args)
+            with self._step("chroot"):
+                await self._unpack(chroot_sha1, build_dir)
+                self._set_up(args)
+                await self._enter()
+                dsc = self._copy_inputs(filemap, dsc_name)
+            with self._step("source"):
+                source_dir = await self._unpack_source(dsc, dsc_name)
+            with self._step("apt-update"):
+                await self._update(args, chroot_sha1)
+            with self._step("build-depends"):
+                await self._install_depends(dsc, arch_indep)
+            with self._step("build"):
+                await self._build(source_dir, arch_indep, args)
         except _Ended as end:
+            if end.reason:
+                self.buildlog.note(end.reason)
             return end.status, {}, end.dependencies
-        return BuildStatus.OK, await self._store_results(filemap), None
+        with self._step("results"):
+            produced = await self._store_results(filemap)
+        return BuildStatus.OK, produced, None
+
+    @contextmanager
+    def _step(self, name):
+        """Note in the log how long the step ``name`` took, however it ended."""
+        started = self.reactor.seconds()
+        try:
+            yield
+        finally:
+            self.buildlog.note(step_note(name, self.reactor.seconds() - started))
 
     def _fresh_build_dir(self):
         build_dir = self.builder.build_dir
@@ -365,8 +387,7 @@ class BinaryPackageManager:
             raise self.buildlog.write_error
 
     def _fail_chroot(self, reason):
-        self.buildlog.note(reason)
-        raise _Ended(BuildStatus.CHROOTFAIL)
+        raise _Ended(BuildStatus.CHROOTFAIL, reason=reason)
 
     # -- the end -------------------------------------------------------------
 

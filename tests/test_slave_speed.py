@@ -1,7 +1,8 @@
-"""Real builds as fast as the compiler allows (issue 25, part 2): real
-slaves building in the real chroot give dpkg-buildpackage parallel=N
-(capped by the slave's configuration and by the master), never fsync in
-the chroot, and fetch no index again from archives that did not change."""
+"""Real builds as fast as the compiler allows (issue 25, parts 2 and 3):
+real slaves building in the real chroot say how long each step took,
+give dpkg-buildpackage parallel=N (capped by the slave's configuration
+and by the master), never fsync in the chroot, and fetch no index again
+from archives that did not change."""
 
 import os
 import subprocess
@@ -15,6 +16,7 @@ from buildmaster.slaves.client import SlaveClient
 from buildmaster.testing.aptrepo import AptRepository
 from buildmaster.testing.debpackages import make_source_package, source_files
 from buildmaster.testing.slaveprocess import SlaveProcess, send_files, wait_for_state
+from common import steptimes
 from slave.speed import cpu_count
 
 SUITE = "breezy"
@@ -94,7 +96,8 @@ def index_downloads(site):
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_build_builds_in_parallel_without_fsync(tmp_path, counted_dir, buildd_chroot):
+async def test_a_build_says_how_long_each_step_took_and_builds_in_parallel_without_fsync(
+        tmp_path, counted_dir, buildd_chroot):
     process = slave_with(tmp_path)
     try:
         client = SlaveClient(process.url, timeout=20)
@@ -104,6 +107,14 @@ async def test_a_build_builds_in_parallel_without_fsync(tmp_path, counted_dir, b
         process.stop()
     assert status["build_status"] == "BuildStatus.OK"
     lines = log.splitlines()
+    steps = steptimes.parse(lines)
+    assert list(steps) == list(steptimes.SLAVE_STEPS)
+    assert all(0 <= seconds < 300 for seconds in steps.values()), steps
+    # The package's own build is the shortest of them here; the chroot
+    # (unpacked once, then set up) and apt's steps take real time.
+    assert steps["apt-update"] > 0 and steps["build-depends"] > 0
+    step_lines = [line for line in lines if line.startswith("[slave] step ")]
+    assert step_lines[2] == f"[slave] step apt-update: {steps['apt-update']:.2f} s"
     # parallel=N from the slave's CPUs reaches dpkg-buildpackage, and dpkg
     # unpacks without fsync in the chroot.
     assert f"DEB_BUILD_OPTIONS=[parallel={cpu_count()}]" in lines
