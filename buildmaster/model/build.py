@@ -45,6 +45,9 @@ class Build(Base):
     # Warning lines in its log and upload log (buildmaster.health.colours);
     # None until it finishes.
     warnings: Mapped[Optional[int]]
+    # Where its last attempt's time went, {step: seconds} as its slave's
+    # log says (common/steptimes.py); None when the log said nothing.
+    step_times: Mapped[Optional[dict]] = mapped_column(sa.JSON)
 
     sourcepackagerelease: Mapped[SourcePackageRelease] = relationship()
     distroarchseries: Mapped[DistroArchSeries] = relationship()
@@ -125,6 +128,7 @@ class Build(Base):
         self.upload_log = None
         self.dependencies = None
         self.warnings = None
+        self.step_times = None
         self.failure_count = 0
 
     def createBuildQueueEntry(self, lastscore=0):

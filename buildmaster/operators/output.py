@@ -7,6 +7,8 @@ those dicts, so the table and the JSON always say the same thing.
 
 import json
 
+from common import steptimes
+
 
 def emit(objects, columns, as_json, empty="(none)"):
     """Print ``objects`` as a JSON list, or as a table of ``columns``
@@ -99,6 +101,8 @@ def build_object(build, config):
         "buildlog_url": file_url(config, build.buildlog),
         "dependencies": build.dependencies,
         "failure_count": build.failure_count,
+        # {step: seconds} of its last attempt, as its slave's log says.
+        "step_times": steptimes.ordered(build.step_times),
     }
 
 

@@ -32,7 +32,8 @@ from twisted.python.failure import Failure
 
 from buildmaster import health
 from buildmaster.slaves.buildlog import (
-    download_build_log, last_slave_note, log_filename, store_text_log, stored_log_entry)
+    StepLines, download_build_log, last_slave_note, log_filename, store_text_log,
+    stored_log_entry)
 from buildmaster.model import (
     Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries, SourcePackageRelease,
     utcnow)
@@ -81,7 +82,8 @@ class FinishedJob:
     upload without fetching it (FAILEDTOUPLOAD).  The fetched log (and
     upload directory) are on the master's disk until ``discard``.
     ``problem`` is what the slave said of a chroot problem (CHROOTWAIT),
-    read from its log when the job is recorded.
+    read from its log when the job is recorded.  ``steps`` picks the
+    slave's step times out of the log as it comes in (StepLines).
     """
 
     def __init__(self, queueItem, state, dependencies=None, filemap=None, refusal=None):
@@ -90,6 +92,7 @@ class FinishedJob:
         self.filemap = filemap
         self.refusal = refusal
         self.problem = None
+        self.steps = StepLines()
         self.log_path = self.directory = self.upload = None
         self.refused = ()
         self.fetching = None
@@ -180,7 +183,7 @@ def _download(job, semaphore, config):
     """The build log, and for a good build its files, onto our disk."""
     if job.log_name is None:
         job.log_name = log_filename(job.build)
-    job.log_path = yield semaphore.run(download_build_log, job.slave, config)
+    job.log_path = yield semaphore.run(download_build_log, job.slave, config, job.steps)
     if job.state is None:
         job.directory = incoming_directory(
             config, upload_id(job.build_id, job.queue_id, utcnow()))
@@ -273,6 +276,7 @@ class Collector:
                     self.session, self.librarian, job.build, job.upload_log,
                     "upload_log", BuildStatus.FAILEDTOUPLOAD)
             close_job(self.session, job.queueItem, alias, ends[job], job.dependencies)
+            job.build.step_times = job.steps.steps() or None
         charge_usage(self.session, self.config, [job.build for job in jobs])
         outcomes = health.record(self.session, self.config, [
             health.Finished(job.queueItem, log_path=job.log_path,

@@ -13,6 +13,8 @@ import tempfile
 
 from twisted.internet import defer
 
+from common import steptimes
+
 TEXT_MIMETYPE = "text/plain"
 # How the farm's slave begins the lines it writes into a build log itself.
 SLAVE_NOTE = "[slave] "
@@ -38,17 +40,57 @@ def work_directory(config):
     return path
 
 
+class StepLines:
+    """The slave's step lines (common/steptimes.py), picked out of a
+    build log as it streams past on its way to a file (``passing_to``):
+    the log is never read twice, nor held in memory.  Only the line under
+    way is kept, and no more of it than a step line can be."""
+
+    LONGEST = 200
+
+    def __init__(self):
+        self.target = None
+        self.lines = []
+        self._partial = b""
+        self._overlong = False
+
+    def passing_to(self, target):
+        """This, writing all it is given on to ``target`` (a binary file)."""
+        self.target = target
+        return self
+
+    def write(self, data):
+        self.target.write(data)
+        lines = (self._partial + data).split(b"\n")
+        if self._overlong:
+            lines[0] = b""
+        self._partial = lines.pop()
+        # A line longer than any step line is skipped to its end.
+        self._overlong = (self._overlong and not lines) or len(self._partial) > self.LONGEST
+        if self._overlong:
+            self._partial = b""
+        prefix = steptimes.PREFIX.encode("ascii")
+        self.lines += [line.decode("utf-8", "replace") for line in lines
+                       if line.startswith(prefix)]
+
+    def steps(self):
+        """{step: seconds} of the lines seen so far (steptimes.parse)."""
+        return steptimes.parse(self.lines + [self._partial.decode("utf-8", "replace")])
+
+
 @defer.inlineCallbacks
-def download_build_log(slave, config):
+def download_build_log(slave, config, steps=None):
     """Stream the slave's 'buildlog' gzipped into a temporary file under
-    the master's root; fire with its path, which the caller removes."""
+    the master's root; fire with its path, which the caller removes.
+    ``steps`` (a StepLines) is given every step line on the way."""
     handle = tempfile.NamedTemporaryFile(
         dir=work_directory(config), suffix=".buildlog", delete=False)
     try:
         with handle:
             with gzip.GzipFile(filename="", mode="wb", fileobj=handle,
                                compresslevel=6) as compressed:
-                yield slave.getFile("buildlog", compressed)
+                yield slave.getFile("buildlog", compressed if steps is None
+                                    else steps.passing_to(compressed))
     except BaseException:
         os.unlink(handle.name)
         raise
