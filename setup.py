@@ -39,6 +39,8 @@ setup(
         "treq>=23.11",
         "Jinja2>=3.1,<4",
         "prometheus-client>=0.17,<1",
+        # The librarian's Swift backend ([librarian] backend = swift).
+        "python-swiftclient>=4.4,<5",
     ],
     extras_require={
         "test": [

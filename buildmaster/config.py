@@ -69,6 +69,12 @@ def _bool(value):
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def _backend(value):
+    if value not in ("disk", "swift"):
+        raise ValueError(f"not a librarian backend (disk or swift): {value!r}")
+    return value
+
+
 def _http_url(value):
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -160,6 +166,17 @@ SCHEMA = {
         "public_url": (_http_url, "http://localhost:58000"),
         "restricted_url": (_http_url, "http://localhost:58005"),
         "token_lifetime": (_int, "3600"),
+        # Where file contents live: 'disk' (under storage) or 'swift'
+        # (buildmaster/librarian/swift.py; storage still keeps the token
+        # secret).
+        "backend": (_backend, "disk"),
+        "swift_auth_url": (_text, ""),
+        "swift_user": (_text, ""),
+        "swift_key": (_text, ""),
+        "swift_container": (_text, "librarian"),
+        # Swift refuses objects over 5 GiB: larger files are stored as
+        # static large objects of segments this size (bytes).
+        "swift_segment_size": (_positive_int, str(5 * 1024 ** 3 - 64 * 1024 ** 2)),
     },
     "archives": {
         "primary_url": (_http_url, "http://ftpmaster.internal"),
@@ -368,6 +385,7 @@ def load(path=None, check_dirs=True):
     if config.upload.keyring:
         config.upload.keyring = config.resolve(config.upload.keyring)
     config.librarian.storage = config.resolve(config.librarian.storage)
+    _check_swift(config)
     config.database.url = _absolute_sqlite(config, config.database.url)
     if check_dirs:
         _check_writable(config, "builddmaster", "root")
@@ -376,6 +394,20 @@ def load(path=None, check_dirs=True):
         _check_readable(config, "archives", "signing_key")
         _check_readable(config, "upload", "keyring")
     return config
+
+
+def _check_swift(config):
+    """With backend = swift, Swift's auth URL, user and key are needed."""
+    settings = config.librarian
+    if settings.backend != "swift":
+        return
+    for key in ("swift_auth_url", "swift_user", "swift_key", "swift_container"):
+        if not getattr(settings, key):
+            raise ConfigError(config.path, "librarian", key, "needed with backend = swift")
+    try:
+        _http_url(settings.swift_auth_url)
+    except ValueError as error:
+        raise ConfigError(config.path, "librarian", "swift_auth_url", str(error)) from None
 
 
 def _absolute_sqlite(config, url):

@@ -7,7 +7,7 @@ from buildmaster.slaves.callbacks import make_callbacks
 from buildmaster.db.engine import make_engine, make_session_factory
 from buildmaster.db.threads import DatabaseThreads, pool_size
 from buildmaster.slaves.failures import ScanFailures
-from buildmaster.librarian.storage import LibrarianStorage
+from buildmaster.librarian.backends import make_storage
 from buildmaster.slaves.polling import PollSchedule
 from buildmaster.runtime.wakeups import SCAN, Wakeups
 
@@ -39,7 +39,7 @@ class FarmContext:
         self.engine = engine or make_engine(config.database.url)
         self.sessions = make_session_factory(self.engine)
         self.db = db or DatabaseThreads(self.sessions, pool_size(self.engine), reactor)
-        self.librarian = LibrarianStorage(config.librarian.storage)
+        self.librarian = make_storage(config.librarian)
         self.wakeups = Wakeups(reactor)
         self.polls = PollSchedule(reactor, scan_interval(config))
         self.callbacks = make_callbacks(config, self.polls, self.wakeups)

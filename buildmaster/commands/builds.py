@@ -92,7 +92,7 @@ def log(context, args):
             stored = context.librarian.open(alias)
         except FileNotFoundError:
             raise CommandError(f"librarian file {alias.id} ({alias.filename}) "
-                               f"is missing from {context.librarian.root}") from None
+                               "is missing from the store") from None
     with stored:
         stream_log(stored, alias)
 
@@ -102,8 +102,7 @@ def stream_log(stored, alias):
 
     A reader that stops early (``buildmaster log 8 | head``) ends the copy
     quietly.  A stdout without a byte stream (a doctest's) gets text."""
-    gzipped = stored.read(2) == GZIP_MAGIC
-    stored.seek(0)
+    gzipped = stored.peek(2)[:2] == GZIP_MAGIC
     source = gzip.GzipFile(fileobj=stored, mode="rb") if gzipped else stored
     sys.stdout.flush()
     target = getattr(sys.stdout, "buffer", None)

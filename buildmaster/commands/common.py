@@ -12,7 +12,7 @@ import contextlib
 from buildmaster.commands.registry import CommandError, add_arguments, command
 from buildmaster.db import revisions
 from buildmaster.db.engine import display_url, make_engine, make_session_factory
-from buildmaster.librarian.storage import LibrarianStorage
+from buildmaster.librarian.backends import make_storage
 from buildmaster.operators import lookup
 
 
@@ -26,7 +26,7 @@ class CommandContext:
         self.config = config
         self.engine = make_engine(config.database.url)
         self.sessions = make_session_factory(self.engine)
-        self.librarian = LibrarianStorage(config.librarian.storage)
+        self.librarian = make_storage(config.librarian)
         self.schema_checked = False
         self._farm = None
 

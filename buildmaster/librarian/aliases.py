@@ -23,6 +23,7 @@ class StoredFile:
     expires: Optional[datetime.datetime]
     sha1: str
     size: int
+    sha256: str
 
     def expired(self, now):
         """True once ``now`` (an aware datetime) is past the expiry date."""
@@ -35,7 +36,8 @@ def find_stored_file(sessions, alias_id):
     query = (
         sa.select(LibraryFileAlias.id, LibraryFileAlias.filename, LibraryFileAlias.mimetype,
                   LibraryFileAlias.restricted, LibraryFileAlias.expires,
-                  LibraryFileContent.sha1, LibraryFileContent.filesize)
+                  LibraryFileContent.sha1, LibraryFileContent.filesize,
+                  LibraryFileContent.sha256)
         .join(LibraryFileContent, LibraryFileAlias.content_id == LibraryFileContent.id)
         .where(LibraryFileAlias.id == alias_id))
     with sessions() as session:

@@ -28,6 +28,30 @@ class LibrarianFile(io.BufferedReader):
         self.url = url
 
 
+class LibrarianStream:
+    """A stored file read from a store that streams it (Swift), checked as
+    it is read: ``read``, ``close``, a context manager, and the alias id,
+    filename and URL."""
+
+    def __init__(self, reader, stored, url):
+        self._reader = reader
+        self.alias_id = stored.id
+        self.filename = stored.filename
+        self.url = url
+
+    def read(self, size=-1):
+        return self._reader.read(size)
+
+    def close(self):
+        self._reader.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
 class LibrarianClient:
     """Public files of the librarian in ``context`` (a FarmContext)."""
 
@@ -49,7 +73,9 @@ class LibrarianClient:
             session.close()
 
     def getFileByAlias(self, alias_id):
-        """A LibrarianFile on alias ``alias_id``'s content."""
+        """A LibrarianFile on alias ``alias_id``'s content (a LibrarianStream
+        from Swift, which raises ContentMismatch at its end when the
+        content is not what was stored)."""
         stored = find_stored_file(self.context.sessions, alias_id)
         if stored is None:
             raise DownloadFailed(f"Alias {alias_id} does not exist.")
@@ -57,8 +83,11 @@ class LibrarianClient:
             raise DownloadFailed(f"Alias {alias_id} cannot be downloaded from this client.")
         if stored.expired(utcnow()):
             raise DownloadFailed(f"Alias {alias_id} ({stored.filename}) has expired.")
-        path = self.context.librarian.path_for(stored.sha1)
+        storage = self.context.librarian
+        path = storage.local_path(stored)
         try:
+            if path is None:
+                return LibrarianStream(storage.open_stored(stored), stored, self.url_for(stored))
             return LibrarianFile(path, stored, self.url_for(stored))
         except FileNotFoundError:
             raise DownloadFailed(f"Alias {alias_id} ({stored.filename}): its content "

@@ -35,12 +35,12 @@ class LibrarianStorage:
         """Store the bytes read from ``fileobj`` and return a new alias."""
         *sums, temp_path = self._spool(fileobj)
         try:
-            contents = self._content_rows(session, [sums])
+            contents = content_rows(session, [sums])
             if not os.path.exists(self.path_for(sums[0])):
                 os.replace(temp_path, self.path_for(sums[0]))
         finally:
             _remove_if_present(temp_path)
-        return self._aliases(session, [sums], contents, [dict(
+        return new_aliases(session, [sums], contents, [dict(
             filename=filename, mimetype=mimetype, restricted=restricted,
             expires=expires)])[0]
 
@@ -53,10 +53,10 @@ class LibrarianStorage:
         afterwards, but must not change it.
         """
         measured = [_measure(path) for _, path, _, _ in files]
-        contents = self._content_rows(session, measured)
+        contents = content_rows(session, measured)
         for sums, (_, path, _, _) in zip(measured, files):
             self._link_into_place(path, sums[0])
-        return self._aliases(session, measured, contents, [
+        return new_aliases(session, measured, contents, [
             dict(filename=filename, mimetype=mimetype, restricted=restricted)
             for filename, _, mimetype, restricted in files])
 
@@ -72,15 +72,6 @@ class LibrarianStorage:
                 *_, temp_path = self._spool(handle)
             os.replace(temp_path, final_path)
 
-    @staticmethod
-    def _aliases(session, measured, contents, alias_fields):
-        """One new alias per (sums, fields), flushed together."""
-        aliases = [LibraryFileAlias(content=contents[sums[0], sums[3]], **fields)
-                   for sums, fields in zip(measured, alias_fields)]
-        session.add_all(aliases)
-        session.flush()
-        return aliases
-
     def add_bytes(self, session, filename, data, **kwargs):
         return self.add_file(session, filename, io.BytesIO(data), **kwargs)
 
@@ -92,6 +83,15 @@ class LibrarianStorage:
         """A binary file object on the stored content of ``alias``."""
         return open(self.path_for(alias.content.sha1), "rb")
 
+    def open_stored(self, stored):
+        """A binary file object on a StoredFile's content (aliases.py);
+        FileNotFoundError when the store lost it."""
+        return open(self.path_for(stored.sha1), "rb")
+
+    def local_path(self, stored):
+        """Where a StoredFile's content is on this machine's disk."""
+        return self.path_for(stored.sha1)
+
     def _spool(self, fileobj):
         """Copy ``fileobj`` to a temporary file beside the store, hashing it:
         (sha1, sha256, md5, size, temporary path)."""
@@ -99,25 +99,34 @@ class LibrarianStorage:
         os.makedirs(incoming, exist_ok=True)
         handle = tempfile.NamedTemporaryFile(dir=incoming, delete=False)
         with handle:
-            sums = _hash_chunks(fileobj, handle.write)
+            sums = hash_chunks(fileobj, handle.write)
         os.makedirs(os.path.dirname(self.path_for(sums[0])), exist_ok=True)
         return (*sums, handle.name)
 
-    def _content_rows(self, session, measured):
-        """{(sha1, size): LibraryFileContent} for files' (sha1, sha256, md5,
-        size), the missing ones added to the session."""
-        found = session.scalars(sa.select(LibraryFileContent).where(
-            LibraryFileContent.sha1.in_({sums[0] for sums in measured})))
-        contents = {(content.sha1, content.filesize): content for content in found}
-        for sha1, sha256, md5, size in measured:
-            if (sha1, size) not in contents:
-                contents[sha1, size] = LibraryFileContent(
-                    sha1=sha1, sha256=sha256, md5=md5, filesize=size)
-                session.add(contents[sha1, size])
-        return contents
+def new_aliases(session, measured, contents, alias_fields):
+    """One new alias per (sums, fields), flushed together."""
+    aliases = [LibraryFileAlias(content=contents[sums[0], sums[3]], **fields)
+               for sums, fields in zip(measured, alias_fields)]
+    session.add_all(aliases)
+    session.flush()
+    return aliases
 
 
-def _hash_chunks(fileobj, sink=None):
+def content_rows(session, measured):
+    """{(sha1, size): LibraryFileContent} for files' (sha1, sha256, md5,
+    size), the missing ones added to the session."""
+    found = session.scalars(sa.select(LibraryFileContent).where(
+        LibraryFileContent.sha1.in_({sums[0] for sums in measured})))
+    contents = {(content.sha1, content.filesize): content for content in found}
+    for sha1, sha256, md5, size in measured:
+        if (sha1, size) not in contents:
+            contents[sha1, size] = LibraryFileContent(
+                sha1=sha1, sha256=sha256, md5=md5, filesize=size)
+            session.add(contents[sha1, size])
+    return contents
+
+
+def hash_chunks(fileobj, sink=None):
     """(sha1, sha256, md5, size) of what ``fileobj`` holds, each chunk also
     given to ``sink``."""
     hashes = [hashlib.sha1(), hashlib.sha256(), hashlib.md5()]
@@ -133,7 +142,7 @@ def _hash_chunks(fileobj, sink=None):
 
 def _measure(path):
     with open(path, "rb") as handle:
-        return _hash_chunks(handle)
+        return hash_chunks(handle)
 
 
 def _remove_if_present(path):

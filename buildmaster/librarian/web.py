@@ -10,7 +10,8 @@ reactor's thread pool (``deferToThread``) with its own short session:
 the reactor never waits on the database, so a slow database or a locked
 SQLite file delays the requests that need it and nothing else.  The
 content is then streamed from disk by twisted.web's static.File
-producer, a chunk at a time, whatever the file's size.
+producer, a chunk at a time, whatever the file's size; from Swift
+([librarian] backend = swift) by streaming.py, checked as it goes.
 
 Build logs are stored gzipped and named ``*.txt.gz``; they are served as
 ``text/plain`` with ``Content-Encoding: gzip`` so a browser shows them
@@ -24,6 +25,7 @@ from twisted.internet import threads
 from twisted.web import resource, server, static
 
 from buildmaster.librarian.aliases import find_stored_file
+from buildmaster.librarian.streaming import stream_stored
 from buildmaster.librarian.tokens import TokenError, check_token, load_secret
 from buildmaster.model import utcnow
 from buildmaster.runtime.bodylimit import BoundedSite
@@ -144,19 +146,48 @@ class LibrarianResource(resource.Resource):
     def _serve(self, stored, request, finished):
         if finished:
             return
-        path = self.storage.path_for(stored.sha1)
-        if not os.path.isfile(path):
-            logger.error(f"Librarian file {stored.id} ({stored.filename}): content "
-                         f"{stored.sha1} is missing from {self.storage.root}")
-            raise Refusal(500, f"File {stored.id}: its content is missing from the store.")
-        content = static.File(path)
-        content.type, content.encoding = content_headers(stored)
         if self.restricted:
             request.setHeader(b"cache-control", b"private")
+        path = self.storage.local_path(stored)
+        if path is None:
+            return self._serve_stream(stored, request, finished)
+        if not os.path.isfile(path):
+            self._missing(stored)
+        content = static.File(path)
+        content.type, content.encoding = content_headers(stored)
         body = content.render(request)
         if body is not server.NOT_DONE_YET:
             request.write(body)
             request.finish()
+
+    def _serve_stream(self, stored, request, finished):
+        """Serve content the store streams (Swift): opened, then written a
+        chunk at a time, checked (streaming.py)."""
+        mimetype, encoding = content_headers(stored)
+        request.setHeader(b"content-type", mimetype.encode("ascii", "replace"))
+        if encoding:
+            request.setHeader(b"content-encoding", encoding.encode("ascii"))
+        request.setHeader(b"content-length", b"%d" % stored.size)
+        if request.method == b"HEAD":
+            request.finish()
+            return None
+        opening = threads.deferToThread(self.storage.open_stored, stored)
+
+        def opened(reader):
+            if finished:
+                reader.close()
+                return None
+            return stream_stored(reader, stored, request)
+
+        def lost(failure):
+            failure.trap(FileNotFoundError)
+            self._missing(stored)
+        return opening.addCallbacks(opened, lost)
+
+    def _missing(self, stored):
+        logger.error(f"Librarian file {stored.id} ({stored.filename}): content "
+                     f"{stored.sha1} is missing from the store")
+        raise Refusal(500, f"File {stored.id}: its content is missing from the store.")
 
     def _fail(self, failure, request, finished):
         if finished:

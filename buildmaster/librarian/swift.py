@@ -1,0 +1,341 @@
+"""The librarian's file contents in OpenStack Swift, streamed and verified.
+
+Contents are addressed by SHA-1 as on disk: the object
+``<container>/<sha1>`` holds the content whose sha1 that is, for every
+alias of it, public or restricted alike (the split stays in the
+database, as with the disk store).  Its sha256 is the object's
+``X-Object-Meta-Sha256``.
+
+Writing streams the file a chunk at a time, computing sha1, sha256 and
+md5 on the way:
+
+* a file whose sums are declared beforehand (``add_paths`` measures its
+  files first) goes straight to its final name, and the sums computed
+  on the way must equal the declared ones;
+* a file read from a stream of unknown content (``add_file``) goes to
+  ``<container>_segments/incoming/<uuid>/<n>`` and, once its sha1 is
+  known, is copied to its final name inside Swift (COPY), the incoming
+  object then deleted;
+* whatever the path, each object (or segment) Swift stores is checked
+  against the md5 we sent: Swift's ETag must equal it;
+* a file larger than ``segment_size`` (by default 64 MiB under Swift's
+  5 GiB object limit) is written as segments in ``<container>_segments``
+  and its final object is a static large object (SLO) manifest listing
+  them.
+
+Invariant: the object is complete in Swift before ``add_*`` returns, so
+before the caller commits the alias naming it.  A crash in between
+leaves an object no row names (or incoming segments), never a row
+naming nothing; ``buildmaster librarian gc`` is where those would go.
+
+Reading streams too: ``open_stored`` gives a SwiftReader whose sha1,
+sha256 and size are checked as it is read; at the end a mismatch raises
+ContentMismatch naming the file, so a corrupt object is never handed on
+as good.
+"""
+
+import hashlib
+import io
+import json
+import threading
+import uuid
+
+from swiftclient import client as swiftclient
+from swiftclient.exceptions import ClientException
+
+from buildmaster.librarian.storage import CHUNK_SIZE, content_rows, hash_chunks, new_aliases
+
+
+class SwiftStoreError(Exception):
+    """Swift refused or lost a librarian object; the message names it."""
+
+
+class ContentMismatch(SwiftStoreError):
+    """What was read or written is not the content its sums say."""
+
+
+class _Hashing:
+    """Reads at most ``limit`` bytes from ``source`` (a _Source), feeding
+    the file's running hashes and the segment's own md5; swiftclient
+    reads it as the body of one PUT."""
+
+    def __init__(self, source, limit):
+        self.source = source
+        self.remaining = limit
+        self.md5 = hashlib.md5()
+        self.size = 0
+
+    def read(self, size=-1):
+        if self.remaining <= 0:
+            return b""
+        wanted = CHUNK_SIZE if size is None or size < 0 else size
+        chunk = self.source.read(min(wanted, self.remaining))
+        self.remaining -= len(chunk)
+        self.size += len(chunk)
+        self.md5.update(chunk)
+        return chunk
+
+
+class _Source:
+    """A file object read once, its sha1, sha256, md5 and size kept."""
+
+    def __init__(self, fileobj):
+        self.fileobj = fileobj
+        self.hashes = [hashlib.sha1(), hashlib.sha256(), hashlib.md5()]
+        self.size = 0
+        self._ahead = b""
+
+    def read(self, size):
+        chunk = self._ahead[:size] if self._ahead else self.fileobj.read(size)
+        self._ahead = self._ahead[len(chunk):]
+        for digest in self.hashes:
+            digest.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+    def at_end(self):
+        if not self._ahead:
+            self._ahead = self.fileobj.read(CHUNK_SIZE)
+        return not self._ahead
+
+    def sums(self):
+        """(sha1, sha256, md5, size) of what was read."""
+        return (*(digest.hexdigest() for digest in self.hashes), self.size)
+
+
+class SwiftReader(io.RawIOBase):
+    """A stored content read from Swift a chunk at a time (raw: wrap it in
+    io.BufferedReader, as ``open_stored`` does); raises ContentMismatch at
+    its end when what came is not ``stored``'s content."""
+
+    def __init__(self, chunks, stored, name):
+        super().__init__()
+        self._chunks = chunks
+        self._left = b""
+        self._stored = stored
+        self._name = name
+        self._sha1, self._sha256 = hashlib.sha1(), hashlib.sha256()
+        self._size = 0
+        self._checked = False
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        """Fill ``buffer`` from the next chunk; 0 at the end, once checked."""
+        if not self._left:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._check()
+                return 0
+            self._sha1.update(chunk)
+            self._sha256.update(chunk)
+            self._size += len(chunk)
+            self._left = chunk
+        count = min(len(buffer), len(self._left))
+        buffer[:count] = self._left[:count]
+        self._left = self._left[count:]
+        return count
+
+    def _check(self):
+        if self._checked:
+            return
+        stored = self._stored
+        got = (self._sha1.hexdigest(), self._sha256.hexdigest(), self._size)
+        if got != (stored.sha1, stored.sha256, stored.size):
+            raise ContentMismatch(
+                f"librarian file {stored.id} ({stored.filename}): Swift object {self._name} "
+                f"holds {got[2]} bytes with sha1 {got[0]} and sha256 {got[1]}, not the "
+                f"{stored.size} bytes with sha1 {stored.sha1} and sha256 {stored.sha256} "
+                "stored")
+        self._checked = True
+
+    def close(self):
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        super().close()
+
+
+class SwiftStorage:
+    """The librarian's contents in the Swift ``settings`` ([librarian]
+    swift_*) name; the rows are the same LibraryFile* rows as on disk.
+
+    Safe to use from many threads: each has its own Swift connection."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.container = settings.swift_container
+        self.segments = f"{settings.swift_container}_segments"
+        self.segment_size = settings.swift_segment_size
+        self._local = threading.local()
+        self._containers_made = False
+
+    def connection(self):
+        """This thread's swiftclient Connection."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = swiftclient.Connection(
+                authurl=self.settings.swift_auth_url, user=self.settings.swift_user,
+                key=self.settings.swift_key, retries=2, timeout=60)
+        return connection
+
+    def object_name(self, sha1):
+        return f"{self.container}/{sha1}"
+
+    def add_file(self, session, filename, fileobj, mimetype="application/octet-stream",
+                 restricted=False, expires=None):
+        """Stream ``fileobj``'s bytes into Swift and return a new alias."""
+        sums = self._put(fileobj)
+        contents = content_rows(session, [sums])
+        return new_aliases(session, [sums], contents, [dict(
+            filename=filename, mimetype=mimetype, restricted=restricted,
+            expires=expires)])[0]
+
+    def add_bytes(self, session, filename, data, **kwargs):
+        return self.add_file(session, filename, io.BytesIO(data), **kwargs)
+
+    def add_path(self, session, filename, path, **kwargs):
+        with open(path, "rb") as handle:
+            return self.add_file(session, filename, handle, **kwargs)
+
+    def add_paths(self, session, files):
+        """As LibrarianStorage.add_paths: ``files`` are (filename, path,
+        mimetype, restricted); returns their aliases in order.  Each file
+        is measured, then sent under its sha1, checked against that."""
+        measured = []
+        for _, path, _, _ in files:
+            with open(path, "rb") as handle:
+                declared = hash_chunks(handle)
+            with open(path, "rb") as handle:
+                measured.append(self._put(handle, declared, path))
+        contents = content_rows(session, measured)
+        return new_aliases(session, measured, contents, [
+            dict(filename=filename, mimetype=mimetype, restricted=restricted)
+            for filename, _, mimetype, restricted in files])
+
+    def open(self, alias):
+        """As ``open_stored``, for ``alias`` (a LibraryFileAlias)."""
+        from buildmaster.librarian.aliases import StoredFile
+        content = alias.content
+        return self.open_stored(StoredFile(
+            alias.id, alias.filename, alias.mimetype, alias.restricted, alias.expires,
+            content.sha1, content.filesize, content.sha256))
+
+    def open_stored(self, stored):
+        """A buffered SwiftReader on a StoredFile's content, checked as it
+        is read; FileNotFoundError when Swift has no such object."""
+        try:
+            _, chunks = self.connection().get_object(
+                self.container, stored.sha1, resp_chunk_size=CHUNK_SIZE)
+        except ClientException as error:
+            if error.http_status == 404:
+                raise FileNotFoundError(
+                    f"Swift object {self.object_name(stored.sha1)} is missing") from None
+            raise SwiftStoreError(f"reading Swift object {self.object_name(stored.sha1)}: "
+                                  f"{error}") from None
+        return io.BufferedReader(
+            SwiftReader(iter(chunks), stored, self.object_name(stored.sha1)), CHUNK_SIZE)
+
+    def local_path(self, stored):
+        """None: no content is on this machine's disk."""
+        return None
+
+    def exists(self, sha1):
+        """True when Swift holds ``sha1``'s object."""
+        try:
+            self.connection().head_object(self.container, sha1)
+            return True
+        except ClientException as error:
+            if error.http_status == 404:
+                return False
+            raise SwiftStoreError(f"asking Swift for {self.object_name(sha1)}: {error}") from None
+
+    def _put(self, fileobj, declared=None, name=None):
+        """Send ``fileobj`` to its object; its (sha1, sha256, md5, size).
+        A file whose declared sums Swift already holds is not sent."""
+        self._make_containers()
+        if declared is not None and self.exists(declared[0]):
+            return tuple(declared)
+        source = _Source(fileobj)
+        straight = declared is not None and declared[3] <= self.segment_size
+        prefix = f"incoming/{uuid.uuid4().hex}"
+        segments = []
+        try:
+            if straight:
+                segments.append(self._put_segment(source, self.container, declared[0],
+                                                  {"X-Object-Meta-Sha256": declared[1]}))
+            while not straight and (not segments or not source.at_end()):
+                segments.append(self._put_segment(
+                    source, self.segments, f"{prefix}/{len(segments):08d}"))
+            sums = source.sums()
+            if declared is not None and tuple(declared) != sums:
+                raise ContentMismatch(
+                    f"{name or 'a file'} changed while it was stored: {sums[3]} bytes with "
+                    f"sha1 {sums[0]} sent, {declared[3]} bytes with sha1 {declared[0]} "
+                    "measured before")
+            self._finish(segments, sums, straight)
+        except ClientException as error:
+            self._forget(segments)
+            raise SwiftStoreError(f"storing {name or 'a file'} in Swift: {error}") from None
+        except BaseException:
+            self._forget(segments)
+            raise
+        return sums
+
+    def _put_segment(self, source, container, name, headers=None):
+        body = _Hashing(source, self.segment_size)
+        etag = self.connection().put_object(container, name, body, chunk_size=CHUNK_SIZE,
+                                            headers=headers)
+        if etag != body.md5.hexdigest():
+            raise ContentMismatch(f"Swift stored {container}/{name} with ETag {etag}, "
+                                  f"but what was sent has md5 {body.md5.hexdigest()}")
+        return (container, name, etag, body.size)
+
+    def _finish(self, segments, sums, sent_as_final):
+        """Put the object's final name on what was sent (unless it went
+        straight there, or Swift already holds that content): a copy of
+        the one incoming object, or an SLO manifest of the segments."""
+        sha1, sha256 = sums[0], sums[1]
+        headers = {"X-Object-Meta-Sha256": sha256}
+        if sent_as_final:
+            return
+        if self.exists(sha1):
+            self._forget(segments)
+        elif len(segments) == 1:
+            container, name, _, _ = segments[0]
+            self._copy(container, name, self.container, sha1, headers)
+            self._delete(container, name)
+        else:
+            manifest = [{"path": f"/{container}/{name}", "etag": etag, "size_bytes": size}
+                        for container, name, etag, size in segments]
+            self.connection().put_object(
+                self.container, sha1, json.dumps(manifest), headers=headers,
+                query_string="multipart-manifest=put")
+
+    def _copy(self, container, name, to_container, to_name, headers=None):
+        self.connection().copy_object(container, name, f"/{to_container}/{to_name}",
+                                      headers=headers)
+
+    def _delete(self, container, name):
+        try:
+            self.connection().delete_object(container, name)
+        except ClientException as error:
+            if error.http_status != 404:
+                raise
+
+    def _forget(self, segments):
+        """Delete what a failed write sent, as far as Swift lets us (what
+        is left is garbage for gc).  An object sent straight under its
+        final name was not there before (``_put`` asked)."""
+        for container, name, _, _ in segments:
+            try:
+                self._delete(container, name)
+            except ClientException:
+                pass
+
+    def _make_containers(self):
+        if not self._containers_made:
+            for container in (self.container, self.segments):
+                self.connection().put_container(container)
+            self._containers_made = True
