@@ -1,6 +1,7 @@
 """``buildmaster queue``: the jobs waiting for a builder, and why each
 waits (buildmaster.web.reasons, as the web's queue page)."""
 
+from buildmaster.queue.fairshare import scheduling_of
 from buildmaster.operators import output
 from buildmaster.commands.common import JSON, arg, farm_session, operator_command
 from buildmaster.model import utcnow
@@ -20,7 +21,8 @@ def queue(context, args):
     now = utcnow()
     with farm_session(context) as session:
         farm = reasons.load_farm(session, now,
-                                 context.config.builddmaster.builder_failure_threshold)
+                                 context.config.builddmaster.builder_failure_threshold,
+                                 scheduling_of(context.config))
         _, objects = reasons.jobs(session, now, farm, see_private=True,
                                   waits=args.waiting)
         notes = [] if args.json else reasons.missing_chroots(session)

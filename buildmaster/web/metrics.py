@@ -43,6 +43,7 @@ from buildmaster.mail.spool import FAILED_DIRECTORY, SPOOL_DIRECTORY, SUFFIX
 from buildmaster.model import (
     Archive, Build, BuildOutcome, BuildQueue, Processor, utcnow)
 from buildmaster.runtime.wakeups import SCAN as SCANNER_CALLABLE
+from buildmaster.queue.fairshare import scheduling_of
 from buildmaster.web import reasons
 from buildmaster.web.http import Answer
 
@@ -87,7 +88,8 @@ class FarmCollector:
                     .group_by(BuildOutcome.state).order_by(BuildOutcome.state)):
                 finished.add_metric([state], number)
             farm = reasons.load_farm(
-                session, utcnow(), self.context.config.builddmaster.builder_failure_threshold)
+                session, utcnow(), self.context.config.builddmaster.builder_failure_threshold,
+                scheduling_of(self.context.config))
         counts = {state: 0 for state in (reasons.IDLE, reasons.BUILDING, reasons.FAILED,
                                          reasons.QUARANTINED, reasons.DISABLED)}
         for view in farm.builders:

@@ -268,7 +268,8 @@ def load_farm(session, now, failure_threshold, scheduling=None):
             .where(BuildQueue.builder_id.is_(None))
             .group_by(BuildQueue.processor_id, BuildQueue.virtualized, owner)).all():
         waiting.setdefault((processor_id, virtualized), {})[who] = n
-    return Farm(builders, processors, load_share(session, scheduling, now).owners, waiting,
+    share = load_share(session, scheduling, now)
+    return Farm(builders, processors, share.owners if scheduling.fair_share else {}, waiting,
                 scheduling.half_life,
                 statistics.median(medians.values()) if medians else None)
 

@@ -25,6 +25,7 @@ from buildmaster.operators.lookup import NotFound
 from buildmaster.model import (
     Archive, Build, BuildEvent, Builder, BuildOutcome, BuildQueue, BuildStatus, DistroArchSeries,
     DistroSeries, Person, Processor, SourcePackageName, SourcePackageRelease)
+from buildmaster.queue.fairshare import scheduling_of
 from buildmaster.web import reasons
 from buildmaster.web.reasons import archive_reference
 
@@ -192,7 +193,7 @@ def build(session, viewer, build_id):
         "finished": found.buildstate not in UNFINISHED,
     })
     if entry is not None and entry.builder_id is None:
-        farm = reasons.load_farm(session, viewer.now, _threshold(viewer))
+        farm = _farm(session, viewer)
         _, jobs = reasons.jobs(session, viewer.now, farm, viewer.see_private,
                                waits=False, build_id=found.id)
         shown["reason"] = jobs[0]["reason"] if jobs else None
@@ -248,10 +249,16 @@ def _threshold(viewer):
     return viewer.config.builddmaster.builder_failure_threshold
 
 
+def _farm(session, viewer):
+    """The farm as reasons.load_farm reads it, with the configured fair share."""
+    return reasons.load_farm(session, viewer.now, _threshold(viewer),
+                             scheduling_of(viewer.config))
+
+
 def queue(session, viewer, page):
     """(total, [queue object]): the pending jobs and dependency waits,
     with why each waits (buildmaster.web.reasons)."""
-    farm = reasons.load_farm(session, viewer.now, _threshold(viewer))
+    farm = _farm(session, viewer)
     return reasons.jobs(session, viewer.now, farm, viewer.see_private,
                         limit=page.limit, offset=page.offset)
 
@@ -264,7 +271,7 @@ def builders(session, viewer, page=None):
     quarantined, disabled) and what it builds, for how long; as
     ``builder list``, never a removed builder."""
     farm = {view.name: view for view in
-            reasons.load_farm(session, viewer.now, _threshold(viewer)).builders}
+            _farm(session, viewer).builders}
     query = _builder_query()
     if page is not None:
         query = query.limit(page.limit).offset(page.offset)
@@ -308,7 +315,7 @@ def builder(session, viewer, name):
     if row is None:
         raise NotFound(f"no builder named {name!r}")
     farm = {view.name: view for view in
-            reasons.load_farm(session, viewer.now, _threshold(viewer)).builders}
+            _farm(session, viewer).builders}
     shown = _builder_object(row, farm[name], viewer)
     shown["recent_builds"] = recent_builds(session, viewer, Build.builder_id == row.id,
                                            BUILDER_HISTORY)
