@@ -41,6 +41,12 @@ def swift_config(farm_config, swift):
 
 
 @pytest.fixture
+def librarian(swift_config):
+    """The store the sample world (``sample``) is loaded into: Swift."""
+    return SwiftStorage(swift_config.librarian)
+
+
+@pytest.fixture
 def context(swift_config, db):
     context = FarmContext(swift_config, engine=db.engine)
     yield context
@@ -239,3 +245,39 @@ def test_a_gzipped_log_streams_out_of_swift_as_buildmaster_log_reads_it(
     with context.librarian.open(alias) as stored:
         stream_log(stored, alias)
     assert capsysbinary.readouterr().out == text
+
+
+def publish_libfoo(context, sample, session):
+    """A pending libfoo1 1.0 in the primary archive, published; (report,
+    its alias, where its pool file goes)."""
+    from buildmaster.publisher import layout
+    from buildmaster.publisher.run import publish
+    from buildmaster.testing.archives import binary_publication
+    publication = binary_publication(session, context.librarian, sample.primary,
+                                     sample.hoary["i386"], "libfoo1", "1.0", source="libfoo")
+    alias = publication.binarypackagerelease.files[0].libraryfile
+    session.commit()
+    return publication, alias, lambda: publish(context), os.path.join(
+        layout.tree_path(context.config.archives.root, sample.primary),
+        "pool/main/libf/libfoo/libfoo1_1.0_i386.deb")
+
+
+def test_the_publisher_puts_files_from_swift_in_the_pool(context, sample, session):
+    publication, alias, publish, pool = publish_libfoo(context, sample, session)
+    report = publish()
+    assert report.published >= 1 and not report.errors
+    with open(pool, "rb") as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == alias.content.sha256
+    assert not [name for name in os.listdir(os.path.dirname(pool)) if name.startswith(".")]
+
+
+def test_the_publisher_refuses_a_corrupted_object(context, sample, session, swift):
+    publication, alias, publish, pool = publish_libfoo(context, sample, session)
+    container = context.config.librarian.swift_container
+    assert swift_call(swift, "PUT", f"{container}/{alias.content.sha1}", b"not a deb")[0] == 201
+    report = publish()
+    assert [error for error in report.errors
+            if f"librarian content {alias.content.sha1}" in error]
+    assert not os.path.exists(pool)
+    session.expire_all()
+    assert publication.status.name == "PENDING"

@@ -19,6 +19,10 @@ from buildmaster.model import LibraryFileAlias, LibraryFileContent
 CHUNK_SIZE = 64 * 1024
 
 
+class StoreError(Exception):
+    """A store (swift.py) refused or lost a content; the message names it."""
+
+
 class LibrarianStorage:
     """Files on disk under ``root`` plus their LibraryFile* rows."""
 
@@ -91,6 +95,10 @@ class LibrarianStorage:
     def local_path(self, stored):
         """Where a StoredFile's content is on this machine's disk."""
         return self.path_for(stored.sha1)
+
+    def local_path_for(self, sha1):
+        """Where content ``sha1`` is on this machine's disk."""
+        return self.path_for(sha1)
 
     def _spool(self, fileobj):
         """Copy ``fileobj`` to a temporary file beside the store, hashing it:

@@ -37,16 +37,18 @@ as good.
 import hashlib
 import io
 import json
+import shutil
 import threading
 import uuid
 
 from swiftclient import client as swiftclient
 from swiftclient.exceptions import ClientException
 
-from buildmaster.librarian.storage import CHUNK_SIZE, content_rows, hash_chunks, new_aliases
+from buildmaster.librarian.storage import (
+    CHUNK_SIZE, StoreError, content_rows, hash_chunks, new_aliases)
 
 
-class SwiftStoreError(Exception):
+class SwiftStoreError(StoreError):
     """Swift refused or lost a librarian object; the message names it."""
 
 
@@ -142,9 +144,13 @@ class SwiftReader(io.RawIOBase):
             return
         stored = self._stored
         got = (self._sha1.hexdigest(), self._sha256.hexdigest(), self._size)
-        if got != (stored.sha1, stored.sha256, stored.size):
+        # A pool file's row knows no sha256 (fetch): sha1 and size then.
+        wanted = (stored.sha1, stored.sha256 or got[1], stored.size)
+        if got != wanted:
+            what = (f"librarian file {stored.id} ({stored.filename})" if stored.id is not None
+                    else f"librarian content {stored.sha1}")
             raise ContentMismatch(
-                f"librarian file {stored.id} ({stored.filename}): Swift object {self._name} "
+                f"{what}: Swift object {self._name} "
                 f"holds {got[2]} bytes with sha1 {got[0]} and sha256 {got[1]}, not the "
                 f"{stored.size} bytes with sha1 {stored.sha1} and sha256 {stored.sha256} "
                 "stored")
@@ -240,6 +246,19 @@ class SwiftStorage:
     def local_path(self, stored):
         """None: no content is on this machine's disk."""
         return None
+
+    def local_path_for(self, sha1):
+        return None
+
+    def fetch(self, sha1, size, path):
+        """Write content ``sha1`` (``size`` bytes) to the file ``path``,
+        checked as it comes (ContentMismatch); FileNotFoundError when Swift
+        has no such object."""
+        from buildmaster.librarian.aliases import StoredFile
+        stored = StoredFile(None, sha1, "application/octet-stream", False, None,
+                            sha1, size, None)
+        with self.open_stored(stored) as reader, open(path, "wb") as out:
+            shutil.copyfileobj(reader, out, CHUNK_SIZE)
 
     def exists(self, sha1):
         """True when Swift holds ``sha1``'s object."""

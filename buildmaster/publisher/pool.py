@@ -8,6 +8,7 @@ name with other content is a PoolConflict, and the publication that
 wanted it stays PENDING.
 """
 
+import hashlib
 import os
 import shutil
 
@@ -57,6 +58,39 @@ def place(stored_path, target, size):
         if os.path.lexists(temporary):
             os.unlink(temporary)
     return True
+
+
+def place_stored(storage, sha1, target, size):
+    """As ``place``, for the librarian content ``sha1`` of ``storage``:
+    linked from a disk store, fetched (checked) from one that is not,
+    such as Swift, into a temporary file beside ``target`` first."""
+    if storage.local_path_for(sha1) is not None:
+        return place(storage.local_path_for(sha1), target, size)
+    if _holds(target, sha1, size):
+        return False
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fetched = os.path.join(os.path.dirname(target),
+                           f".{os.path.basename(target)}.{os.getpid()}.fetched")
+    try:
+        storage.fetch(sha1, size, fetched)
+        return place(fetched, target, size)
+    finally:
+        if os.path.lexists(fetched):
+            os.unlink(fetched)
+
+
+def _holds(path, sha1, size):
+    """True when ``path`` is a file of ``size`` bytes with that sha1."""
+    try:
+        if os.stat(path).st_size != size:
+            return False
+    except FileNotFoundError:
+        return False
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 16):
+            digest.update(chunk)
+    return digest.hexdigest() == sha1
 
 
 def _same_bytes(first, second, chunk=1 << 16):

@@ -62,7 +62,8 @@ from buildmaster.runtime import wakeups
 from buildmaster.publisher import layout, release
 from buildmaster.publisher.domination import binary_key, dominated, source_key
 from buildmaster.publisher.indexes import IndexFailure, IndexPlan, left_out, write_indexes
-from buildmaster.publisher.pool import PoolConflict, place, pool_file
+from buildmaster.librarian.storage import StoreError
+from buildmaster.publisher.pool import PoolConflict, place_stored, pool_file
 from buildmaster.publisher.selection import (
     REMOVED_STATUSES, binary_rows, dirty_suites, source_rows)
 from buildmaster.publisher.signing import ReleaseSigner, SigningError
@@ -327,8 +328,8 @@ class Publisher:
         try:
             for pool in row.files:
                 _, target = pool_file(tree, row.component, source, pool.filename)
-                place(self.librarian.path_for(pool.sha1), target, pool.size)
-        except (PoolConflict, FileNotFoundError) as error:
+                place_stored(self.librarian, pool.sha1, target, pool.size)
+        except (PoolConflict, FileNotFoundError, StoreError) as error:
             message = f"publication {row.id} ({row.label} in {where}): {error}"
             logger.error("publisher: %s", message)
             report.errors.append(message)
