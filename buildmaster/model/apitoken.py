@@ -5,6 +5,8 @@ by ``buildmaster token create NAME``, and never written anywhere.
 ``rights`` is a comma-separated subset of RIGHTS: ``write`` lets it
 POST actions (retry, rescore, cancel, enable and disable builders);
 ``private`` lets it see private archives' builds, logs and names.
+``date_expires``, when set (``token create --expires``), is the moment
+from which the web refuses the token as it refuses an unknown one.
 """
 
 import datetime
@@ -29,6 +31,11 @@ class ApiToken(Base):
     date_created: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     date_last_used: Mapped[Optional[datetime.datetime]]
     revoked: Mapped[bool] = mapped_column(default=False)
+    date_expires: Mapped[Optional[datetime.datetime]]
+
+    def expired(self, now):
+        """Whether the token has expired at ``now`` (never without an expiry)."""
+        return self.date_expires is not None and now >= self.date_expires
 
     @property
     def right_set(self):

@@ -10,8 +10,9 @@ site itself (buildmaster.web.http: an Origin or Referer naming another
 origin leaves it out).
 
 ``authenticate`` runs in a thread (it reads the database) and returns
-the ApiToken, or None for no token; a token that is unknown or revoked
-raises BadToken, which the web answers with 401.
+the ApiToken, or None for no token; a token that is unknown, revoked or
+past its expiry (``create(..., expires=)``) raises BadToken, which the
+web answers with 401.
 """
 
 import hashlib
@@ -31,7 +32,7 @@ __all__ = ["BadToken", "PRIVATE", "WRITE", "RIGHTS", "create", "authenticate",
 
 
 class BadToken(Exception):
-    """The token presented is unknown or revoked (the text says which)."""
+    """The token presented is unknown, revoked or expired (the text says which)."""
 
 
 def digest(token):
@@ -48,15 +49,16 @@ def parse_rights(text):
     return rights
 
 
-def create(session, name, rights, now=None):
-    """Store a new token called ``name`` with ``rights``; returns the
-    token itself, which nothing else ever shows again.  ValueError when
-    the name is taken."""
+def create(session, name, rights, now=None, expires=None):
+    """Store a new token called ``name`` with ``rights``, refused from
+    ``expires`` on (a UTC datetime; None: never); returns the token
+    itself, which nothing else ever shows again.  ValueError when the
+    name is taken."""
     if session.scalar(sa.select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise ValueError(f"a token named {name!r} already exists")
     token = PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(name=name, token_sha256=digest(token), rights=",".join(rights),
-                         date_created=now or utcnow()))
+                         date_created=now or utcnow(), date_expires=expires))
     session.flush()
     return token
 
@@ -74,7 +76,7 @@ def presented(authorization, cookie=None, form=None):
 
 def authenticate(sessions, token, now=None):
     """The ApiToken of ``token`` (its last use recorded), or None when
-    ``token`` is None; BadToken when it is unknown or revoked."""
+    ``token`` is None; BadToken when it is unknown, revoked or expired."""
     if token is None:
         return None
     wanted = digest(token)
@@ -85,7 +87,11 @@ def authenticate(sessions, token, now=None):
             raise BadToken("unknown token")
         if found.revoked:
             raise BadToken(f"token {found.name!r} was revoked")
-        found.date_last_used = now or utcnow()
+        now = now or utcnow()
+        if found.expired(now):
+            raise BadToken(f"token {found.name!r} expired on "
+                           f"{found.date_expires:%Y-%m-%d %H:%M} UTC")
+        found.date_last_used = now
         session.commit()
         session.expunge(found)
         return found
