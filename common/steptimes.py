@@ -9,6 +9,11 @@ and the master reads those lines back from the log it collects
 (``parse``), so the breakdown needs nothing new on the wire: a slave that
 writes no such line (launchpad-buildd) just gives an empty breakdown.
 
+The master adds its own before them (MASTER_STEPS), which no slave
+line can claim:
+
+    queue           from the job's queueing to its start on a builder
+
 The steps, in the order a build runs them (SLAVE_STEPS):
 
     chroot          the chroot ready: unpacked (once per slave), set up, entered
@@ -22,6 +27,8 @@ The steps, in the order a build runs them (SLAVE_STEPS):
 import re
 
 SLAVE_STEPS = ("chroot", "source", "apt-update", "build-depends", "build", "results")
+MASTER_STEPS = ("queue",)
+STEPS = MASTER_STEPS + SLAVE_STEPS
 PREFIX = "[slave] step "
 _LINE = re.compile(r"^\[slave\] step ([a-z][a-z-]*): (\d{1,9}(?:\.\d{1,6})?) s$")
 
@@ -39,7 +46,7 @@ def ordered(steps):
     them; None for none."""
     if not steps:
         return None
-    rank = {name: index for index, name in enumerate(SLAVE_STEPS)}
+    rank = {name: index for index, name in enumerate(STEPS)}
     return dict(sorted(steps.items(), key=lambda item: rank.get(item[0], len(rank))))
 
 

@@ -2,6 +2,7 @@
 read by the master as the log streams in, stored with the build and
 shown on its page and in the API's build object."""
 
+import datetime
 import io
 
 import pytest
@@ -36,6 +37,7 @@ def test_the_slave_writes_a_step_line_the_master_reads_back():
     with pytest.raises(ValueError, match="not a build step: 'nap'"):
         steptimes.step_note("nap", 1)
     assert steptimes.parse(["[slave] step nap: 1.00 s", "[slave] step build: soon s",
+                            "[slave] step queue: 1.00 s",
                             "  [slave] step build: 1.00 s"]) == {}
 
 
@@ -58,9 +60,16 @@ def test_a_long_line_is_never_held_whole():
 
 
 def test_steps_are_shown_in_the_order_a_build_runs_them():
-    assert list(steptimes.ordered({"build": 2.0, "chroot": 1.0, "apt-update": 3.0})) == [
-        "chroot", "apt-update", "build"]
+    assert list(steptimes.ordered({"build": 2.0, "chroot": 1.0, "apt-update": 3.0,
+                                   "queue": 9.0})) == ["queue", "chroot", "apt-update", "build"]
     assert steptimes.ordered({}) is None and steptimes.ordered(None) is None
+
+
+def queued_before_start(session, seconds):
+    """bob's job 8-1 was queued ``seconds`` before it started."""
+    entry = session.get(Builder, 1).currentjob
+    entry.created = entry.date_started - datetime.timedelta(seconds=seconds)
+    session.commit()
 
 
 class TimedSlave(WaitingSlave):
@@ -77,19 +86,22 @@ class TimedSlave(WaitingSlave):
 @pytest_twisted.ensureDeferred
 async def test_the_scan_pass_stores_the_steps_of_the_log_it_collects(
         farm_context, sample, session, web):  # noqa: F811
+    queued_before_start(session, 42.5)
     session.get(Builder, 1).setSlaveForTesting(TimedSlave())
     await scanpass.scan(farm_context)
     session.expire_all()
     build = session.get(Build, 8)
     assert build.buildstate == BuildStatus.FAILEDTOBUILD
-    assert build.step_times == STEPS
+    # The master's own step first: how long the job waited in the queue.
+    expected = {"queue": 42.5, **STEPS}
+    assert build.step_times == expected
 
     shown = await web.json("/api/1.0/builds/8")
-    assert shown["step_times"] == STEPS
+    assert shown["step_times"] == expected
     page = (await web.get("/builds/8")).body.decode()
     assert "<h2>Where the time went</h2>" in page
     rows = [page.index(f"<tr><td>{step}</td><td>{seconds:.2f} s</td></tr>")
-            for step, seconds in STEPS.items()]
+            for step, seconds in expected.items()]
     assert rows == sorted(rows)
 
     # A retry forgets the last attempt's steps.
@@ -100,8 +112,10 @@ async def test_the_scan_pass_stores_the_steps_of_the_log_it_collects(
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_log_without_step_lines_stores_none(farm_context, sample, session):
+async def test_a_log_without_step_lines_keeps_only_the_wait_in_the_queue(
+        farm_context, sample, session):
+    queued_before_start(session, 3)
     session.get(Builder, 1).setSlaveForTesting(TimedSlave(b"launchpad-buildd's log\n"))
     await scanpass.scan(farm_context)
     session.expire_all()
-    assert session.get(Build, 8).step_times is None
+    assert session.get(Build, 8).step_times == {"queue": 3.0}

@@ -74,6 +74,17 @@ def charge_usage(session, config, builds, now=None):
            now or utcnow(), scheduling_of(config).half_life)
 
 
+def _step_times(job):
+    """{step: seconds} of ``job``'s attempt: its wait in the queue (from
+    its queueing, a requeued job's earlier attempts included, to its
+    start) and the steps its slave's log gave; None for neither."""
+    entry, steps = job.queueItem, {}
+    if entry.created is not None and entry.date_started is not None:
+        steps["queue"] = round(max(0.0, (entry.date_started - entry.created).total_seconds()), 2)
+    steps.update(job.steps.steps())
+    return steps or None
+
+
 class FinishedJob:
     """A job whose slave waits with its results, on their way in.
 
@@ -275,8 +286,8 @@ class Collector:
                 job.build.upload_log = store_text_log(
                     self.session, self.librarian, job.build, job.upload_log,
                     "upload_log", BuildStatus.FAILEDTOUPLOAD)
+            job.build.step_times = _step_times(job)
             close_job(self.session, job.queueItem, alias, ends[job], job.dependencies)
-            job.build.step_times = job.steps.steps() or None
         charge_usage(self.session, self.config, [job.build for job in jobs])
         outcomes = health.record(self.session, self.config, [
             health.Finished(job.queueItem, log_path=job.log_path,
