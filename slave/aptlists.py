@@ -20,10 +20,11 @@ Invariants: the lists are saved right after ``apt-get update`` passed,
 before anything the build installs runs as root in the chroot, so a
 package's maintainer script cannot poison the next build's lists; both
 copies are real copies, never links, for the same reason.  A save
-writes a fresh directory and renames it over the old under a lock
-(``<key>.lock``), so a reader sees the old set or the new one, never a
-half-written one; a slave killed mid-save leaves a ``.new-*`` directory
-that the next save removes.  Only the newest KEEP sets are kept.
+writes a fresh directory, syncs it to disk and renames it over the old
+under a lock (``<key>.lock``), so a reader sees the old set or the new
+one, never a half-written one, even after the host crashed; a slave
+killed mid-save leaves a ``.new-*`` directory that the next save
+removes.  Only the newest KEEP sets are kept.
 """
 
 import fcntl
@@ -87,10 +88,13 @@ class ListsCache:
             names = _list_files(source) if os.path.isdir(source) else []
             for name in names:
                 shutil.copy2(os.path.join(source, name), os.path.join(fresh, name))
+                _sync(os.path.join(fresh, name))
+            _sync(fresh)
             old = f"{self._path(key)}.old-{os.getpid()}"
             if os.path.isdir(self._path(key)):
                 os.rename(self._path(key), old)
             os.rename(fresh, self._path(key))
+            _sync(self.directory)
             shutil.rmtree(old, ignore_errors=True)
         self._forget_old()
         return len(names)
@@ -132,10 +136,34 @@ class KeptLists:
         self.cache, self.key = cache, key
 
     def restore(self, target):
-        return self.cache.restore(self.key, target)
+        """What the build log says of the lists copied into ``target``.
+        Kept lists only save time: a set that cannot be read (a full
+        disk) is said and skipped, and apt fetches everything."""
+        try:
+            count = self.cache.restore(self.key, target)
+        except OSError as e:
+            return f"apt lists: none kept could be read ({e})"
+        return f"apt lists: {count} file(s) kept from an earlier build of these archives"
 
     def save(self, source):
-        return self.cache.save(self.key, source)
+        """What the build log says of keeping the lists in ``source``;
+        a failure is said and changes nothing else."""
+        try:
+            return f"apt lists: {self.cache.save(self.key, source)} file(s) kept for the next build"
+        except OSError as e:
+            return f"apt lists: not kept for the next build ({e})"
+
+
+def _sync(path):
+    """fsync ``path`` (a file or a directory).  The chroot's own writes
+    never reach the disk (nosync.py), but a kept set outlives it: one
+    torn by a crash would be taken as current, apt asking only whether
+    the Release changed."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _list_files(directory):

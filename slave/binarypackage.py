@@ -271,15 +271,14 @@ class BinaryPackageManager:
         kept = KeptLists.of(self.builder.config.workdir, args, chroot_sha1)
         if kept is not None:
             self.chroot.mkdir(LISTS)
-            count = await threads.deferToThread(kept.restore, self.chroot.path(LISTS))
-            self.buildlog.note(f"apt lists: {count} file(s) kept from an earlier build "
-                               "of these archives")
+            self.buildlog.note(
+                await threads.deferToThread(kept.restore, self.chroot.path(LISTS)))
         code, _ = await self._chroot_step(["apt-get", "update"])
         if code:
             self.buildlog.note("giving back: the archives could not be read")
             raise _Ended(BuildStatus.GIVENBACK)
         if kept is not None:
-            await threads.deferToThread(kept.save, self.chroot.path(LISTS))
+            self.buildlog.note(await threads.deferToThread(kept.save, self.chroot.path(LISTS)))
 
     async def _install_depends(self, dsc, arch_indep):
         depends, conflicts = _satisfy_arguments(dsc, arch_indep, self.own_needs)

@@ -81,9 +81,9 @@ async def build(client, counted, chroot, archive, build_id, kind="options", **ex
     return status, log_path.read_text()
 
 
-def archive_line(counted):
+def archive_line(counted, debs=()):
     directory, url, _ = counted
-    AptRepository(directory / "archive").publish(SUITE, [])
+    AptRepository(directory / "archive").publish(SUITE, list(debs))
     return AptRepository.line(url + "archive", SUITE)
 
 
@@ -101,8 +101,12 @@ async def test_a_build_says_how_long_each_step_took_and_builds_in_parallel_witho
     process = slave_with(tmp_path)
     try:
         client = SlaveClient(process.url, timeout=20)
-        status, log = await build(client, counted_dir, buildd_chroot,
-                                  archive_line(counted_dir), "1-1")
+        archive = archive_line(counted_dir)
+        status, log = await build(client, counted_dir, buildd_chroot, archive, "1-1")
+        await client.clean()
+        # The master's cap (the build's 'parallel') bites too.
+        _, capped = await build(client, counted_dir, buildd_chroot, archive, "2-1",
+                                parallel=1)
     finally:
         process.stop()
     assert status["build_status"] == "BuildStatus.OK"
@@ -110,8 +114,6 @@ async def test_a_build_says_how_long_each_step_took_and_builds_in_parallel_witho
     steps = steptimes.parse(lines)
     assert list(steps) == list(steptimes.SLAVE_STEPS)
     assert all(0 <= seconds < 300 for seconds in steps.values()), steps
-    # The package's own build is the shortest of them here; the chroot
-    # (unpacked once, then set up) and apt's steps take real time.
     assert steps["apt-update"] > 0 and steps["build-depends"] > 0
     step_lines = [line for line in lines if line.startswith("[slave] step ")]
     assert step_lines[2] == f"[slave] step apt-update: {steps['apt-update']:.2f} s"
@@ -120,28 +122,26 @@ async def test_a_build_says_how_long_each_step_took_and_builds_in_parallel_witho
     assert f"DEB_BUILD_OPTIONS=[parallel={cpu_count()}]" in lines
     assert "dpkg options: force-unsafe-io" in lines
     assert "fsync of no file: 0" in lines
+    assert "DEB_BUILD_OPTIONS=[parallel=1]" in capped.splitlines()
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_slave_config_and_the_master_cap_parallel(tmp_path, counted_dir,
-                                                             buildd_chroot):
-    process = slave_with(tmp_path, max_parallel=3)
+async def test_the_slave_config_caps_parallel_and_status_says_so(tmp_path, counted_dir,
+                                                                   buildd_chroot):
+    # (On a one-CPU host the cap changes nothing; this one has two.)
+    process = slave_with(tmp_path, max_parallel=1)
     try:
         raw = xmlrpc.client.ServerProxy(process.url + "rpc")
         from twisted.internet import threads
-        assert (await threads.deferToThread(raw.status))["parallel"] == min(3, cpu_count())
+        assert (await threads.deferToThread(raw.status))["parallel"] == 1
         client = SlaveClient(process.url, timeout=20)
         archive = archive_line(counted_dir)
-        _, log = await build(client, counted_dir, buildd_chroot, archive, "1-1")
-        assert f"DEB_BUILD_OPTIONS=[parallel={min(3, cpu_count())}]" in log.splitlines()
-        await client.clean()
-        status, log = await build(client, counted_dir, buildd_chroot, archive, "2-1",
-                                  parallel=1)
+        status, log = await build(client, counted_dir, buildd_chroot, archive, "1-1")
         assert status["build_status"] == "BuildStatus.OK"
         assert "DEB_BUILD_OPTIONS=[parallel=1]" in log.splitlines()
         await client.clean()
         with pytest.raises(xmlrpc.client.Fault, match="parallel: expected a whole number"):
-            await build(client, counted_dir, buildd_chroot, archive, "3-1", parallel=0)
+            await build(client, counted_dir, buildd_chroot, archive, "2-1", parallel=0)
     finally:
         process.stop()
 
@@ -262,6 +262,17 @@ def test_kept_lists_never_cross_archive_sets(tmp_path):
     assert not os.path.exists(os.path.join(cache.directory, key))
 
 
+def test_lists_that_cannot_be_kept_only_cost_time(tmp_path):
+    from slave.aptlists import KeptLists
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "apt-lists").write_text("a file where the sets should be")
+    kept = KeptLists.of(str(tmp_path / "work"), {"archives": ["deb http://a.example/ x main"]},
+                        "c" * 40)
+    assert kept.restore(str(tmp_path / "lists")).startswith("apt lists: none kept could be read (")
+    assert kept.save(str(tmp_path)).startswith("apt lists: not kept for the next build (")
+    assert KeptLists.of(str(tmp_path / "work"), {}, "c" * 40) is None
+
+
 def test_the_nosync_filter_makes_fsync_a_no_op(tmp_path):
     from slave.nosync import write_program
     probe = ["perl", "-e", "printf '%d', syscall(74, 9999)"]   # x86-64 fsync
@@ -282,3 +293,25 @@ def test_the_farm_caps_parallel_only_when_its_config_says_so(session, sample, fa
     assert "parallel" not in dispatcher.build_request(farm_config, entry)[1][3]
     farm_config.builddmaster.max_parallel = 2
     assert dispatcher.build_request(farm_config, entry)[1][3]["parallel"] == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_ccache_lives_outside_the_chroot_one_per_series(tmp_path, counted_dir,
+                                                              buildd_chroot):
+    from buildmaster.testing.aptrepo import make_binary_package
+    from slave.chroot import BUILDD_UID
+    # A stand-in ccache: what the slave installs when ccache is on.
+    archive = archive_line(counted_dir, [make_binary_package(str(tmp_path), "ccache", "4.8")])
+    process = slave_with(tmp_path, ccache_dir=tmp_path / "ccache")
+    try:
+        client = SlaveClient(process.url, timeout=20)
+        status, log = await build(client, counted_dir, buildd_chroot, archive, "1-1")
+    finally:
+        process.stop()
+    assert status["build_status"] == "BuildStatus.OK"
+    lines = log.splitlines()
+    assert f"[slave] ccache in {tmp_path / 'ccache' / SUITE}" in lines
+    assert "[slave] installing build-dependencies: fakeroot, ccache" in lines
+    assert "CCACHE_DIR=[/var/cache/buildd-ccache]" in lines
+    touched = tmp_path / "ccache" / SUITE / "touched-by-the-build"
+    assert touched.exists() and touched.stat().st_uid == BUILDD_UID

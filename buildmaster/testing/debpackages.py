@@ -18,7 +18,8 @@ without debhelper. The ``kind`` decides what the build target does:
 - ``options``: prints the DEB_BUILD_OPTIONS it was built with, the
   dpkg options in the chroot (``dpkg options: force-unsafe-io``) and what
   fsync of a descriptor that is not open returns (x86-64 only):
-  ``fsync of no file: 0`` where fsync is a no-op, else -1.
+  ``fsync of no file: 0`` where fsync is a no-op, else -1; and its
+  CCACHE_DIR, where it leaves ``touched-by-the-build`` when it has one.
 
 ``build_binaries`` builds one on this host as a slave would, for upload
 tests that need a real .changes.
@@ -47,7 +48,9 @@ _BUILD_COMMANDS = {
     "options": ["@echo \"DEB_BUILD_OPTIONS=[$$DEB_BUILD_OPTIONS]\"",
                 "@cat /etc/dpkg/dpkg.cfg.d/* | sed 's/^/dpkg options: /'",
                 # fsync(9999) on x86-64: -1 (EBADF), or 0 where a filter eats it.
-                "@perl -e 'printf \"fsync of no file: %d\\n\", syscall(74, 9999)'"],
+                "@perl -e 'printf \"fsync of no file: %d\\n\", syscall(74, 9999)'",
+                "@echo \"CCACHE_DIR=[$$CCACHE_DIR]\"",
+                "@if [ -n \"$$CCACHE_DIR\" ]; then touch \"$$CCACHE_DIR/touched-by-the-build\"; fi"],
     # Tries to write outside its build tree; the chroot keeps the host safe.
     "escape": ["-echo escaped > /etc/buildmaster-escape",
                "-echo escaped > /root/buildmaster-escape",
