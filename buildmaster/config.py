@@ -177,6 +177,8 @@ SCHEMA = {
         # Swift refuses objects over 5 GiB: larger files are stored as
         # static large objects of segments this size (bytes).
         "swift_segment_size": (_positive_int, str(5 * 1024 ** 3 - 64 * 1024 ** 2)),
+        # Read from the disk store what Swift lacks (while migrating).
+        "disk_fallback": (_bool, "false"),
     },
     "archives": {
         "primary_url": (_http_url, "http://ftpmaster.internal"),

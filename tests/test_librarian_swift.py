@@ -23,8 +23,8 @@ from buildmaster.librarian.client import (
 from buildmaster.librarian.swift import ContentMismatch, SwiftStorage
 from buildmaster.librarian.urls import http_url, restricted_url
 from buildmaster.model import LibraryFileAlias
+from tests.swifthelpers import MIB, some_bytes, swift_call
 
-MIB = 1024 * 1024
 
 
 @pytest.fixture
@@ -60,27 +60,6 @@ def servers(context):
     running = RunningLibrarian(context)
     yield running
     pytest_twisted.blockon(running.stop())
-
-
-def swift_call(swift, method, path, data=None):
-    """(status, body) of a request straight to the test Swift's account."""
-    storage_url, token = swift.storage()
-    request = urllib.request.Request(f"{storage_url}/{path}", data=data, method=method,
-                                     headers={"X-Auth-Token": token})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def some_bytes(size, seed=b"buildmaster"):
-    """``size`` bytes that do not repeat in any one segment."""
-    blocks, block = [], seed
-    while sum(map(len, blocks)) < size:
-        block = hashlib.sha256(block).digest()
-        blocks.append(block * 64)
-    return b"".join(blocks)[:size]
 
 
 def get(url):

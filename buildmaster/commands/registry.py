@@ -68,6 +68,8 @@ INDEX = {
     "report": Entry("how the farm did: builds, failure rates, flaky builds, builders "
                     "out, queue wait and build time", ["report"]),
     "token": Entry("create, list and revoke the web API's bearer tokens", ["tokens"]),
+    "librarian": Entry("copy the librarian's disk store into Swift, and remove the "
+                       "files no row names", ["librarian"]),
     "upload": Entry("register a source package (.dsc and its files) for building",
                     ["uploads"]),
     "uploads": Entry("list uploads, newest first: dput's, accepted or not, and "

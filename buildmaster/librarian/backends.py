@@ -5,8 +5,10 @@ from buildmaster.librarian.storage import LibrarianStorage
 
 def make_storage(settings):
     """The store for ``settings`` (a configuration's [librarian] section):
-    LibrarianStorage under ``storage`` for disk, SwiftStorage for swift."""
+    LibrarianStorage under ``storage`` for disk, SwiftStorage for swift
+    (reading from the disk store what Swift lacks, with disk_fallback)."""
     if settings.backend == "swift":
         from buildmaster.librarian.swift import SwiftStorage
-        return SwiftStorage(settings)
+        fallback = LibrarianStorage(settings.storage) if settings.disk_fallback else None
+        return SwiftStorage(settings, fallback)
     return LibrarianStorage(settings.storage)

@@ -34,6 +34,7 @@ ContentMismatch naming the file, so a corrupt object is never handed on
 as good.
 """
 
+import datetime
 import hashlib
 import io
 import json
@@ -169,8 +170,11 @@ class SwiftStorage:
 
     Safe to use from many threads: each has its own Swift connection."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, fallback=None):
+        """``fallback``, a disk store (LibrarianStorage), serves what Swift
+        does not hold yet: reads fall back to it while ``migrate`` runs."""
         self.settings = settings
+        self.fallback = fallback
         self.container = settings.swift_container
         self.segments = f"{settings.swift_container}_segments"
         self.segment_size = settings.swift_segment_size
@@ -235,6 +239,8 @@ class SwiftStorage:
             _, chunks = self.connection().get_object(
                 self.container, stored.sha1, resp_chunk_size=CHUNK_SIZE)
         except ClientException as error:
+            if error.http_status == 404 and self.fallback is not None:
+                return self.fallback.open_stored(stored)
             if error.http_status == 404:
                 raise FileNotFoundError(
                     f"Swift object {self.object_name(stored.sha1)} is missing") from None
@@ -262,12 +268,49 @@ class SwiftStorage:
 
     def exists(self, sha1):
         """True when Swift holds ``sha1``'s object."""
+        return self._head(sha1) is not None
+
+    def holds(self, sha1, size, sha256):
+        """True when Swift's object for ``sha1`` says it is ``size`` bytes
+        with that sha256 (what ``migrate`` trusts on a second run)."""
+        headers = self._head(sha1)
+        return headers is not None and int(headers.get("content-length", -1)) == size \
+            and headers.get("x-object-meta-sha256") == sha256
+
+    def unnamed_objects(self, known, cutoff):
+        """Names of this container's objects whose sha1 is not in ``known``
+        and last modified before ``cutoff`` (a POSIX time)."""
         try:
-            self.connection().head_object(self.container, sha1)
-            return True
+            _, listing = self.connection().get_container(self.container, full_listing=True)
         except ClientException as error:
             if error.http_status == 404:
-                return False
+                return []
+            raise SwiftStoreError(f"listing Swift container {self.container}: {error}") from None
+        return sorted(
+            entry["name"] for entry in listing
+            if entry["name"] not in known and datetime.datetime.fromisoformat(
+                entry["last_modified"]).replace(tzinfo=datetime.timezone.utc).timestamp() < cutoff)
+
+    def remove_object(self, name):
+        """Delete the object ``name``, with its SLO segments if it has some."""
+        try:
+            self.connection().delete_object(self.container, name,
+                                            query_string="multipart-manifest=delete")
+        except ClientException as error:
+            if error.http_status != 404:
+                raise SwiftStoreError(f"removing {self.object_name(name)}: {error}") from None
+
+    def store_content(self, fileobj, declared, name):
+        """Stream ``fileobj`` in as the content whose (sha1, sha256, md5,
+        size) are ``declared``, checked against them (ContentMismatch)."""
+        return self._put(fileobj, declared, name)
+
+    def _head(self, sha1):
+        try:
+            return self.connection().head_object(self.container, sha1)
+        except ClientException as error:
+            if error.http_status == 404:
+                return None
             raise SwiftStoreError(f"asking Swift for {self.object_name(sha1)}: {error}") from None
 
     def _put(self, fileobj, declared=None, name=None):
@@ -288,7 +331,7 @@ class SwiftStorage:
                 segments.append(self._put_segment(
                     source, self.segments, f"{prefix}/{len(segments):08d}"))
             sums = source.sums()
-            if declared is not None and tuple(declared) != sums:
+            if declared is not None and _known(declared, sums) != sums:
                 raise ContentMismatch(
                     f"{name or 'a file'} changed while it was stored: {sums[3]} bytes with "
                     f"sha1 {sums[0]} sent, {declared[3]} bytes with sha1 {declared[0]} "
@@ -303,6 +346,8 @@ class SwiftStorage:
         return sums
 
     def _put_segment(self, source, container, name, headers=None):
+        """Send up to a segment of ``source`` as ``container/name``, its
+        ETag checked; (container, name, etag, size)."""
         body = _Hashing(source, self.segment_size)
         etag = self.connection().put_object(container, name, body, chunk_size=CHUNK_SIZE,
                                             headers=headers)
@@ -358,3 +403,8 @@ class SwiftStorage:
             for container in (self.container, self.segments):
                 self.connection().put_container(container)
             self._containers_made = True
+
+
+def _known(declared, sums):
+    """``declared`` with what it leaves out (None) taken from ``sums``."""
+    return tuple(sum_ if given is None else given for given, sum_ in zip(declared, sums))
