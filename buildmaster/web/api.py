@@ -161,10 +161,10 @@ READS = [
     (r"/queue", lambda session, viewer, asked: _listed(
         asked, *views.queue(session, viewer, page_of(asked.query)))),
     (r"/builds", lambda session, viewer, asked: _listed(
-        asked, *views.builds(session, viewer, page_of(asked.query),
-                             filter_of(asked.query)))),
-    (r"/builds/([0-9]+)", lambda session, viewer, asked, build_id: views.build(
-        session, viewer, build_id_of(build_id))),
+        asked, *_steady_builds(*views.builds(session, viewer, page_of(asked.query),
+                                             filter_of(asked.query))))),
+    (r"/builds/([0-9]+)", lambda session, viewer, asked, build_id: _steady(views.build(
+        session, viewer, build_id_of(build_id)))),
     (r"/builders", lambda session, viewer, asked: _listed(
         asked, *views.builders(session, viewer, page_of(asked.query)))),
     (r"/builders/([^/]+)", lambda session, viewer, asked, name: views.builder(
@@ -186,6 +186,18 @@ WRITES = [
     (r"/builds/([0-9]+)/(retry|rescore|cancel)", "build"),
     (r"/builders/([^/]+)/(enable|disable)", "builder"),
 ]
+
+
+def _steady(build):
+    """A build object as the API gives it: without the pages' ``elapsed``,
+    which changed a listing with a running build, and so its ETag, every
+    second (a client's If-None-Match never matched); ``date_started`` says
+    when it started."""
+    return {key: value for key, value in build.items() if key != "elapsed"}
+
+
+def _steady_builds(total, builds):
+    return total, [_steady(build) for build in builds]
 
 
 def _listed(asked, total, entries):
@@ -246,7 +258,8 @@ def _write(context, viewer, asked, rest, token):
             text = actions.perform(session, action, target, params, f"token {token.name}",
                                    viewer.see_private, context.wakeups.origin)
             actions.wake(context, action)
-            shown = (views.build(session, viewer, build_id_of(target)) if kind == "build"
+            shown = (_steady(views.build(session, viewer, build_id_of(target)))
+                     if kind == "build"
                      else views.builder(session, viewer, target))
     except actions.Refused as refused:
         return error(refused.code, str(refused))
