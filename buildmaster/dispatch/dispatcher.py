@@ -49,7 +49,7 @@ from buildmaster.queue.fairshare import Scheduling
 from buildmaster.queue.fairshare import load as load_share
 from buildmaster.dispatch.refusals import refusal_texts
 from buildmaster.slaves.failures import judge
-from buildmaster.librarian.storage import LibrarianStorage
+from buildmaster.librarian.backends import make_storage
 from buildmaster.librarian.urls import http_url
 from buildmaster.model import (
     Archive, Build, Builder, BuildQueue, BuildStatus, DistroArchSeries, DistroSeries,
@@ -398,7 +398,7 @@ class Dispatch:
                              [health.Finished(self.entry, log_text=note)])
 
     def _librarian(self):
-        return self.librarian or LibrarianStorage(self.config.librarian.storage)
+        return self.librarian or make_storage(self.config.librarian)
 
     def _mailer(self):
         if self.mailer is None:

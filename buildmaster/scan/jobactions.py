@@ -11,7 +11,7 @@ instant loses at most the change in flight.
 import sqlalchemy as sa
 
 from buildmaster import health
-from buildmaster.librarian.storage import LibrarianStorage
+from buildmaster.librarian.backends import make_storage
 from buildmaster.model import BuildQueue, BuildStatus
 from buildmaster.scan.collection import Collector, charge_usage, close_job, log_change
 from buildmaster.scan.jobstates import BUILDERFAIL_NOTES
@@ -37,7 +37,7 @@ class JobActions:
         self.transaction = transaction
         self.session = transaction.session
         self.config = config
-        self.librarian = librarian or LibrarianStorage(config.librarian.storage)
+        self.librarian = librarian or make_storage(config.librarian)
         self._mailer = mailer
         self.failures = failures or ScanFailures(config.builddmaster.scan_failure_threshold)
 
