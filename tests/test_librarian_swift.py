@@ -260,3 +260,36 @@ def test_the_publisher_refuses_a_corrupted_object(context, sample, session, swif
     assert not os.path.exists(pool)
     session.expire_all()
     assert publication.status.name == "PENDING"
+
+
+@pytest_twisted.inlineCallbacks
+def test_a_second_master_with_its_own_disk_serves_what_the_first_stored(
+        context, servers, db, tmp_path):
+    """Two masters on one database and one Swift, each with its own storage
+    directory (only the token secret copied): what one stores, the other
+    reads and serves, restricted files by the first one's token."""
+    import copy
+    import shutil
+    from buildmaster.librarian.tokens import SECRET_NAME, load_secret
+    from buildmaster.testing.librarian import RunningLibrarian
+    first = RestrictedLibrarianClient(context)
+    alias_id = first.addFile("buildlog_private.txt.gz", io.BytesIO(b"private build\n"))
+    url = first.getFileByAlias(alias_id).url
+    second_config = copy.deepcopy(context.config)
+    second_config.librarian.storage = str(tmp_path / "second-master")
+    os.makedirs(second_config.librarian.storage)
+    load_secret(context.config.librarian.storage)
+    shutil.copy(os.path.join(context.config.librarian.storage, SECRET_NAME),
+                second_config.librarian.storage)
+    second = FarmContext(second_config, engine=db.engine)
+    second_servers = RunningLibrarian(second)
+    try:
+        with RestrictedLibrarianClient(second).getFileByAlias(alias_id) as stored:
+            assert stored.read() == b"private build\n"
+        response = yield get(url.replace(servers.restricted_url, second_servers.restricted_url))
+        assert response.code == 200
+        assert (yield treq.content(response)) == b"private build\n"
+    finally:
+        yield second_servers.stop()
+        second.db.stop()
+    assert os.listdir(second_config.librarian.storage) == [SECRET_NAME]
