@@ -5,9 +5,9 @@ its usage decayed to ``stamp``: ``seconds`` builder-seconds as they
 stood at ``stamp``.  The value at a later time t is
 ``seconds * 2 ** -((t - stamp) / half_life)`` (buildmaster.queue.fairshare);
 a row is only rewritten when a build of the archive ends, in the
-transaction that ends it.  ``owner_id`` copies the archive's owner so
-that an owner's usage, the sum over their archives, is read from this
-table alone.
+transaction that ends it.  An owner's usage is the sum over their
+archives (read with the archives' owners, fairshare.load); ``owner_id``
+notes whose archive it was when last charged.
 """
 
 import datetime

@@ -26,8 +26,10 @@ and no further query:
 With fair share (buildmaster.queue.fairshare) the order within the best
 score band is by the owners' usage: when the head of the queue belongs
 to an owner who used builders lately, one more query reads the band's
-entries of lighter owners (``lighter_rows``), and ``fairshare.pick``
-orders them with the head.  Owners at their cap are left out of both.
+entries of lighter owners' archives (``lighter_rows``, through the
+build's archive and state, so the heavy owner's queue is not walked),
+and ``fairshare.pick`` orders them with the head.  Owners at their cap
+are left out of both.
 
 Only the chosen entries are loaded as objects.  Nothing is taken off
 the queue by finding it, so the same candidate comes back until it is
@@ -107,12 +109,16 @@ _GROUP_AFTER = _GROUP.where(sa.or_(
 _NOT_CAPPED = _OWNER.not_in(sa.bindparam("capped", expanding=True))
 _GROUP_CAPPED = _GROUP.where(_NOT_CAPPED)
 _GROUP_AFTER_CAPPED = _GROUP_AFTER.where(_NOT_CAPPED)
-# ... the band's entries of owners lighter than the head's (fairshare),
-# ordered by lightness first (lighter_rows) ...
+# ... the band's entries of given archives, those of owners lighter than
+# the head's (fairshare), read through the build's archive and state
+# (indexed) rather than the group's index, which would walk the heavy
+# owner's entries too ...
 _LIGHTER = (_VETTING.where(_queue.c.processor_id == sa.bindparam("processor_id"),
                            _queue.c.virtualized == sa.bindparam("virtualized"),
                            _queue.c.lastscore >= sa.bindparam("floor"),
-                           _OWNER.not_in(sa.bindparam("heavy", expanding=True))))
+                           _build.c.archive_id.in_(
+                               sa.bindparam("archives", expanding=True)),
+                           _build.c.buildstate == BuildStatus.NEEDSBUILD))
 # ... and given entries.
 _NAMED = _VETTING.where(_queue.c.id.in_(sa.bindparam("ids", expanding=True)))
 # The objects of given entries, while still pending.
@@ -135,16 +141,17 @@ def pending_rows(session, processor_id, virtualized, limit, after=None, capped=(
                                         params).all()
 
 
-def lighter_rows(session, processor_id, virtualized, floor, heavy, share, limit):
-    """Up to ``limit`` pending entries of a group scoring ``floor`` or
-    more whose owners are not ``heavy``: the lightest owner's first (by
-    ``share``'s usage; an owner with none is lightest), each owner's best
-    first.  One query: the database walks the band's entries, so it
-    costs what the band holds, and it runs only when the head of the
-    queue belongs to an owner with usage (candidate_ids)."""
-    heavy_set = set(heavy)
+def lighter_rows(session, processor_id, virtualized, floor, archives, share, limit):
+    """Up to ``limit`` pending (NEEDSBUILD) entries of a group scoring
+    ``floor`` or more in ``archives``, the lighter owners' (by ``share``'s
+    usage; an owner with none is lightest), the lightest owner's first,
+    each owner's best first.  One query, found through the build's
+    archive, so it costs what those archives have pending, never the
+    heavy owner's queue; it runs only when the head of the queue belongs
+    to an owner with usage (candidate_ids)."""
+    owners = {share.archive_owners[archive] for archive in archives}
     lighter = sorted((used, owner) for owner, used in share.owners.items()
-                     if owner not in heavy_set)
+                     if owner in owners)
     query = _LIGHTER
     if lighter:
         rank = sa.case({owner: n for n, (_, owner) in enumerate(lighter, 1)},
@@ -153,7 +160,7 @@ def lighter_rows(session, processor_id, virtualized, floor, heavy, share, limit)
             rank, _queue.c.lastscore.desc(), _queue.c.id)
     return session.connection().execute(query.limit(limit), {
         "processor_id": processor_id, "virtualized": virtualized, "floor": floor,
-        "heavy": sorted(heavy_set)}).all()
+        "archives": list(archives)}).all()
 
 
 def verdict(row):
@@ -248,11 +255,11 @@ def candidate_ids(session, processor_id, virtualized, count, logger=LOG, share=N
     if share is None or not found:
         return [row.id for row in found[:count]]
     head = found[0]
-    if share.owner_usage(head.owner) > 0:
+    archives = share.lighter_archives(head.owner) if share.owner_usage(head.owner) else []
+    if archives:
         floor = head.lastscore - share.scheduling.band
         lighter = dispatchable(session, lighter_rows(
-            session, processor_id, virtualized, floor,
-            share.heavier(head.owner) + list(capped), share, limit), logger)
+            session, processor_id, virtualized, floor, archives, share, limit), logger)
         seen = {row.id for row in found}
         found = sorted(found + [row for row in lighter if row.id not in seen],
                        key=lambda row: (-row.lastscore, row.id))

@@ -102,6 +102,7 @@ class Share:
     owners: dict
     archives: dict
     held: dict = dataclasses.field(default_factory=dict)
+    archive_owners: dict = dataclasses.field(default_factory=dict)  # enabled archives
 
     def owner_usage(self, owner):
         """Seconds ``owner`` used, as fair share counts them (0 when off)."""
@@ -112,26 +113,32 @@ class Share:
         cap = self.scheduling.owner_cap
         return sorted(owner for owner, held in self.held.items() if cap and held >= cap)
 
-    def heavier(self, owner):
-        """The owners who used as much as ``owner`` or more (``owner`` too)."""
-        mine = self.owner_usage(owner)
-        return sorted({owner} | {other for other, used in self.owners.items()
-                                 if used >= mine})
+    def lighter_archives(self, owner):
+        """The enabled archives of the owners who used less than ``owner``
+        and are not at their cap."""
+        mine, capped = self.owner_usage(owner), set(self.capped())
+        return sorted(archive for archive, other in self.archive_owners.items()
+                      if other != owner and other not in capped
+                      and self.owner_usage(other) < mine)
 
 
 def load(session, scheduling, now=None):
-    """The Share at ``now``: one query, and one more with a cap."""
+    """The Share at ``now``: one query (every archive, its owner and its
+    usage), and one more with a cap."""
     now = now or utcnow()
-    owners, archives = {}, {}
-    for archive_id, owner_id, seconds, stamp in session.execute(
-            sa.select(ArchiveUsage.archive_id, ArchiveUsage.owner_id, ArchiveUsage.seconds,
-                      ArchiveUsage.stamp)).all():
-        used = decayed(seconds, stamp, now, scheduling.half_life)
-        archives[archive_id] = used
-        owner = owner_id if owner_id is not None else NO_OWNER
-        owners[owner] = owners.get(owner, 0.0) + used
+    owners, archives, archive_owners = {}, {}, {}
+    for archive_id, owner, enabled, seconds, stamp in session.execute(
+            sa.select(Archive.id, sa.func.coalesce(Archive.owner_id, NO_OWNER),
+                      Archive.enabled, ArchiveUsage.seconds, ArchiveUsage.stamp)
+            .outerjoin(ArchiveUsage, ArchiveUsage.archive_id == Archive.id)).all():
+        if enabled:
+            archive_owners[archive_id] = owner
+        if seconds is not None:
+            used = decayed(seconds, stamp, now, scheduling.half_life)
+            archives[archive_id] = used
+            owners[owner] = owners.get(owner, 0.0) + used
     held = held_builders(session) if scheduling.owner_cap else {}
-    return Share(scheduling, owners, archives, held)
+    return Share(scheduling, owners, archives, held, archive_owners)
 
 
 def held_builders(session):
