@@ -293,3 +293,17 @@ def test_a_second_master_with_its_own_disk_serves_what_the_first_stored(
         yield second_servers.stop()
         second.db.stop()
     assert os.listdir(second_config.librarian.storage) == [SECRET_NAME]
+
+
+def test_a_streamed_write_starts_with_a_token_swift_accepts(context, session):
+    """swiftclient cannot send a stream twice, so a token Swift refuses
+    (expired) is renewed before a PUT, not after it failed."""
+    now = [0.0]
+    store = SwiftStorage(context.config.librarian, clock=lambda: now[0])
+    store.add_bytes(session, "first.txt", b"first\n")
+    store.connection().token = "AUTH_tk-expired"
+    now[0] += 61
+    alias = store.add_file(session, "second.txt", io.BytesIO(b"second\n"))
+    session.commit()
+    with store.open(alias) as stored:
+        assert stored.read() == b"second\n"

@@ -40,6 +40,7 @@ import io
 import json
 import shutil
 import threading
+import time
 import uuid
 
 from swiftclient import client as swiftclient
@@ -47,6 +48,10 @@ from swiftclient.exceptions import ClientException
 
 from buildmaster.librarian.storage import (
     CHUNK_SIZE, StoreError, content_rows, hash_chunks, new_aliases)
+
+
+# Seconds a connection's token is trusted without asking Swift again.
+TOKEN_CHECK = 60
 
 
 class SwiftStoreError(StoreError):
@@ -170,10 +175,12 @@ class SwiftStorage:
 
     Safe to use from many threads: each has its own Swift connection."""
 
-    def __init__(self, settings, fallback=None):
+    def __init__(self, settings, fallback=None, clock=time.monotonic):
         """``fallback``, a disk store (LibrarianStorage), serves what Swift
-        does not hold yet: reads fall back to it while ``migrate`` runs."""
+        does not hold yet: reads fall back to it while ``migrate`` runs.
+        ``clock`` times how long a connection's token went unchecked."""
         self.settings = settings
+        self.clock = clock
         self.fallback = fallback
         self.container = settings.swift_container
         self.segments = f"{settings.swift_container}_segments"
@@ -188,6 +195,17 @@ class SwiftStorage:
             connection = self._local.connection = swiftclient.Connection(
                 authurl=self.settings.swift_auth_url, user=self.settings.swift_user,
                 key=self.settings.swift_key, retries=2, timeout=60)
+        return connection
+
+    def fresh_connection(self):
+        """This thread's connection, its token checked (and renewed when
+        Swift refuses it) unless it was in the last TOKEN_CHECK seconds.
+        A streamed PUT cannot be sent again, so swiftclient could not retry
+        one refused for an expired token: it must start with a good one."""
+        connection = self.connection()
+        if self.clock() - getattr(self._local, "token_checked", -TOKEN_CHECK) >= TOKEN_CHECK:
+            connection.head_account()
+            self._local.token_checked = self.clock()
         return connection
 
     def object_name(self, sha1):
@@ -349,8 +367,8 @@ class SwiftStorage:
         """Send up to a segment of ``source`` as ``container/name``, its
         ETag checked; (container, name, etag, size)."""
         body = _Hashing(source, self.segment_size)
-        etag = self.connection().put_object(container, name, body, chunk_size=CHUNK_SIZE,
-                                            headers=headers)
+        etag = self.fresh_connection().put_object(container, name, body,
+                                                  chunk_size=CHUNK_SIZE, headers=headers)
         if etag != body.md5.hexdigest():
             raise ContentMismatch(f"Swift stored {container}/{name} with ETag {etag}, "
                                   f"but what was sent has md5 {body.md5.hexdigest()}")
