@@ -121,11 +121,12 @@ def test_gc_removes_only_old_files_no_row_names_and_dry_run_nothing(cli, disk, s
         os.utime(path, (time.time() - 8 * DAY,) * 2)
     dry = cli("librarian", "gc", "--dry-run")
     assert dry.status == 0, dry.err
-    assert dry.out.splitlines() == [f"would remove file {orphan}", f"would remove file {spooled}",
-                                    "would remove 2 files and 0 Swift objects"]
+    assert dry.out.splitlines() == [
+        f"would remove file {orphan}", f"would remove file {spooled}",
+        "would remove 2 files, 0 Swift objects and 0 Swift segments"]
     assert os.path.exists(orphan) and os.path.exists(spooled)
     done = cli("librarian", "gc")
-    assert done.out.splitlines()[-1] == "removed 2 files and 0 Swift objects"
+    assert done.out.splitlines()[-1] == "removed 2 files, 0 Swift objects and 0 Swift segments"
     assert not os.path.exists(orphan) and not os.path.exists(spooled)
     assert os.path.exists(young)
     assert all(os.path.exists(disk.path_for(row.sha1)) for row in contents(session))
@@ -136,15 +137,26 @@ def test_gc_removes_swift_objects_no_row_names_with_their_segments(
     context = FarmContext(on_swift, engine=session.get_bind())
     big = some_bytes(2 * MIB + 3, seed=b"orphan")
     kept = context.librarian.add_bytes(session, "kept.txt", b"kept\n")
+    kept_big = context.librarian.add_bytes(session, "kept.bin", some_bytes(2 * MIB + 5))
     session.commit()
     context.librarian.add_bytes(session, "orphan.bin", big)
     session.rollback()  # its object stays in Swift, no row names it
     container = on_swift.librarian.swift_container
+    # A write that died between its segments and its manifest.
+    for number in range(2):
+        swift_call(swift, "PUT", f"{container}_segments/incoming/dead/{number:08d}", b"x")
     assert cli("librarian", "gc", "--grace", "1").out.splitlines() == [
-        "removed 0 files and 0 Swift objects"]
-    done = cli("librarian", "gc", "--grace", "0")
-    assert done.out.splitlines() == [f"removed Swift object {hashlib.sha1(big).hexdigest()}",
-                                     "removed 0 files and 1 Swift objects"]
-    assert swift_call(swift, "GET", f"{container}_segments?format=json")[1] == b"[]"
+        "removed 0 files, 0 Swift objects and 0 Swift segments"]
+    done = cli("librarian", "gc", "--grace", "0").out.splitlines()
+    # The orphan's three segments and its marker, and the dead write's two.
+    assert done[0] == f"removed Swift object {hashlib.sha1(big).hexdigest()}"
+    assert done[-1] == "removed 0 files, 1 Swift objects and 6 Swift segments"
+    assert {f"removed Swift segment incoming/dead/{number:08d}" for number in range(2)} \
+        <= set(done)
+    assert sum(line.startswith("removed Swift segment manifests/") for line in done) == 1
+    status, listing = swift_call(swift, "GET", f"{container}_segments")
+    assert len(listing.decode().split()) == 3 + 1  # kept.bin's segments and its marker
     assert context.librarian.exists(kept.content.sha1)
+    with context.librarian.open(kept_big) as stored:
+        assert stored.read() == some_bytes(2 * MIB + 5)
     context.db.stop()

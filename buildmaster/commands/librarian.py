@@ -1,8 +1,6 @@
 """``buildmaster librarian migrate --to swift`` and ``librarian gc``
 (buildmaster/librarian/maintenance.py does the work)."""
 
-import sys
-
 from buildmaster.commands.common import Group, arg, require_schema
 from buildmaster.commands.registry import CommandError
 from buildmaster.librarian import maintenance
@@ -51,5 +49,7 @@ def gc(context, args):
         print(f"{verb} file {path}")
     for name in garbage.objects:
         print(f"{verb} Swift object {name}")
-    print(f"{verb} {len(garbage.files)} files and {len(garbage.objects)} Swift objects",
-          file=sys.stdout)
+    for name in garbage.segments:
+        print(f"{verb} Swift segment {name}")
+    print(f"{verb} {len(garbage.files)} files, {len(garbage.objects)} Swift objects and "
+          f"{len(garbage.segments)} Swift segments")

@@ -14,7 +14,9 @@ store what Swift does not hold yet.
 (and its ``incoming/`` spool) and objects of the Swift container whose
 sha1 no LibraryFileContent row has, once older than the grace period,
 so a file stored a moment before its row commits is never taken.  A
-Swift object goes with its SLO segments (``multipart-manifest=delete``).
+Swift object goes with its SLO segments (``multipart-manifest=delete``),
+and segments no kept object's manifest uses (a write that died before
+its manifest, marked as swift.py's unnamed_segments says) go too.
 """
 
 import dataclasses
@@ -82,9 +84,10 @@ def _copy_one(row, disk, swift, report):
 
 @dataclasses.dataclass
 class Garbage:
-    """What no row names: disk paths and Swift object names."""
+    """What no row names: disk paths, Swift object and segment names."""
     files: list = dataclasses.field(default_factory=list)
     objects: list = dataclasses.field(default_factory=list)
+    segments: list = dataclasses.field(default_factory=list)
 
 
 def collect_garbage(sessions, storage, grace, now, dry_run=False):
@@ -101,11 +104,15 @@ def collect_garbage(sessions, storage, grace, now, dry_run=False):
         garbage.files = _disk_garbage(disk.root, known, cutoff)
     if hasattr(storage, "unnamed_objects"):
         garbage.objects = storage.unnamed_objects(known, cutoff)
+        kept = set(storage.object_names()) - set(garbage.objects)
+        garbage.segments = storage.unnamed_segments(kept, cutoff)
     if not dry_run:
         for path in garbage.files:
             os.unlink(path)
         for name in garbage.objects:
             storage.remove_object(name)
+        for name in garbage.segments:
+            storage.remove_segment(name)
     return garbage
 
 

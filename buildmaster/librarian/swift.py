@@ -180,19 +180,42 @@ class SwiftStorage:
         return headers is not None and int(headers.get("content-length", -1)) == size \
             and headers.get("x-object-meta-sha256") == sha256
 
+    def object_names(self):
+        """The names of every object in the container."""
+        return [entry["name"] for entry in self._listing(self.container)]
+
     def unnamed_objects(self, known, cutoff):
         """Names of this container's objects whose sha1 is not in ``known``
         and last modified before ``cutoff`` (a POSIX time)."""
+        return sorted(entry["name"] for entry in self._listing(self.container)
+                      if entry["name"] not in known and _before(entry, cutoff))
+
+    def unnamed_segments(self, kept, cutoff):
+        """Names in the segments container, last modified before
+        ``cutoff``, of uploads no object in ``kept`` (names) is made of:
+        ``incoming/<upload>/<n>`` and the marker ``manifests/<upload>/<sha1>``
+        of each upload whose marker names no kept object, or that has none
+        (a write that never finished)."""
+        listing = self._listing(self.segments)
+        live = {name.split("/")[1] for name in (entry["name"] for entry in listing)
+                if name.startswith("manifests/") and name.split("/")[-1] in kept}
+        return sorted(entry["name"] for entry in listing if _before(entry, cutoff)
+                      and _upload(entry["name"]) not in live | {None})
+
+    def remove_segment(self, name):
+        """Delete ``name`` from the segments container."""
         try:
-            _, listing = self.connection().get_container(self.container, full_listing=True)
+            self._delete(self.segments, name)
+        except ClientException as error:
+            raise SwiftStoreError(f"removing {self.segments}/{name}: {error}") from None
+
+    def _listing(self, container):
+        try:
+            return self.connection().get_container(container, full_listing=True)[1]
         except ClientException as error:
             if error.http_status == 404:
                 return []
-            raise SwiftStoreError(f"listing Swift container {self.container}: {error}") from None
-        return sorted(
-            entry["name"] for entry in listing
-            if entry["name"] not in known and datetime.datetime.fromisoformat(
-                entry["last_modified"]).replace(tzinfo=datetime.timezone.utc).timestamp() < cutoff)
+            raise SwiftStoreError(f"listing Swift container {container}: {error}") from None
 
     def remove_object(self, name):
         """Delete the object ``name``, with its SLO segments if it has some."""
@@ -274,6 +297,10 @@ class SwiftStorage:
             self._copy(container, name, self.container, sha1, headers)
             self._delete(container, name)
         else:
+            # Named before the manifest is written, so that gc never takes
+            # the segments of a manifest (unnamed_segments).
+            upload = segments[0][1].split("/")[1]
+            self.connection().put_object(self.segments, f"manifests/{upload}/{sha1}", b"")
             manifest = [{"path": f"/{container}/{name}", "etag": etag, "size_bytes": size}
                         for container, name, etag, size in segments]
             self.connection().put_object(
@@ -311,3 +338,19 @@ class SwiftStorage:
 def _known(declared, sums):
     """``declared`` with what it leaves out (None) taken from ``sums``."""
     return tuple(sum_ if given is None else given for given, sum_ in zip(declared, sums))
+
+
+def _before(entry, cutoff):
+    """True when a container listing's ``entry`` was last modified before
+    ``cutoff`` (a POSIX time)."""
+    modified = datetime.datetime.fromisoformat(entry["last_modified"])
+    return modified.replace(tzinfo=datetime.timezone.utc).timestamp() < cutoff
+
+
+def _upload(name):
+    """The upload a segments container's object belongs to; None for a
+    name not of ours."""
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0] in ("incoming", "manifests"):
+        return parts[1]
+    return None
