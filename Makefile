@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install clean lpbuildd debian-tools browser
+.PHONY: run test install clean lpbuildd debian-tools browser swift
 
 # The Debian tools the farm uses, as command:package: dpkg-dev, fakeroot and
 # build-essential (test packages are built on this host); bubblewrap (a
@@ -16,16 +16,18 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # chroot make``); apt-utils and gnupg (apt-ftparchive and gpg publish and
 # sign the farm's archives); gpgv (checks signed uploads against [upload]
 # keyring); tar with gzip, xz and zstd (chroot tarballs); dput and
-# OpenSSH's client (the upload tests send with them, as developers do);
-# OpenStack Swift's four servers, its ring builder and memcached (for
-# tempauth's tokens): the librarian's Swift backend is tested against a
-# real single-node Swift (buildmaster/testing/swift.py).  The packages'
-# services are never used: they have no rings in /etc/swift, and the test
-# Swift listens on free ports of its own.
+# OpenSSH's client (the upload tests send with them, as developers do).
 DEBIAN_TOOLS := dpkg-buildpackage:dpkg-dev fakeroot:fakeroot cc:build-essential \
 	bwrap:bubblewrap mmdebstrap:mmdebstrap apt-ftparchive:apt-utils gpg:gnupg \
-	gpgv:gpgv tar:tar gzip:gzip xz:xz-utils zstd:zstd dput:dput scp:openssh-client \
-	swift-proxy-server:swift-proxy swift-account-server:swift-account \
+	gpgv:gpgv tar:tar gzip:gzip xz:xz-utils zstd:zstd dput:dput scp:openssh-client
+
+# For make test only: OpenStack Swift's four servers, its ring builder and
+# memcached (tempauth keeps its tokens there); the librarian's Swift
+# backend is tested against a real single-node Swift on loopback
+# (buildmaster/testing/swift.py).  The packages' own services are never
+# used: they have no rings in /etc/swift, and the test Swift listens on
+# free ports of its own.
+SWIFT_TOOLS := swift-proxy-server:swift-proxy swift-account-server:swift-account \
 	swift-container-server:swift-container swift-object-server:swift-object \
 	swift-ring-builder:swift memcached:memcached
 
@@ -40,14 +42,23 @@ DEBIAN_TOOLS := dpkg-buildpackage:dpkg-dev fakeroot:fakeroot cc:build-essential 
 LPB_VENV := .venv-lpbuildd
 LPB_STAMP := $(LPB_VENV)/.installed
 
-# Installs those missing with apt-get; says nothing when none is.
-debian-tools:
-	@missing=$$(for tool in $(DEBIAN_TOOLS); do \
+# $(call install-missing,TOOLS,WHAT): installs the packages of the
+# command:package pairs TOOLS whose command is missing, with apt-get; says
+# nothing when none is.
+define install-missing
+	@missing=$$(for tool in $(1); do \
 	    command -v $${tool%%:*} >/dev/null || echo $${tool#*:}; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "Installing the Debian tools:" $$missing; \
+	  echo "Installing $(2):" $$missing; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+debian-tools:
+	$(call install-missing,$(DEBIAN_TOOLS),the Debian tools)
+
+swift:
+	$(call install-missing,$(SWIFT_TOOLS),OpenStack Swift for the librarian's tests)
 
 $(STAMP): setup.py | debian-tools
 	$(PYTHON) -m venv $(VENV)
@@ -84,7 +95,7 @@ browser:
 
 # Run the whole suite; on PostgreSQL when BUILDMASTER_TEST_DB_URL is set.
 # Never without the reference slave: BUILDMASTER_WITHOUT_LPBUILDD is unset.
-test: debian-tools browser $(TEST_STAMP) $(LPB_STAMP)
+test: debian-tools browser swift $(TEST_STAMP) $(LPB_STAMP)
 	env -u BUILDMASTER_WITHOUT_LPBUILDD \
 	  LAUNCHPAD_BUILDD_PYTHON=$(CURDIR)/$(LPB_VENV)/bin/python $(BIN)/pytest
 
