@@ -37,7 +37,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -47,6 +46,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from throughput import SERIES, Farm, percentile  # noqa: E402
+from buildmaster.testing.benchargs import (  # noqa: E402
+    add_daemon_arguments, parse_daemon_arguments, workdir)
 from buildmaster.testing.fastfarm import ARCH  # noqa: E402
 from buildmaster.testing.fastslave import FastSlaves, write_source  # noqa: E402
 
@@ -203,27 +204,14 @@ def parse_args(argv):
     parser.add_argument("--owner-cap", type=int, default=0,
                         help="[scheduling] owner_cap (default 0: none)")
     parser.add_argument("--timeout", type=float, default=3600)
-    parser.add_argument("--db-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="a PostgreSQL server (any database on it)")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the farm's files and the master's log")
-    args = parser.parse_args(argv)
-    if not args.db_url.startswith("postgresql"):
-        parser.error("--db-url: the benchmark needs PostgreSQL")
-    return args
+    add_daemon_arguments(parser)
+    return parse_daemon_arguments(parser, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.keep:
-        workdir = tempfile.mkdtemp(prefix="fairshare-bench-")
-        print(f"keeping the farm's files and the master's log in {workdir}",
-              file=sys.stderr)
-        result = measure(args, workdir)
-    else:
-        with tempfile.TemporaryDirectory(prefix="fairshare-bench-") as workdir:
-            result = measure(args, workdir)
+    with workdir(args, "fairshare-bench-") as directory:
+        result = measure(args, directory)
     if args.json:
         print(json.dumps(result), flush=True)
     else:

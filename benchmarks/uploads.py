@@ -52,7 +52,6 @@ import os
 import queue
 import statistics
 import sys
-import tempfile
 import threading
 import time
 
@@ -61,6 +60,8 @@ import sqlalchemy as sa
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from buildmaster.archive.chroots import host_architecture  # noqa: E402
+from buildmaster.testing.benchargs import (  # noqa: E402
+    add_daemon_arguments, parse_daemon_arguments, workdir)
 from buildmaster.testing.database import scratch_database  # noqa: E402
 from buildmaster.testing.debpackages import make_chroot_tarball  # noqa: E402
 from buildmaster.testing.dput import signed_source  # noqa: E402
@@ -229,26 +230,14 @@ def parse_args(argv):
                         help="fast slaves building what is accepted (default 0)")
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds to wait for every upload's builds")
-    parser.add_argument("--db-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
-                        help="a PostgreSQL server (any database on it)")
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the farm's files and the master's log")
-    args = parser.parse_args(argv)
-    if not args.db_url.startswith("postgresql"):
-        parser.error("--db-url: the benchmark needs PostgreSQL")
-    return args
+    add_daemon_arguments(parser)
+    return parse_daemon_arguments(parser, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.keep:
-        workdir = tempfile.mkdtemp(prefix="uploads-bench-")
-        print(f"keeping the farm's files and the master's log in {workdir}", file=sys.stderr)
-        result = measure(args, workdir)
-    else:
-        with tempfile.TemporaryDirectory(prefix="uploads-bench-") as workdir:
-            result = measure(args, workdir)
+    with workdir(args, "uploads-bench-") as directory:
+        result = measure(args, directory)
     if args.json:
         print(json.dumps(result), flush=True)
     else:
