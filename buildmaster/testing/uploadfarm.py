@@ -61,10 +61,6 @@ nominated_arch_indep = "{arch}"
 name = "alice"
 email = "alice@example.org"
 openpgp_keys = ["alice.asc"]
-
-[[archive]]
-reference = "~alice/tools"
-distribution = "acme"
 """
 
 BUILDER = """
@@ -111,7 +107,7 @@ def define_farm(config_path, directory, keys, arch, chroot, builders=(), ppas=1)
     alice = keys.make(SIGNER)
     keys.export(os.path.join(directory, "alice.asc"), alice, armor=True)
     text = FARM_FILE.format(arch=arch) + "".join(
-        PPA.format(reference=target.rsplit("/", 1)[0]) for target in targets(ppas)[1:]) + \
+        PPA.format(reference=target.rsplit("/", 1)[0]) for target in targets(ppas)) + \
         "".join(BUILDER.format(name=name, url=url, arch=arch) for name, url in builders)
     farm_file = os.path.join(directory, "farm.toml")
     with open(farm_file, "w", encoding="utf-8") as handle:
